@@ -1,0 +1,1 @@
+"""Tooling that renders and validates the GitOps repository across clusters."""

@@ -1,0 +1,160 @@
+"""CRD schemas: fetch the pinned upstream CRDs (crds.lock.yaml), check their sha256, convert them.
+
+The conversion writes what kubeconform reads: one strict JSON schema per served version,
+at <group>/<kind>_<version>.json. Strict means an unknown field is an error unless the CRD
+says x-kubernetes-preserve-unknown-fields.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from . import yamlsrc
+from .errors import InputError, ToolError
+
+LOCK_FILE = "crds.lock.yaml"
+CONVERTER_VERSION = "1"  # bump when the conversion changes, to rebuild cached schemas
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class LockedCRD:
+    name: str
+    url: str
+    sha256: str
+    line: int
+
+
+@dataclass(frozen=True)
+class Lock:
+    mirror: str | None
+    crds: tuple[LockedCRD, ...]
+
+
+def load_lock(root: Path) -> Lock:
+    nodes = yamlsrc.compose_file(root / LOCK_FILE, root)
+    if len(nodes) != 1:
+        raise InputError("expected one YAML document", LOCK_FILE)
+    data = yamlsrc.construct(nodes[0]) or {}
+    entries = yamlsrc.node_at(nodes[0], "crds")
+    if not isinstance(entries, yaml.SequenceNode):
+        raise InputError("'crds' must be a list", LOCK_FILE, 1)
+    crds = []
+    for node, item in zip(entries.value, data["crds"]):
+        line = node.start_mark.line + 1
+        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("name", "url", "sha256")):
+            raise InputError("each CRD needs string fields name, url and sha256", LOCK_FILE, line)
+        if len(item["sha256"]) != 64:
+            raise InputError(f"sha256 of {item['name']} is not 64 hex digits", LOCK_FILE, line)
+        crds.append(LockedCRD(item["name"], item["url"], item["sha256"].lower(), line))
+    return Lock(data.get("mirror"), tuple(crds))
+
+
+def _read_source(source: str, root: Path) -> bytes | None:
+    """A mirror entry or URL: a directory/file path, a file:// URL, or http(s). None when absent."""
+    parsed = urllib.parse.urlparse(source)
+    if parsed.scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(source, timeout=20) as resp:
+                return resp.read()
+        except (urllib.error.URLError, OSError):
+            return None
+    path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else root / source
+    return path.read_bytes() if path.is_file() else None
+
+
+def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
+    """The CRD's bytes, from the cache, the mirror or the URL, always hash-checked."""
+    cached = cache / "crds" / f"{crd.sha256}.yaml"
+    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == crd.sha256:
+        return cached.read_bytes()
+    tried = []
+    for source in ([mirror.rstrip("/") + "/" + crd.name] if mirror else []) + [crd.url]:
+        tried.append(source)
+        data = _read_source(source, root)
+        if data is None:
+            continue
+        digest = hashlib.sha256(data).hexdigest()
+        if digest != crd.sha256:
+            raise InputError(f"{crd.name} from {source} has sha256 {digest}, but the lock says {crd.sha256}",
+                             LOCK_FILE, crd.line)
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        os.replace(tmp, cached)
+        return data
+    raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried)}. Offline, set --crd-mirror or "
+                    "GITOPS_CRD_MIRROR to a directory holding the locked CRD files", LOCK_FILE, crd.line)
+
+
+def _strict(schema: Any) -> Any:
+    """Make an openAPIV3Schema strict, the way kubeconform's -strict expects of its schemas."""
+    if isinstance(schema, list):
+        return [_strict(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: _strict(v) for k, v in schema.items()}
+    if out.pop("x-kubernetes-int-or-string", False):
+        out.pop("type", None)
+        out.pop("format", None)
+        out["anyOf"] = [{"type": "integer"}, {"type": "string"}]
+    if out.pop("nullable", False) and isinstance(out.get("type"), str):
+        out["type"] = [out["type"], "null"]
+    preserve = out.get("x-kubernetes-preserve-unknown-fields")
+    if "properties" in out and "additionalProperties" not in out and not preserve:
+        out["additionalProperties"] = False
+    return out
+
+
+def convert(crd_text: bytes, source: str) -> dict[str, dict[str, Any]]:
+    """{"<group>/<kind>_<version>.json": schema} for every served version of a CRD file."""
+    out: dict[str, dict[str, Any]] = {}
+    for doc in yaml.load_all(crd_text, Loader=_Loader):
+        if not doc or doc.get("kind") != "CustomResourceDefinition":
+            continue
+        spec = doc["spec"]
+        group, kind = spec["group"], spec["names"]["kind"]
+        for version in spec.get("versions", []):
+            if not version.get("served", True):
+                continue
+            schema = copy.deepcopy((version.get("schema") or {}).get("openAPIV3Schema"))
+            if schema is None:
+                raise InputError(f"CRD {kind}.{group} {version['name']} has no openAPIV3Schema", source)
+            props = schema.setdefault("properties", {})
+            props["apiVersion"] = {"type": "string", "enum": [f"{group}/{version['name']}"]}
+            props["kind"] = {"type": "string", "enum": [kind]}
+            props.setdefault("metadata", {"type": "object"})
+            out[f"{group}/{kind.lower()}_{version['name']}.json"] = _strict(schema)
+    return out
+
+
+def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
+    """Convert every locked CRD into a schema folder (cached by the lock's hashes); return the folder."""
+    lock = load_lock(root)
+    mirror = mirror or os.environ.get("GITOPS_CRD_MIRROR") or lock.mirror
+    key = hashlib.sha256((CONVERTER_VERSION + "".join(c.sha256 for c in lock.crds)).encode()).hexdigest()[:16]
+    target = cache / "schemas" / f"crds-{key}"
+    if target.is_dir():
+        return target
+    staging = cache / "schemas" / f".crds-{key}.tmp{os.getpid()}"
+    for crd in lock.crds:
+        for rel, schema in convert(fetch(crd, root, cache, mirror), crd.name).items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(schema, sort_keys=True))
+    staging.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(staging, target)
+    except OSError:  # another run got there first
+        pass
+    return target

@@ -1,0 +1,105 @@
+"""Parse stage: kustomize's output into Resources that remember where they came from."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import InputError
+from .findings import ObjectRef
+
+ORIGIN = "config.kubernetes.io/origin"
+TRANSFORMATIONS = "alpha.config.kubernetes.io/transformations"
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass
+class Resource:
+    cluster: str
+    body: dict[str, Any]  # the object as the cluster receives it (build annotations removed)
+    origin: str | None = None  # repository-relative file that declared it, when kustomize knows
+    generated_by: str | None = None  # kustomization file of a generator (configMapGenerator, ...)
+    transformed_in: tuple[str, ...] = ()  # kustomization files whose patches/transformers changed it
+    extra_sources: tuple[str, ...] = field(default=())  # other files that may hold its fields
+
+    @property
+    def api_version(self) -> str:
+        return str(self.body.get("apiVersion", ""))
+
+    @property
+    def kind(self) -> str:
+        return str(self.body.get("kind", ""))
+
+    @property
+    def name(self) -> str:
+        return str((self.body.get("metadata") or {}).get("name", ""))
+
+    @property
+    def namespace(self) -> str:
+        return str((self.body.get("metadata") or {}).get("namespace", "") or "")
+
+    @property
+    def group(self) -> str:
+        return self.api_version.rpartition("/")[0]
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.api_version, self.kind, self.namespace, self.name)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return (self.body.get("metadata") or {}).get("labels") or {}
+
+
+def _repo_path(path: str, base: Path, root: Path) -> str:
+    full = Path(os.path.normpath(base / path))
+    try:
+        return full.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return full.as_posix()
+
+
+def parse_build(cluster: str, text: str, build_dir: Path, root: Path) -> list[Resource]:
+    """Split one overlay's build output; move kustomize's build annotations into Resource fields."""
+    resources = []
+    for doc in yaml.load_all(text, Loader=_Loader):
+        if not doc:
+            continue
+        if not isinstance(doc, dict):
+            raise InputError(f"kustomize produced a non-object document for cluster {cluster}")
+        meta = doc.setdefault("metadata", {})
+        annotations = meta.get("annotations") or {}
+        origin = yaml.load(annotations.pop(ORIGIN, "") or "{}", Loader=_Loader) or {}
+        steps = yaml.load(annotations.pop(TRANSFORMATIONS, "") or "[]", Loader=_Loader) or []
+        if not annotations:
+            meta.pop("annotations", None)
+        res = Resource(cluster, doc)
+        if "path" in origin:
+            res.origin = _repo_path(origin["path"], build_dir, root)
+        elif "configuredIn" in origin:
+            res.generated_by = _repo_path(origin["configuredIn"], build_dir, root)
+        res.transformed_in = tuple(dict.fromkeys(
+            _repo_path(s["configuredIn"], build_dir, root) for s in steps if "configuredIn" in s))
+        resources.append(res)
+    return resources
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
+    pass
+
+
+def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper.add_representer(str, _str)
+
+
+def dump(body: dict[str, Any]) -> str:
+    """The one serialisation of an object used in clusters/: stable, block style, readable multi-line strings."""
+    return yaml.dump(body, Dumper=_Dumper, sort_keys=False, default_flow_style=False, width=4096,
+                     allow_unicode=True)

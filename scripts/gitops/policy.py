@@ -1,0 +1,85 @@
+"""What a policy is, and the fleet it reads.
+
+A policy is a small named unit (kube-linter style): an id, a one-line summary, a rationale,
+a fix hint and a check function. Checks see every cluster of the fleet at once, so a
+cross-cluster rule is as small as a per-cluster one. They return Violations; the engine
+turns those into Findings with a source location.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+from .findings import Severity
+from .inventory import Cluster, Inventory
+from .manifests import Resource
+
+PathElem = str | int
+
+
+@dataclass
+class Violation:
+    resource: Resource | None
+    message: str
+    # Where in the resource the problem is written, e.g. ("spec", "template", "spec", "containers", 0, "image").
+    path: tuple[PathElem, ...] = ()
+    cluster: str | None = None  # defaults to the resource's cluster
+    severity: Severity | None = None  # defaults to the policy's severity
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What every reported rule has, whether a policy module or a pipeline stage checks it."""
+
+    id: str
+    severity: Severity
+    summary: str
+    rationale: str
+    fix: str
+
+
+@dataclass(frozen=True)
+class Policy(Rule):
+    check: Callable[["Fleet"], Iterable[Violation]] = lambda fleet: ()
+    scope: str = "cluster"  # "cluster" (one cluster at a time) or "clusterset" (across clusters)
+
+
+@dataclass
+class Fleet:
+    """Every rendered object of every cluster, indexed once for all policies."""
+
+    inventory: Inventory
+    resources: dict[str, list[Resource]]
+    _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
+    _by_key: dict[tuple[str, str, str, str], Resource] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        by_kind: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        for cluster, items in self.resources.items():
+            for r in items:
+                by_kind[(cluster, r.kind)].append(r)
+                self._by_key.setdefault((cluster, r.kind, r.namespace, r.name), r)
+        self._by_kind = dict(by_kind)
+
+    @property
+    def clusters(self) -> tuple[Cluster, ...]:
+        return self.inventory.clusters
+
+    def all(self) -> Iterator[Resource]:
+        for items in self.resources.values():
+            yield from items
+
+    def of_kind(self, kind: str, cluster: str | None = None) -> list[Resource]:
+        if cluster is not None:
+            return self._by_kind.get((cluster, kind), [])
+        return [r for c in self.resources for r in self._by_kind.get((c, kind), [])]
+
+    def get(self, cluster: str, kind: str, namespace: str, name: str) -> Resource | None:
+        return self._by_key.get((cluster, kind, namespace, name))
+
+    def cluster(self, name: str) -> Cluster:
+        return self.inventory.cluster(name)
+
+    def clusterset_members(self, cluster: str) -> list[Cluster]:
+        return self.inventory.members(self.inventory.cluster(cluster).clusterset)

@@ -1,0 +1,62 @@
+"""Schema stage inputs: where kubeconform finds a schema for every kind, offline.
+
+Three sources, tried in this order: Kubernetes built-in kinds for the cluster's minor version
+(from the pinned kubernetes-validate package), the locked upstream CRDs (crds.py), and the
+hand-written schemas in schemas/ (GKE's net.gke.io, which has no published CRD).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+from . import crds
+from .errors import InputError
+
+HANDWRITTEN = "schemas"
+
+
+def _k8s_source(minor: str) -> Path:
+    import kubernetes_validate  # the package is the pinned data source; nothing else is used from it
+
+    base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+    source = base / f"v{minor}.0-local-strict"
+    if not source.is_dir():
+        known = sorted(p.name.split("-")[0] for p in base.glob("v*-local-strict"))
+        raise InputError(f"no Kubernetes schemas for {minor} in kubernetes-validate; available: {', '.join(known)}",
+                         "inventory.yaml")
+    return source
+
+
+def k8s_schemas(minor: str, cache: Path) -> Path:
+    """A kubeconform-readable copy of the built-in schemas: refs made local, $id removed."""
+    import kubernetes_validate.version
+
+    target = cache / "schemas" / f"k8s-{kubernetes_validate.version.__version__}" / f"v{minor}"
+    if target.is_dir():
+        return target
+    source = _k8s_source(minor)
+    staging = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    staging.mkdir(parents=True, exist_ok=True)
+    for file in source.glob("*.json"):
+        if file.name == "all.json":
+            continue
+        schema = json.loads(file.read_text())
+        schema.pop("$id", None)
+        text = json.dumps(schema).replace('"/api/_definitions.json#', '"_definitions.json#')
+        (staging / file.name).write_text(text)
+    try:
+        os.replace(staging, target)
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
+
+
+def locations(minor: str, root: Path, cache: Path, mirror: str | None) -> list[str]:
+    """kubeconform -schema-location templates for one Kubernetes minor version."""
+    return [
+        f"{k8s_schemas(minor, cache)}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
+        f"{crds.materialize(root, cache, mirror)}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+        f"{root / HANDWRITTEN}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
+    ]

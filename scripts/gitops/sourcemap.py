@@ -1,0 +1,137 @@
+"""Map a field of a rendered object back to the file and line a person edits.
+
+kustomize tells us which file declared an object (origin annotation) and which
+kustomizations changed it (transformer annotations). A field's value comes from the most
+specific of those: a patch in the overlay beats the base. We walk the same field path through
+each candidate file's YAML nodes, matching list items by their `name` as strategic merge does.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+from . import yamlsrc
+from .errors import InputError
+from .findings import SourceLocation
+from .manifests import Resource
+
+PathElem = str | int
+
+
+@dataclass
+class SourceMap:
+    root: Path
+    _cache: dict[str, list[yaml.Node]] = field(default_factory=dict)
+
+    def nodes(self, rel: str) -> list[yaml.Node]:
+        if rel not in self._cache:
+            try:
+                self._cache[rel] = yamlsrc.compose_file(self.root / rel, self.root)
+            except InputError:
+                self._cache[rel] = []
+        return self._cache[rel]
+
+    def _patch_files(self, kustomization: str) -> list[str]:
+        """Strategic-merge patch files (and the kustomization itself, for inline patches)."""
+        docs = self.nodes(kustomization)
+        if not docs:
+            return []
+        base = Path(kustomization).parent
+        files: list[str] = []
+        for key in ("patches", "patchesStrategicMerge"):
+            seq = yamlsrc.node_at(docs[0], key)
+            for entry in seq.value if isinstance(seq, yaml.SequenceNode) else []:
+                path = yamlsrc.node_at(entry, "path") if isinstance(entry, yaml.MappingNode) else entry
+                if isinstance(path, yaml.ScalarNode) and "\n" not in path.value:
+                    files.append((base / path.value).as_posix())
+        return files
+
+    def candidates(self, res: Resource) -> list[str]:
+        """Files that may set this object's fields, the most specific first."""
+        files: list[str] = []
+        for kustomization in reversed(res.transformed_in):
+            files += self._patch_files(kustomization)
+        if res.origin:
+            files.append(res.origin)
+        return list(dict.fromkeys(files))
+
+    def locate(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
+        """The line of `path` in the most specific file that writes it; else the nearest enclosing field."""
+        best: tuple[int, SourceLocation] | None = None
+        for rel in self.candidates(res):
+            for doc in self.nodes(rel):
+                if not _same_object(doc, res):
+                    continue
+                depth, node = _walk(doc, res.body, path)
+                loc = SourceLocation(rel, node.start_mark.line + 1, node.start_mark.column + 1)
+                if depth == len(path):
+                    return loc
+                if rel == res.origin and (best is None or depth > best[0]):
+                    best = (depth, loc)
+        if res.generated_by:
+            return self._generator_line(res, path)
+        return best[1] if best else None
+
+    def _generator_line(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
+        """configMapGenerator / secretGenerator: point at the literal that sets the key, or the entry."""
+        assert res.generated_by
+        docs = self.nodes(res.generated_by)
+        key = str(path[-1]) if path else ""
+        for doc in docs:
+            for n in _scalars(doc):
+                if key and (n.value.startswith(f"{key}=") or n.value == key):
+                    return SourceLocation(res.generated_by, n.start_mark.line + 1, n.start_mark.column + 1)
+        if docs:
+            return SourceLocation(res.generated_by, 1, 1)
+        return None
+
+
+def _scalars(node: yaml.Node):
+    if isinstance(node, yaml.ScalarNode):
+        yield node
+    elif isinstance(node, yaml.SequenceNode):
+        for n in node.value:
+            yield from _scalars(n)
+    elif isinstance(node, yaml.MappingNode):
+        for _, v in node.value:
+            yield from _scalars(v)
+
+
+def _scalar(doc: yaml.Node, *keys: str) -> str | None:
+    node: yaml.Node | None = doc
+    for k in keys:
+        node = yamlsrc.node_at(node, k) if node is not None else None
+    return node.value if isinstance(node, yaml.ScalarNode) else None
+
+
+def _same_object(doc: yaml.Node, res: Resource) -> bool:
+    """Same kind, and a name that prefix/suffix transformers could have turned into the rendered one."""
+    if _scalar(doc, "kind") != res.kind:
+        return False
+    name = _scalar(doc, "metadata", "name")
+    return bool(name) and name in res.name
+
+
+def _walk(doc: yaml.Node, rendered: Any, path: Sequence[PathElem]) -> tuple[int, yaml.Node]:
+    """Follow `path` as far as the source node tree has it; return how far and the last node reached."""
+    node, value = doc, rendered
+    for depth, elem in enumerate(path):
+        nxt: yaml.Node | None = None
+        if isinstance(elem, int) and isinstance(node, yaml.SequenceNode):
+            item = value[elem] if isinstance(value, list) and elem < len(value) else None
+            wanted = item.get("name") if isinstance(item, dict) else None
+            if wanted is not None:
+                nxt = next((n for n in node.value if _scalar(n, "name") == wanted), None)
+            elif elem < len(node.value):
+                nxt = node.value[elem]
+            value = item
+        elif isinstance(elem, str) and isinstance(node, yaml.MappingNode):
+            nxt = yamlsrc.node_at(node, elem)
+            value = value.get(elem) if isinstance(value, dict) else None
+        if nxt is None:
+            return depth, node
+        node = nxt
+    return len(path), node

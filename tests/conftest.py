@@ -1,0 +1,65 @@
+"""Shared fixtures: a private copy of this repository and the real pipeline stages over it."""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from gitops import build, engine, inventory, tools
+from gitops.policy import Fleet, Policy
+from gitops.sourcemap import SourceMap
+
+PROJECT = Path(__file__).resolve().parent.parent
+SOURCES = ("base", "components", "overlays", "inventory.yaml", "crds.lock.yaml", "schemas", "policies/waivers.yaml")
+SHARED_CRDS = PROJECT.parent / "shared" / "crds"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _shared_env() -> None:
+    """Tests reuse the project's pinned tools and schema cache, and read CRDs from ../shared/crds."""
+    os.environ.setdefault("GITOPS_TOOLS_DIR", str(PROJECT / ".tools" / "bin"))
+    os.environ.setdefault("GITOPS_CACHE_DIR", str(PROJECT / ".cache"))
+    os.environ.setdefault("GITOPS_CRD_MIRROR", str(SHARED_CRDS))
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A copy of the repository's sources (no clusters/): edit it freely."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    for name in SOURCES:
+        src = PROJECT / name
+        if src.is_dir():
+            shutil.copytree(src, root / name)
+        elif src.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / name)
+    return root
+
+
+def edit(root: Path, rel: str, old: str, new: str) -> None:
+    """Replace one exact snippet in a file; fail loudly when it is not there (a test that edits nothing proves nothing)."""
+    path = root / rel
+    text = path.read_text()
+    assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {rel}"
+    path.write_text(text.replace(old, new))
+
+
+def write(root: Path, rel: str, text: str) -> None:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+
+
+def build_fleet(root: Path) -> Fleet:
+    """Inventory + the real kustomize build of every overlay, as policies see it."""
+    inv = inventory.load(root)
+    kustomize = tools.ensure(tools.KUSTOMIZE, root)
+    return Fleet(inv, build.build_all(kustomize, list(inv.clusters), root))
+
+
+def run_policy(root: Path, policy: Policy):
+    """Findings of one policy over the repository at `root`, with their source locations."""
+    return engine.run_policies([policy], build_fleet(root), SourceMap(root))
