@@ -8,7 +8,39 @@ from __future__ import annotations
 from gitops.policy import Policy
 
 from . import duplicate_object
+from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
+               no_plain_secret, probe_port_exposed, probes_set, reference_exists, resources_set,
+               route_backend_exists, security_context, service_selects_pods, service_target_port)
+from . import (mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
+               mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
+               mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport,
+               mcs_local_name_not_served, mcs_namespace_sameness, mcs_no_committed_status)
 
 REGISTRY: tuple[Policy, ...] = (
     duplicate_object.POLICY,
+    image_pinned.POLICY,
+    image_pull_policy.POLICY,
+    resources_set.POLICY,
+    probes_set.POLICY,
+    probe_port_exposed.POLICY,
+    security_context.POLICY,
+    deployment_selector_matches.POLICY,
+    service_selects_pods.POLICY,
+    service_target_port.POLICY,
+    route_backend_exists.POLICY,
+    reference_exists.POLICY,
+    no_plain_secret.POLICY,
+    no_default_namespace.POLICY,
+    mcs_export_has_service.POLICY,
+    mcs_export_api_version.POLICY,
+    mcs_clusterset_url_resolves.POLICY,
+    mcs_local_name_not_served.POLICY,
+    mcs_namespace_sameness.POLICY,
+    mcs_export_consistent.POLICY,
+    mcs_clusterset_name_form.POLICY,
+    mcs_no_committed_status.POLICY,
+    mcs_handwritten_serviceimport.POLICY,
+    mcs_export_system_namespace.POLICY,
+    mcs_export_unnamed_port.POLICY,
+    mcs_fleet_size.POLICY,
 )

@@ -83,3 +83,15 @@ class Fleet:
 
     def clusterset_members(self, cluster: str) -> list[Cluster]:
         return self.inventory.members(self.inventory.cluster(cluster).clusterset)
+
+
+def rules_table(rules: Iterable[Rule], markdown: bool = False) -> str:
+    """Every rule with id, severity and rationale: `--list-policies` output and the README's table."""
+    rows = [(r.id, r.severity.value, r.summary, r.rationale) for r in rules]
+    if markdown:
+        lines = ["| id | severity | summary | rationale |", "| --- | --- | --- | --- |"]
+        lines += [f"| `{i}` | {s} | {m} | {why} |" for i, s, m, why in rows]
+    else:
+        width = max(len(r[0]) for r in rows)
+        lines = [f"{i:<{width}}  {s:<7}  {m}" for i, s, m, _ in rows]
+    return "\n".join(lines) + "\n"

@@ -13,20 +13,26 @@ from pathlib import Path
 
 from . import crds
 from .errors import InputError
+from .inventory import Inventory
 
 HANDWRITTEN = "schemas"
 
 
-def _k8s_source(minor: str) -> Path:
+def _k8s_base() -> Path:
     import kubernetes_validate  # the package is the pinned data source; nothing else is used from it
 
-    base = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
-    source = base / f"v{minor}.0-local-strict"
-    if not source.is_dir():
-        known = sorted(p.name.split("-")[0] for p in base.glob("v*-local-strict"))
-        raise InputError(f"no Kubernetes schemas for {minor} in kubernetes-validate; available: {', '.join(known)}",
-                         "inventory.yaml")
-    return source
+    return Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+
+
+def check_versions(inv: Inventory) -> None:
+    """Fail early, at the cluster's inventory line, for a Kubernetes version with no schemas."""
+    base = _k8s_base()
+    for cluster in inv.clusters:
+        if not (base / f"v{cluster.kubernetes_version}.0-local-strict").is_dir():
+            known = sorted((p.name.split("-")[0][1:].rsplit(".", 1)[0] for p in base.glob("v*-local-strict")),
+                           key=lambda v: tuple(map(int, v.split("."))))
+            raise InputError(f"cluster {cluster.name}: no Kubernetes schemas for {cluster.kubernetes_version} "
+                             f"in kubernetes-validate; available: {', '.join(known)}", "inventory.yaml", cluster.line)
 
 
 def k8s_schemas(minor: str, cache: Path) -> Path:
@@ -36,7 +42,7 @@ def k8s_schemas(minor: str, cache: Path) -> Path:
     target = cache / "schemas" / f"k8s-{kubernetes_validate.version.__version__}" / f"v{minor}"
     if target.is_dir():
         return target
-    source = _k8s_source(minor)
+    source = _k8s_base() / f"v{minor}.0-local-strict"
     staging = target.with_name(f".{target.name}.tmp{os.getpid()}")
     staging.mkdir(parents=True, exist_ok=True)
     for file in source.glob("*.json"):

@@ -116,10 +116,12 @@ def _same_object(doc: yaml.Node, res: Resource) -> bool:
 
 
 def _walk(doc: yaml.Node, rendered: Any, path: Sequence[PathElem]) -> tuple[int, yaml.Node]:
-    """Follow `path` as far as the source node tree has it; return how far and the last node reached."""
-    node, value = doc, rendered
+    """Follow `path` as far as the source node tree has it; return how far, and the node to point at
+    (the key of a mapping field, so the line is the one that says "image: ...")."""
+    node, mark, value = doc, doc, rendered
     for depth, elem in enumerate(path):
         nxt: yaml.Node | None = None
+        key: yaml.Node | None = None
         if isinstance(elem, int) and isinstance(node, yaml.SequenceNode):
             item = value[elem] if isinstance(value, list) and elem < len(value) else None
             wanted = item.get("name") if isinstance(item, dict) else None
@@ -127,11 +129,12 @@ def _walk(doc: yaml.Node, rendered: Any, path: Sequence[PathElem]) -> tuple[int,
                 nxt = next((n for n in node.value if _scalar(n, "name") == wanted), None)
             elif elem < len(node.value):
                 nxt = node.value[elem]
-            value = item
+            key, value = nxt, item
         elif isinstance(elem, str) and isinstance(node, yaml.MappingNode):
-            nxt = yamlsrc.node_at(node, elem)
+            key, nxt = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == elem),
+                            (None, None))
             value = value.get(elem) if isinstance(value, dict) else None
-        if nxt is None:
-            return depth, node
-        node = nxt
-    return len(path), node
+        if nxt is None or key is None:
+            return depth, mark
+        node, mark = nxt, key
+    return len(path), mark

@@ -1,0 +1,43 @@
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, bench).
+
+Each session installs the pinned Python dependencies; the Go tools (kustomize, kubeconform)
+are built by the tooling itself into .tools/bin on first use.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.reuse_existing_virtualenvs = True
+nox.options.sessions = ["validate", "tests"]
+nox.options.error_on_missing_interpreters = True
+
+ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), str(ROOT)])}
+
+
+def _install(session: nox.Session) -> None:
+    session.install("-q", "-r", str(ROOT / "requirements.txt"))
+
+
+@nox.session
+def render(session: nox.Session) -> None:
+    """Write clusters/<name>/ and bootstrap/ from the overlays and the inventory."""
+    _install(session)
+    session.run("python", "-m", "gitops", "render", *session.posargs, env=ENV)
+
+
+@nox.session
+def validate(session: nox.Session) -> None:
+    """Build every overlay and check schemas, staleness and every policy (options after --)."""
+    _install(session)
+    session.run("python", "-m", "gitops", "validate", *session.posargs, env=ENV)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite, against the real kustomize and kubeconform."""
+    _install(session)
+    session.run("python", "-m", "pytest", *session.posargs, env=ENV)

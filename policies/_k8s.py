@@ -1,0 +1,153 @@
+"""Pod-template helpers shared by policies: where each workload kind keeps its pod spec.
+
+Small API (paths are Violation paths, so findings point at the line a person edits):
+
+- `pod_specs(fleet, cluster=None)` yields `(resource, prefix, pod_spec)` for every Deployment,
+  StatefulSet, DaemonSet, ReplicaSet, Job, CronJob and Pod; `prefix` is the path of the pod
+  spec in the object, e.g. `("spec", "template", "spec")`.
+- `containers(pod_spec, init=True)` yields `(field, index, container)` with `field`
+  "initContainers" or "containers": the container's path is `prefix + (field, index)`.
+- `template_labels(resource, prefix)` is the labels of the pod the spec at `prefix` creates.
+- `dig(obj, path)` reads a nested field, None when any step is missing.
+- `PodIndex(fleet)` indexes `PodTemplate`s once by namespace and label, for Service checks:
+  `.selected(cluster, namespace, selector)`, `.in_namespace(...)`, `.has_label(...)`.
+- `service_selector(service)`: the pod selector of a Service (None for ExternalName or
+  selector-less Services); `label_text(labels)` shows labels in messages.
+- `image_tag(image)`: the tag of an image reference ("" untagged, None when pinned by digest).
+- `exposes(container, port)` / `exposed(containers)`: container ports by number or name.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator
+
+from gitops.manifests import Resource
+from gitops.policy import Fleet, PathElem
+
+Path = tuple[PathElem, ...]
+
+# Where each pod-creating kind keeps its pod spec.
+POD_SPEC_PATHS: dict[str, Path] = {
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+}
+
+
+def dig(obj: Any, path: Path) -> Any:
+    """The value at `path` (dict keys and list indexes), or None when a step is missing."""
+    for elem in path:
+        if isinstance(elem, int):
+            if not isinstance(obj, list) or not -len(obj) <= elem < len(obj):
+                return None
+        elif not isinstance(obj, dict):
+            return None
+        obj = obj[elem] if isinstance(elem, int) else obj.get(elem)
+    return obj
+
+
+def pod_specs(fleet: Fleet, cluster: str | None = None) -> Iterator[tuple[Resource, Path, dict[str, Any]]]:
+    """Every pod spec in the fleet (or one cluster), with its owner and its path in the owner."""
+    for kind, prefix in POD_SPEC_PATHS.items():
+        for r in fleet.of_kind(kind, cluster):
+            spec = dig(r.body, prefix)
+            if isinstance(spec, dict):
+                yield r, prefix, spec
+
+
+def containers(pod_spec: dict[str, Any], init: bool = True) -> Iterator[tuple[str, int, dict[str, Any]]]:
+    """(field, index, container) of the init containers (when `init`) and then the app containers."""
+    fields = ("initContainers", "containers") if init else ("containers",)
+    for name in fields:
+        for i, c in enumerate(pod_spec.get(name) or ()):
+            if isinstance(c, dict):
+                yield name, i, c
+
+
+def template_labels(resource: Resource, prefix: Path) -> dict[str, str]:
+    """Labels of the pods created from the spec at `prefix` (the template's metadata, or a Pod's own)."""
+    labels = dig(resource.body, prefix[:-1] + ("metadata", "labels"))
+    return labels if isinstance(labels, dict) else {}
+
+
+@dataclass(frozen=True)
+class PodTemplate:
+    """A pod spec with its owner, its path in the owner and the labels its pods get."""
+
+    resource: Resource
+    prefix: Path
+    spec: dict[str, Any]
+    labels: dict[str, str]
+
+
+class PodIndex:
+    """Pod templates indexed once by (cluster, namespace) and by label, so a selector lookup is a dict hit."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self._by_ns: dict[tuple[str, str], list[PodTemplate]] = defaultdict(list)
+        self._by_label: dict[tuple[str, str, str, str], list[PodTemplate]] = defaultdict(list)
+        for r, prefix, spec in pod_specs(fleet):
+            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix))
+            self._by_ns[(r.cluster, r.namespace)].append(pod)
+            for k, v in pod.labels.items():
+                self._by_label[(r.cluster, r.namespace, k, str(v))].append(pod)
+
+    def in_namespace(self, cluster: str, namespace: str) -> list[PodTemplate]:
+        return self._by_ns.get((cluster, namespace), [])
+
+    def has_label(self, cluster: str, namespace: str, key: str, value: str) -> bool:
+        return (cluster, namespace, key, str(value)) in self._by_label
+
+    def selected(self, cluster: str, namespace: str, selector: dict[str, str]) -> list[PodTemplate]:
+        """Pod templates whose labels carry every entry of a non-empty equality selector."""
+        if not selector:
+            return []
+        lists = [self._by_label.get((cluster, namespace, k, str(v)), []) for k, v in selector.items()]
+        return [p for p in min(lists, key=len)
+                if all(k in p.labels and str(p.labels[k]) == str(v) for k, v in selector.items())]
+
+
+def service_selector(service: Resource) -> dict[str, str] | None:
+    """The pod selector of a Service, or None when it selects no pods (ExternalName, no selector)."""
+    spec = service.body.get("spec") or {}
+    selector = spec.get("selector")
+    if spec.get("type") == "ExternalName" or not selector or not isinstance(selector, dict):
+        return None
+    return selector
+
+
+def label_text(labels: dict[str, str]) -> str:
+    """Labels as "app=x, version=v1" for messages."""
+    return ", ".join(f"{k}={v}" for k, v in labels.items()) or "no labels"
+
+
+def image_tag(image: str) -> str | None:
+    """The tag of an image reference: None when pinned by digest, "" when untagged."""
+    if "@" in image:
+        return None
+    last = image.rsplit("/", 1)[-1]  # a registry host may carry ":port"; the tag is in the last part
+    return last.partition(":")[2]
+
+
+def _is_number(port: Any) -> bool:
+    return isinstance(port, int) or (isinstance(port, str) and port.isdigit())
+
+
+def exposes(container: dict[str, Any], port: Any) -> bool:
+    """The container declares `port`: a containerPort number, or a port name (IntOrString)."""
+    ports = [p for p in container.get("ports") or () if isinstance(p, dict)]
+    if _is_number(port):
+        return any(str(p.get("containerPort")) == str(port) for p in ports)
+    return any(p.get("name") == port for p in ports)
+
+
+def exposed(containers: Iterable[dict[str, Any]]) -> str:
+    """What the containers expose, for messages: "8080 (http), 9090" or "no ports"."""
+    shown = [f"{p.get('containerPort')} ({p['name']})" if p.get("name") else str(p.get("containerPort"))
+             for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
+    return ", ".join(dict.fromkeys(shown)) or "no ports"

@@ -1,0 +1,31 @@
+"""Images pinned by tag or digest: ":latest" or no tag means every node may run a different build."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import containers, image_tag, pod_specs
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(fleet):
+        for field, i, c in containers(spec):
+            image = str(c.get("image", ""))
+            tag = image_tag(image)
+            if tag == "" or tag == "latest":
+                how = "has no tag" if tag == "" else "uses the floating tag :latest"
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} image {image} {how}; "
+                                   f"pin a version tag or a digest", prefix + (field, i, "image"))
+
+
+POLICY = Policy(
+    id="image-pinned",
+    severity=Severity.ERROR,
+    summary="Container images are pinned by a version tag or a digest (no :latest, no untagged).",
+    rationale="A floating tag makes the deployed build depend on when each node pulled it; "
+              "a rollback or a diff of the repository no longer says what runs.",
+    fix="Set the image to an immutable version tag (e.g. :1.0.0) or a digest (@sha256:...).",
+    check=check,
+)

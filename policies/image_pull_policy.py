@@ -1,0 +1,42 @@
+"""imagePullPolicy consistent with the image reference: a floating tag that is never re-pulled goes stale."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import containers, image_tag, pod_specs
+
+
+def _problem(image: str, policy: object) -> str | None:
+    """Why this pull policy is wrong for this image, or None.
+
+    An omitted policy is fine: the API server defaults it to Always for :latest/untagged images.
+    """
+    if policy == "Never":
+        return "imagePullPolicy Never only runs if someone preloaded the image on every node"
+    if policy == "IfNotPresent" and image_tag(image) in ("", "latest"):
+        return (f"imagePullPolicy IfNotPresent with the floating image {image} keeps whatever build "
+                f"a node pulled first")
+    return None
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(fleet):
+        for field, i, c in containers(spec):
+            problem = _problem(str(c.get("image", "")), c.get("imagePullPolicy"))
+            if problem:
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')}: {problem}",
+                                prefix + (field, i, "imagePullPolicy"))
+
+
+POLICY = Policy(
+    id="image-pull-policy",
+    severity=Severity.WARNING,
+    summary="imagePullPolicy fits the image: no IfNotPresent with :latest/untagged, no Never.",
+    rationale="IfNotPresent never re-pulls a floating tag, so nodes keep stale images; Never fails "
+              "on any node that does not already have the image.",
+    fix="Pin the image (then IfNotPresent is right), or use imagePullPolicy: Always.",
+    check=check,
+)

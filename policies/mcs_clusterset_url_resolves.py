@@ -1,0 +1,87 @@
+"""A clusterset.local name a workload calls must be exported, imported into the caller's cluster, and on an exported port."""
+from __future__ import annotations
+
+import difflib
+from collections import defaultdict
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.manifests import Resource
+from gitops.policy import Fleet, Policy, Violation
+
+from ._mcs import Usage, clusterset_service, exports_by_name, listing, port_numbers, used_hosts
+
+
+class _Clustersets:
+    """Exports and Services of each clusterset, indexed once per check."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.exports = exports_by_name(fleet)
+        self.exported_in: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for clusterset, ns, name in self.exports:
+            self.exported_in[(clusterset, ns)].append(name)
+
+    def unexported(self, clusterset: str, ns: str, name: str) -> list[str]:
+        """Clusters of the clusterset that have the Service but do not export it."""
+        return [c.name for c in self.fleet.inventory.members(clusterset)
+                if self.fleet.get(c.name, "Service", ns, name)]
+
+    def instead(self, clusterset: str, ns: str, name: str) -> str:
+        """What exists in place of an unexported name, for the message."""
+        have = self.unexported(clusterset, ns, name)
+        if have:
+            return f"; {listing(have)} {'has' if len(have) == 1 else 'have'} Service {ns}/{name} but no ServiceExport"
+        exported = sorted(self.exported_in.get((clusterset, ns), ()))
+        close = difflib.get_close_matches(name, exported, n=3)
+        if close:
+            return f"; did you mean {' or '.join(close)}?"
+        if exported:
+            return f"; exported from {ns}: {', '.join(exported)}"
+        return f"; nothing is exported from namespace {ns}"
+
+    def ports(self, exports: list[Resource]) -> set[int]:
+        """Ports of the exported Service in every exporting cluster that has it."""
+        services = (self.fleet.get(e.cluster, "Service", e.namespace, e.name) for e in exports)
+        return {p for s in services if s is not None for p in port_numbers(s)}
+
+
+def _problem(sets: _Clustersets, use: Usage, ns: str, name: str) -> str | None:
+    fleet, cluster = sets.fleet, use.resource.cluster
+    clusterset = fleet.cluster(cluster).clusterset
+    exports = sets.exports.get((clusterset, ns, name))
+    if not exports:
+        return f"no cluster in clusterset {clusterset} exports {ns}/{name}{sets.instead(clusterset, ns, name)}"
+    if fleet.get(cluster, "Namespace", "", ns) is None:
+        return (f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{name} only into clusters "
+                f"that have the namespace")
+    port, ports = use.ref.service_port, sets.ports(exports)
+    if port is not None and ports and port not in ports:
+        return (f"port {port} is not a port of the exported Service {ns}/{name}; "
+                f"exported ports are {', '.join(map(str, sorted(ports)))}")
+    return None
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    sets = _Clustersets(fleet)
+    for use in used_hosts(fleet):
+        target = clusterset_service(use.ref.host)
+        if target is None:
+            continue
+        problem = _problem(sets, use, *target)
+        if problem:
+            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {problem}", use.path)
+
+
+POLICY = Policy(
+    id="mcs-clusterset-url-resolves",
+    severity=Severity.ERROR,
+    summary="Every *.svc.clusterset.local name a workload uses is exported, imported into its cluster, and on an exported port.",
+    rationale="A clusterset.local name resolves only when some cluster of the clusterset exports that Service, "
+              "the calling cluster has the namespace (namespace sameness), and traffic goes to a port the "
+              "Service has; otherwise the caller gets NXDOMAIN or a refused connection at run time.",
+    fix="Export the Service (ServiceExport) from the cluster that runs it, correct the host name or port in the "
+        "URL, or add the namespace to the calling cluster.",
+    check=check,
+    scope="clusterset",
+)

@@ -1,0 +1,52 @@
+"""A ServiceExport exports the Service of the same name in its own cluster; without one, nothing is exported."""
+from __future__ import annotations
+
+import difflib
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.manifests import Resource
+from gitops.policy import Fleet, Policy, Violation
+
+from ._mcs import exports_by_name, listing
+
+
+def _instead(fleet: Fleet, export: Resource) -> str:
+    """What exists instead: a similarly named Service here, or the same Service in other clusters."""
+    ns, name = export.namespace, export.name
+    local = [s.name for s in fleet.of_kind("Service", export.cluster) if s.namespace == ns]
+    close = difflib.get_close_matches(name, local, n=3)
+    if close:
+        return f"; did you mean {' or '.join(close)}?"
+    elsewhere = [c.name for c in fleet.clusterset_members(export.cluster)
+                 if c.name != export.cluster and fleet.get(c.name, "Service", ns, name)]
+    if elsewhere:
+        return f"; {listing(elsewhere)} {'has' if len(elsewhere) == 1 else 'have'} Service {ns}/{name}"
+    return ""
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    for exports in exports_by_name(fleet).values():
+        for export in exports:
+            ns, name, cluster = export.namespace, export.name, export.cluster
+            service = fleet.get(cluster, "Service", ns, name)
+            if service is None:
+                yield Violation(export, f"{cluster} ServiceExport {ns}/{name} exports Service {ns}/{name}, "
+                                        f"which does not exist in {cluster}{_instead(fleet, export)}",
+                                ("metadata", "name"))
+            elif (service.body.get("spec") or {}).get("type") == "ExternalName":
+                yield Violation(service, f"{cluster} Service {ns}/{name} is exported by a ServiceExport but is "
+                                         f"type ExternalName, which MCS cannot export (it has no endpoints)",
+                                ("spec", "type"))
+
+
+POLICY = Policy(
+    id="mcs-export-has-service",
+    severity=Severity.ERROR,
+    summary="Every ServiceExport has a Service of the same name and namespace in its cluster, not of type ExternalName.",
+    rationale="The MCS controller exports the Service a ServiceExport names; without one (or with an ExternalName "
+              "Service, which has no endpoints) the clusterset name never gets backends and callers fail.",
+    fix="Create the Service in the exporting cluster, fix the ServiceExport's name, or export a selector-based Service.",
+    check=check,
+    scope="clusterset",
+)

@@ -1,0 +1,76 @@
+"""MCS namespace sameness: a namespace that exports or is called into exists, labelled alike, in every cluster involved."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._mcs import clusterset_service, exports_by_name, listing, used_hosts
+
+# Labels the mesh reads off a namespace: sidecar injection and the control-plane revision.
+MESH_LABELS = ("istio-injection", "istio.io/rev")
+
+
+def _where(fleet: Fleet, clusterset: str, ns: str) -> str:
+    present = [c.name for c in fleet.inventory.members(clusterset) if fleet.get(c.name, "Namespace", "", ns)]
+    why = f"namespace sameness needs it in every cluster that exports or calls into {ns}"
+    return f"{why} (it exists in {listing(present)})" if present else why
+
+
+def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]]) -> Iterator[Violation]:
+    """Exports and callers in clusters that lack the namespace; records who is involved where."""
+    for (clusterset, ns, name), exports in exports_by_name(fleet).items():
+        for e in exports:
+            involved[(clusterset, ns)].add(e.cluster)
+            if fleet.get(e.cluster, "Namespace", "", ns) is None:
+                yield Violation(e, f"{e.cluster} ServiceExport {ns}/{name} exports from namespace {ns}, but "
+                                   f"{e.cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}",
+                                ("metadata", "namespace"))
+    for use in used_hosts(fleet):
+        target = clusterset_service(use.ref.host)
+        if target is None:
+            continue
+        cluster, ns = use.resource.cluster, target[0]
+        clusterset = fleet.cluster(cluster).clusterset
+        involved[(clusterset, ns)].add(cluster)
+        if fleet.get(cluster, "Namespace", "", ns) is None:
+            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {cluster} has no Namespace "
+                                          f"{ns}; {_where(fleet, clusterset, ns)}", use.path)
+
+
+def _label_mismatches(fleet: Fleet, clusterset: str, ns: str, clusters: set[str]) -> Iterator[Violation]:
+    """Each involved Namespace compared with the first one in inventory order."""
+    namespaces = [n for c in fleet.inventory.members(clusterset) if c.name in clusters
+                  for n in [fleet.get(c.name, "Namespace", "", ns)] if n is not None]
+    for other in namespaces[1:]:
+        first = namespaces[0]
+        for key in MESH_LABELS:
+            want, got = first.labels.get(key), other.labels.get(key)
+            if want != got:
+                yield Violation(other, f"Namespace {ns} has {key}={got or '(unset)'} in {other.cluster} but "
+                                       f"{key}={want or '(unset)'} in {first.cluster}; clusters of clusterset "
+                                       f"{clusterset} that export or call into {ns} should label it alike",
+                                ("metadata", "labels", key), severity=Severity.WARNING)
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    involved: dict[tuple[str, str], set[str]] = defaultdict(set)
+    yield from _missing(fleet, involved)
+    for (clusterset, ns), clusters in involved.items():
+        yield from _label_mismatches(fleet, clusterset, ns, clusters)
+
+
+POLICY = Policy(
+    id="mcs-namespace-sameness",
+    severity=Severity.ERROR,
+    summary="A namespace that exports or is called into exists in every cluster involved, with the same mesh labels.",
+    rationale="MCS treats a namespace of the same name as one namespace across the clusterset: an export is "
+              "imported only into clusters that have its namespace, and a namespace injected with a sidecar in "
+              "one cluster but not another breaks mTLS between the two ends.",
+    fix="Add the Namespace object (base/namespace) to every exporting and calling cluster, with the same "
+        "istio-injection / istio.io/rev labels.",
+    check=check,
+    scope="clusterset",
+)

@@ -1,0 +1,30 @@
+"""No Secret values in Git: whoever can read the repository can read them."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    for r in fleet.of_kind("Secret"):
+        for field in ("data", "stringData"):
+            values = r.body.get(field)
+            if values:
+                keys = ", ".join(values) if isinstance(values, dict) else "?"
+                first = next(iter(values)) if isinstance(values, dict) else None
+                yield Violation(r, f"{r.cluster} {r.ref} commits {field} ({keys}) to Git in plain text",
+                                (field, first) if first is not None else (field,))
+
+
+POLICY = Policy(
+    id="no-plain-secret",
+    severity=Severity.ERROR,
+    summary="No Secret with data or stringData is committed.",
+    rationale="base64 is an encoding, not encryption: every clone, fork and CI log of the repository "
+              "leaks the values.",
+    fix="Keep the value in a secret manager and sync it in (External Secrets, Sealed Secrets, "
+        "Secret Manager CSI), and remove the Secret from the repository.",
+    check=check,
+)

@@ -1,0 +1,37 @@
+"""A probe checks a port the container declares: a typo'd probe port restarts healthy pods forever."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import containers, exposed, exposes, pod_specs
+
+PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
+HANDLERS = ("httpGet", "tcpSocket", "grpc")
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(fleet):
+        for field, i, c in containers(spec):
+            for probe in PROBES:
+                for handler in HANDLERS:
+                    port = ((c.get(probe) or {}).get(handler) or {}).get("port")
+                    if port is None or exposes(c, port):
+                        continue
+                    yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} "
+                                       f"port {port} is not a port the container exposes "
+                                       f"(it exposes {exposed([c])})",
+                                    prefix + (field, i, probe, handler, "port"))
+
+
+POLICY = Policy(
+    id="probe-port-exposed",
+    severity=Severity.ERROR,
+    summary="httpGet/tcpSocket/grpc probe ports are ports the container declares (number or name).",
+    rationale="A probe on a port nobody listens on fails forever: liveness restarts the pod in a "
+              "loop, readiness keeps it out of every Service.",
+    fix="Point the probe at a declared containerPort or port name, or declare the port.",
+    check=check,
+)

@@ -1,0 +1,55 @@
+"""Pod templates reference a ServiceAccount and ConfigMaps that the same cluster and namespace define."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import Path, containers, pod_specs
+
+
+def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, Path]]:
+    """(name, path of the name) of every required ConfigMap the pod spec reads."""
+    for field, i, c in containers(spec):
+        cpath = prefix + (field, i)
+        for j, src in enumerate(c.get("envFrom") or ()):
+            ref = (src or {}).get("configMapRef")
+            if ref and not ref.get("optional"):
+                yield str(ref.get("name", "")), cpath + ("envFrom", j, "configMapRef", "name")
+        for j, env in enumerate(c.get("env") or ()):
+            ref = ((env or {}).get("valueFrom") or {}).get("configMapKeyRef")
+            if ref and not ref.get("optional"):
+                yield str(ref.get("name", "")), cpath + ("env", j, "valueFrom", "configMapKeyRef", "name")
+    for j, vol in enumerate(spec.get("volumes") or ()):
+        ref = (vol or {}).get("configMap")
+        if ref and not ref.get("optional"):
+            yield str(ref.get("name", "")), prefix + ("volumes", j, "configMap", "name")
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    names: dict[tuple[str, str, str], list[str]] = {}
+    for kind in ("ServiceAccount", "ConfigMap"):
+        for r in fleet.of_kind(kind):
+            names.setdefault((r.cluster, kind, r.namespace), []).append(r.name)
+    for r, prefix, spec in pod_specs(fleet):
+        wanted: list[tuple[str, str, Path]] = [("ConfigMap", n, p) for n, p in _configmap_refs(spec, prefix)]
+        sa = spec.get("serviceAccountName")
+        if sa and sa != "default":
+            wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))
+        for kind, name, path in wanted:
+            if fleet.get(r.cluster, kind, r.namespace, name) is None:
+                there = ", ".join(names.get((r.cluster, kind, r.namespace), [])) or "none"
+                yield Violation(r, f"{r.cluster} {r.ref} uses {kind} {r.namespace}/{name}, but {r.cluster} has "
+                                   f"no such {kind} ({kind}s in {r.namespace or 'default'}: {there})", path)
+
+
+POLICY = Policy(
+    id="reference-exists",
+    severity=Severity.ERROR,
+    summary="A pod template's serviceAccountName and required ConfigMaps exist in its cluster and namespace.",
+    rationale="Pods referencing a missing ServiceAccount are never created; a missing ConfigMap leaves "
+              "them in CreateContainerConfigError, so the rollout hangs.",
+    fix="Fix the reference, add the object to this cluster's overlay, or mark the ConfigMap optional.",
+    check=check,
+)

@@ -1,0 +1,49 @@
+"""A Service's selector matches some pod template in its cluster and namespace, or it has no endpoints."""
+from __future__ import annotations
+
+from typing import Iterator
+
+from gitops.findings import Severity
+from gitops.manifests import Resource
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import PodIndex, PodTemplate, label_text, service_selector
+
+SHOWN = 5  # pod templates listed in a message
+
+
+def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[str, ...]:
+    """The selector entry no pod template in the namespace carries (the likely typo), else the selector."""
+    for key, value in selector.items():
+        if not pods.has_label(svc.cluster, svc.namespace, key, value):
+            return ("spec", "selector", key)
+    return ("spec", "selector")
+
+
+def _listing(pods: list[PodTemplate]) -> str:
+    shown = "; ".join(f"{p.resource.kind} {p.resource.name} ({label_text(p.labels)})" for p in pods[:SHOWN])
+    more = f"; and {len(pods) - SHOWN} more" if len(pods) > SHOWN else ""
+    return (shown + more) or "none"
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    pods = PodIndex(fleet)
+    for svc in fleet.of_kind("Service"):
+        selector = service_selector(svc)
+        if selector is None or pods.selected(svc.cluster, svc.namespace, selector):
+            continue
+        here = pods.in_namespace(svc.cluster, svc.namespace)
+        yield Violation(svc, f"{svc.cluster} {svc.ref} selects {label_text(selector)}, but no pod template in "
+                             f"{svc.cluster} namespace {svc.namespace or 'default'} has those labels "
+                             f"(pod templates there: {_listing(here)})",
+                        _culprit(pods, svc, selector))
+
+POLICY = Policy(
+    id="service-selects-pods",
+    severity=Severity.ERROR,
+    summary="A Service's selector matches some pod template in the same cluster and namespace.",
+    rationale="A selector that matches no pods gives the Service no endpoints: clients get connection "
+              "refused or 503s while every object looks healthy.",
+    fix="Make the Service's spec.selector equal to (a subset of) the workload's pod template labels.",
+    check=check,
+)

@@ -1,0 +1,40 @@
+"""A Service's targetPort is a port its pods expose, or traffic is sent to a closed port."""
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from gitops.findings import Severity
+from gitops.policy import Fleet, Policy, Violation
+
+from ._k8s import PodIndex, containers, exposed, exposes, service_selector
+
+
+def check(fleet: Fleet) -> Iterator[Violation]:
+    pods = PodIndex(fleet)
+    for svc in fleet.of_kind("Service"):
+        selector = service_selector(svc)
+        if selector is None:
+            continue
+        selected = pods.selected(svc.cluster, svc.namespace, selector)
+        if not selected:
+            continue  # service-selects-pods reports it
+        ctrs: list[dict[str, Any]] = [c for p in selected for _, _, c in containers(p.spec, init=False)]
+        for i, port in enumerate((svc.body.get("spec") or {}).get("ports") or ()):
+            target = port.get("targetPort", port.get("port"))
+            if target is None or any(exposes(c, target) for c in ctrs):
+                continue
+            owners = ", ".join(f"{p.resource.kind} {p.resource.name}" for p in selected)
+            yield Violation(svc, f"{svc.cluster} {svc.ref} port {port.get('name') or port.get('port')} targets "
+                                 f"{target}, but the pods it selects ({owners}) expose {exposed(ctrs)}",
+                            ("spec", "ports", i, "targetPort"))
+
+
+POLICY = Policy(
+    id="service-target-port",
+    severity=Severity.ERROR,
+    summary="A Service's targetPort (number or name; default: port) is a port of the pods it selects.",
+    rationale="kube-proxy forwards to the targetPort whether or not anything listens there; a wrong "
+              "number or a misspelt port name gives refused connections.",
+    fix="Set targetPort to a containerPort or port name of the selected containers.",
+    check=check,
+)

@@ -1,0 +1,95 @@
+"""Command line: `python -m gitops render|validate` (nox sessions call these).
+
+Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from . import hydrate, pipeline
+from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
+from .findings import Severity
+from .policy import rules_table
+from .report import FORMATS, ReportContext
+
+VERSION = "0.1.0"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 too, but say it our way
+        raise UsageError(message)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: current folder)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub.add_parser("render", help="write clusters/<name>/ and bootstrap/ from the overlays and inventory")
+    val = sub.add_parser("validate", help="render in memory and check everything; nothing is written")
+    val.add_argument("--format", choices=sorted(FORMATS), default="text")
+    val.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    val.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    val.add_argument("--list-policies", action="store_true", help="print every rule and exit")
+    val.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    return parser
+
+
+def _policies() -> tuple:
+    from policies import REGISTRY  # the registry lives beside the rules, at the repository root
+
+    return REGISTRY
+
+
+def _render(root: Path) -> int:
+    inv, resources = pipeline.render(root)
+    changed = hydrate.write(root, hydrate.expected_files(inv, resources))
+    for path in changed:
+        print(f"rendered {path}")
+    print(f"{len(changed)} file(s) changed" if changed else "clusters/ and bootstrap/ are up to date")
+    return EXIT_OK
+
+
+def _validate(root: Path, args: argparse.Namespace) -> int:
+    policies = _policies()
+    rules = pipeline.all_rules(policies)
+    color = args.color == "always" or (args.color == "auto" and args.output_file is None and sys.stdout.isatty())
+    if args.list_policies:
+        print(rules_table(rules, markdown=args.format == "markdown"), end="")
+        return EXIT_OK
+    result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror))
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
+                        tool_version=VERSION)
+    text = FORMATS[args.format](result.findings, ctx)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        root = args.root.resolve()
+        if args.command == "render":
+            return _render(root)
+        return _validate(root, args)
+    except GitopsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return EXIT_ERROR

@@ -1,0 +1,136 @@
+"""The one way data flows: inventory -> render (kustomize) -> parse -> schema check -> policies -> waivers.
+
+Each stage is its own module; this one only sequences them and times each stage, which is
+what `nox -s bench` prints.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Iterator
+
+from . import build, engine, hydrate, inventory, schemacheck, schemas, tools, waivers
+from .findings import Finding, Severity
+from .inventory import Inventory
+from .manifests import Resource
+from .policy import Fleet, Policy, Rule
+from .sourcemap import SourceMap
+
+SCHEMA = Rule("schema", Severity.ERROR, "Every rendered object matches its schema strictly (unknown fields rejected).",
+              "The API server or the sync engine rejects the object, or silently drops a misspelled field.",
+              "Fix the field named in the message at the line shown; `kubectl explain` names the valid fields.")
+UNKNOWN_KIND = Rule("schema-unknown-kind", Severity.ERROR,
+                    "Every kind has a schema: a Kubernetes built-in, a locked CRD, or schemas/.",
+                    "A kind nothing knows is a typo or a missing CRD, and would never be validated.",
+                    "Fix the apiVersion/kind, or add the CRD to crds.lock.yaml (or a schema to schemas/).")
+STALE = Rule("rendered-up-to-date", Severity.ERROR,
+             "clusters/ and bootstrap/ are what `nox -s render` makes from the overlays and inventory.",
+             "The sync engines apply clusters/, so an overlay change that is not rendered never reaches a cluster, "
+             "and reviewers would read a diff that is not what clusters get.",
+             "Run `nox -s render` and commit the result.")
+BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE)
+
+
+@dataclass
+class Options:
+    crd_mirror: str | None = None
+    check_stale: bool = True
+    workers: int | None = None
+    today: date = field(default_factory=date.today)
+
+
+@dataclass
+class Result:
+    inventory: Inventory
+    resources: dict[str, list[Resource]]
+    findings: list[Finding]
+    timings: dict[str, float]
+
+    @property
+    def objects(self) -> int:
+        return sum(len(v) for v in self.resources.values())
+
+
+def cache_dir(root: Path) -> Path:
+    return Path(os.environ.get("GITOPS_CACHE_DIR", root / ".cache"))
+
+
+def all_rules(policies: tuple[Policy, ...]) -> list[Rule]:
+    return [*BUILTIN_RULES, *policies, *waivers.RULES]
+
+
+class _Timer:
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
+
+
+def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+    inv = inventory.load(root)
+    schemas.check_versions(inv)
+    kustomize = tools.ensure(tools.KUSTOMIZE, root)
+    return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
+
+
+_EXTRA = re.compile(r"additional properties? '([^']+)'")
+
+
+def _schema_findings(problems: list[schemacheck.SchemaProblem], sources: SourceMap) -> list[Finding]:
+    out = []
+    for p in problems:
+        rule = UNKNOWN_KIND if p.missing_schema else SCHEMA
+        path = schemacheck.pointer_path(p.pointer)
+        field_text = engine.path_text(path)
+        if p.missing_schema:
+            message = (f"no schema for {p.resource.api_version} {p.resource.kind} in cluster {p.resource.cluster}: "
+                       "not a Kubernetes kind of this version, a locked CRD, or a schema under schemas/")
+            path = ("kind",)
+        else:
+            message = f"{p.resource.ref} in cluster {p.resource.cluster}: {field_text or '(object)'}: {p.message}"
+            extra = _EXTRA.search(p.message)
+            if extra:  # point at the unknown field itself, not at its parent
+                path = (*path, extra.group(1))
+        out.append(Finding(rule.id, rule.severity, message, p.resource.cluster, p.resource.ref,
+                           field_text or None, rule.fix, sources.locate(p.resource, path)))
+    return out
+
+
+def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
+    timer = _Timer()
+    with timer.stage("render"):
+        inv, resources = render(root, options.workers)
+    findings: list[Finding] = []
+    sources = SourceMap(root)
+    with timer.stage("stale"):
+        expected = hydrate.expected_files(inv, resources)
+        if options.check_stale:
+            for path, cluster, loc, message in hydrate.stale(root, expected):
+                findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
+    with timer.stage("schema"):
+        cache = cache_dir(root)
+        kubeconform = tools.ensure(tools.KUBECONFORM, root)
+        to_check = {c: list(items) for c, items in resources.items()}
+        for res in hydrate.bootstrap.objects(inv).values():
+            to_check.setdefault(res.cluster, []).append(res)
+        problems = schemacheck.check(kubeconform, inv, to_check,
+                                     lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
+                                     options.workers)
+        findings += _schema_findings(problems, sources)
+    with timer.stage("policies"):
+        findings += engine.run_policies(policies, Fleet(inv, resources), sources)
+    with timer.stage("waivers"):
+        findings += waivers.apply(findings, waivers.load(root), options.today)
+    findings.sort(key=Finding.sort_key)
+    return Result(inv, resources, findings, timer.timings)

@@ -1,0 +1,217 @@
+"""Waivers (policies/waivers.yaml): findings a person accepted, each with a reason and an expiry date.
+
+A waiver covers the findings of one rule whose cluster, object and source path match its
+target's globs (fnmatch: `*` also crosses `/`). Objects are matched as "Kind/namespace/name",
+or "Kind/name" when cluster-scoped. A waiver holds through its `expires` day; after that it
+waives nothing and is an error itself, so an accepted problem cannot be forgotten for good.
+A waiver that matches nothing is a warning: it is stale, or its target has a typo.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import yaml
+
+from . import yamlsrc
+from .errors import InputError
+from .findings import Finding, ObjectRef, Severity, SourceLocation
+from .policy import Rule
+
+WAIVERS_FILE = "policies/waivers.yaml"
+ENTRY_FIELDS = ("rule", "target", "reason", "expires")
+TARGET_FIELDS = ("cluster", "object", "path")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_STR = "tag:yaml.org,2002:str"
+_TIMESTAMP = "tag:yaml.org,2002:timestamp"
+
+WAIVER_EXPIRED = Rule(
+    id="waiver-expired",
+    severity=Severity.ERROR,
+    summary="A waiver in policies/waivers.yaml is past its expiry date.",
+    rationale="A waiver accepts a known problem for a limited time. Once expired it waives nothing, "
+              "so the findings it covered count again; the entry itself shows the problem was never fixed.",
+    fix="Fix the findings the waiver covers and delete the waiver, or, if its reason still holds, "
+        "set a new expires date.",
+)
+WAIVER_UNUSED = Rule(
+    id="waiver-unused",
+    severity=Severity.WARNING,
+    summary="A waiver in policies/waivers.yaml matches no finding.",
+    rationale="A waiver that matches nothing was made obsolete by a fix or has a typo in its target; "
+              "left in place it would silently waive a future finding it was never meant for.",
+    fix="Delete the waiver, or correct its rule and target globs so they match the finding they are meant for.",
+)
+RULES: tuple[Rule, ...] = (WAIVER_EXPIRED, WAIVER_UNUSED)
+
+
+@dataclass(frozen=True)
+class Waiver:
+    rule: str
+    reason: str
+    expires: date
+    line: int  # where the entry starts in policies/waivers.yaml
+    column: int = 1
+    cluster: str | None = None  # glob over the finding's cluster
+    obj: str | None = None  # glob over "Kind/namespace/name" ("Kind/name" when cluster-scoped)
+    path: str | None = None  # glob over the finding's repository-relative source path
+
+    def expired(self, today: date) -> bool:
+        """Valid through the whole `expires` day."""
+        return today > self.expires
+
+    def matches(self, f: Finding) -> bool:
+        if f.rule != self.rule:
+            return False
+        pairs = ((self.cluster, f.cluster), (self.obj, object_key(f.obj)),
+                 (self.path, f.location.path if f.location else None))
+        return all(glob is None or (value is not None and fnmatchcase(value, glob)) for glob, value in pairs)
+
+    def target_text(self) -> str:
+        globs = (("cluster", self.cluster), ("object", self.obj), ("path", self.path))
+        return ", ".join(f"{k} {v}" for k, v in globs if v is not None)
+
+
+def object_key(obj: ObjectRef | None) -> str | None:
+    """The text an object glob is matched against."""
+    if obj is None:
+        return None
+    return f"{obj.kind}/{obj.namespace}/{obj.name}" if obj.namespace else f"{obj.kind}/{obj.name}"
+
+
+# --- loading -------------------------------------------------------------------------------------
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+def _fail(message: str, node: yaml.Node) -> InputError:
+    return InputError(message, WAIVERS_FILE, _line(node), node.start_mark.column + 1)
+
+
+def _fields(node: yaml.Node, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
+    """A mapping's value nodes by key; any key outside `allowed` is an error at its line."""
+    if not isinstance(node, yaml.MappingNode):
+        raise _fail(f"{what} must be a mapping with fields: {', '.join(allowed)}", node)
+    out: dict[str, yaml.Node] = {}
+    for key, value in node.value:
+        if key.value not in allowed:
+            raise _fail(f"unknown field {key.value!r} in {what}; expected: {', '.join(allowed)}", key)
+        out[key.value] = value
+    return out
+
+
+def _text(fields: dict[str, yaml.Node], key: str, parent: yaml.Node, what: str) -> str:
+    node = fields.get(key)
+    if node is None:
+        raise _fail(f"{what} is missing required field {key!r}", parent)
+    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value.strip():
+        raise _fail(f"{key!r} must be a non-empty string (quote globs that start with '*')", node)
+    return node.value.strip()
+
+
+def _expires(fields: dict[str, yaml.Node], parent: yaml.Node) -> date:
+    node = fields.get("expires")
+    if node is None:
+        raise _fail("waiver is missing required field 'expires' (a date, YYYY-MM-DD)", parent)
+    value = node.value if isinstance(node, yaml.ScalarNode) and node.tag in (_STR, _TIMESTAMP) else None
+    if value is None or not _DATE.match(value):
+        raise _fail(f"'expires' must be a date written YYYY-MM-DD, not {getattr(node, 'value', '')!r}", node)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise _fail(f"'expires' is not a real date: {value!r}", node) from None
+
+
+def _check_rule(rule: str, known: set[str] | None, node: yaml.Node) -> None:
+    if known is None or rule in known:
+        return
+    close = difflib.get_close_matches(rule, sorted(known), n=1)
+    hint = f"; did you mean {close[0]}?" if close else " (see --list-policies)"
+    raise _fail(f"waiver names unknown rule {rule!r}{hint}", node)
+
+
+def _entry(node: yaml.Node, known: set[str] | None) -> Waiver:
+    fields = _fields(node, ENTRY_FIELDS, "a waiver")
+    rule = _text(fields, "rule", node, "waiver")
+    _check_rule(rule, known, fields["rule"])
+    if "target" not in fields:
+        raise _fail("waiver is missing required field 'target' (use cluster: \"*\" to waive a rule everywhere)", node)
+    target_node = fields["target"]
+    target = _fields(target_node, TARGET_FIELDS, "'target'")
+    if not target:
+        raise _fail(f"'target' needs at least one of: {', '.join(TARGET_FIELDS)}", target_node)
+    globs = {k: _text(target, k, target_node, "'target'") for k in target}
+    return Waiver(
+        rule=rule,
+        reason=_text(fields, "reason", node, "waiver"),
+        expires=_expires(fields, node),
+        line=_line(node),
+        column=node.start_mark.column + 1,
+        cluster=globs.get("cluster"),
+        obj=globs.get("object"),
+        path=globs.get("path"),
+    )
+
+
+def load(root: Path, known_rules: Iterable[str] | None = None) -> list[Waiver]:
+    """The waivers of the repository at `root`; none when the file is absent or empty.
+
+    With `known_rules`, a waiver for any other rule id is an error (a typo would waive nothing).
+    """
+    path = root / WAIVERS_FILE
+    if not path.is_file():
+        return []
+    nodes = yamlsrc.compose_file(path, root)
+    if not nodes:
+        return []
+    if len(nodes) > 1:
+        raise _fail("expected one YAML document: a list of waivers", nodes[1])
+    top = nodes[0]
+    if isinstance(top, yaml.ScalarNode) and top.tag == "tag:yaml.org,2002:null":
+        return []
+    if not isinstance(top, yaml.SequenceNode):
+        raise _fail("expected a list of waivers (write [] for none)", top)
+    known = set(known_rules) if known_rules is not None else None
+    return [_entry(item, known) for item in top.value]
+
+
+# --- applying ------------------------------------------------------------------------------------
+
+def _finding(rule: Rule, w: Waiver, message: str) -> Finding:
+    return Finding(rule=rule.id, severity=rule.severity, message=message, fix=rule.fix,
+                   location=SourceLocation(WAIVERS_FILE, w.line, w.column))
+
+
+def _plural(n: int) -> str:
+    return f"{n} finding" + ("" if n == 1 else "s")
+
+
+def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -> list[Finding]:
+    """Mark findings covered by a valid waiver as waived; return findings about the waivers themselves."""
+    by_rule: dict[str, list[int]] = defaultdict(list)
+    for i, w in enumerate(waivers):
+        by_rule[w.rule].append(i)
+    matched = [0] * len(waivers)
+    for f in findings:
+        for i in by_rule.get(f.rule, ()):
+            w = waivers[i]
+            if w.matches(f):
+                matched[i] += 1
+                if f.waived is None and not w.expired(today):
+                    f.waived = w.reason
+    extra: list[Finding] = []
+    for w, n in zip(waivers, matched):
+        what = f"waiver for {w.rule} ({w.target_text()})"
+        if w.expired(today):
+            consequence = f"the {_plural(n)} it covered count again" if n else "it matches no finding any more"
+            extra.append(_finding(WAIVER_EXPIRED, w, f"{what} expired on {w.expires.isoformat()}; {consequence}"))
+        elif n == 0:
+            extra.append(_finding(WAIVER_UNUSED, w, f"{what} matches no finding; it is stale or its target has a typo"))
+    return extra

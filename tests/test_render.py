@@ -1,0 +1,80 @@
+"""Render and the stale check, against the real kustomize."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import PROJECT, edit
+from gitops import cli, hydrate, pipeline
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes()
+            for top in ("clusters", "bootstrap") for p in sorted((root / top).rglob("*")) if p.is_file()}
+
+
+def test_render_twice_changes_nothing(repo: Path, capsys) -> None:
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    first = _snapshot(repo)
+    assert "clusters/cluster-2/istio-apps/serviceexport-sample-producer.yaml" in first
+    assert "bootstrap/config-sync/cluster-2/rootsync-root-sync.yaml" in first
+    capsys.readouterr()
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    assert capsys.readouterr().out.strip().endswith("clusters/ and bootstrap/ are up to date")
+    assert _snapshot(repo) == first
+
+
+def test_committed_render_is_fresh() -> None:
+    """The repository's own clusters/ and bootstrap/ are what render makes today."""
+    inv, resources = pipeline.render(PROJECT)
+    assert hydrate.stale(PROJECT, hydrate.expected_files(inv, resources)) == []
+
+
+def test_one_object_per_file_with_readable_names(repo: Path) -> None:
+    cli.main(["--root", str(repo), "render"])
+    text = (repo / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml").read_text()
+    assert text.splitlines()[0] == "# Rendered by `nox -s render` from overlays/cluster-1. Edit that, not this file."
+    assert "PRODUCER_URL: http://sample-producer.istio-apps.svc.clusterset.local:8080" in text
+    assert "config.kubernetes.io/origin" not in text  # build annotations never reach a cluster
+    assert text.count("\nkind: ") == 1
+
+
+def test_render_removes_objects_no_overlay_makes(repo: Path) -> None:
+    cli.main(["--root", str(repo), "render"])
+    edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "")
+    cli.main(["--root", str(repo), "render"])
+    assert not (repo / "clusters/cluster-1/istio-apps/httproute-sample-caller-ui.yaml").exists()
+    assert (repo / "clusters/cluster-1/istio-apps/gateway-sample-caller-ui.yaml").exists()
+
+
+def test_failed_render_writes_nothing(repo: Path, capsys) -> None:
+    cli.main(["--root", str(repo), "render"])
+    before = _snapshot(repo)
+    edit(repo, "overlays/cluster-2/kustomization.yaml", "  - ../../base/producer\n", "  - ../../base/nowhere\n")
+    assert cli.main(["--root", str(repo), "render"]) == 2
+    assert _snapshot(repo) == before
+    assert not list(repo.glob(".render-*"))
+
+
+def test_stale_cluster_folder_fails_validate_and_names_it(repo: Path, capsys) -> None:
+    cli.main(["--root", str(repo), "render"])
+    edit(repo, "overlays/cluster-1/producer-url.yaml", "svc.clusterset.local:8080", "svc.clusterset.local:8081")
+    capsys.readouterr()
+    assert cli.main(["--root", str(repo), "validate"]) == 1
+    out = capsys.readouterr().out
+    assert ("clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml is stale from line 4: "
+            "its overlay or base changed since the last render") in out
+    assert "cluster-2/" not in out.split("rendered-up-to-date")[0] or "cluster-2" not in out
+
+
+def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
+    cli.main(["--root", str(repo), "render"])
+    (repo / "clusters/cluster-2/istio-apps/service-sample-producer.yaml").unlink()
+    (repo / "clusters/cluster-2/istio-apps/leftover.yaml").write_text("kind: Nothing\n")
+    inv, resources = pipeline.render(repo)
+    found = {(p, c, m) for p, c, _, m in hydrate.stale(repo, hydrate.expected_files(inv, resources))}
+    assert found == {
+        ("clusters/cluster-2/istio-apps/leftover.yaml", "cluster-2",
+         "clusters/cluster-2/istio-apps/leftover.yaml is no longer rendered by any overlay"),
+        ("clusters/cluster-2/istio-apps/service-sample-producer.yaml", "cluster-2",
+         "clusters/cluster-2/istio-apps/service-sample-producer.yaml is missing: the overlay now renders it"),
+    }
