@@ -14,7 +14,9 @@ Small API (paths are Violation paths, so findings point at the line a person edi
 - `service_selector(service)`: the pod selector of a Service (None for ExternalName or
   selector-less Services); `label_text(labels)` shows labels in messages.
 - `image_tag(image)`: the tag of an image reference ("" untagged, None when pinned by digest).
-- `exposes(container, port)` / `exposed(containers)`: container ports by number or name.
+- `exposes(container, port)` / `exposed(containers)`: container ports by number or name;
+  `PodTemplate.ports` is the same for all app containers of a template, precomputed.
+- `listing(names)`: a short "a, b, c and 7 more" for messages.
 """
 from __future__ import annotations
 
@@ -42,12 +44,10 @@ POD_SPEC_PATHS: dict[str, Path] = {
 def dig(obj: Any, path: Path) -> Any:
     """The value at `path` (dict keys and list indexes), or None when a step is missing."""
     for elem in path:
-        if isinstance(elem, int):
-            if not isinstance(obj, list) or not -len(obj) <= elem < len(obj):
-                return None
-        elif not isinstance(obj, dict):
+        try:
+            obj = obj[elem]
+        except (KeyError, IndexError, TypeError):
             return None
-        obj = obj[elem] if isinstance(elem, int) else obj.get(elem)
     return obj
 
 
@@ -83,6 +83,12 @@ class PodTemplate:
     prefix: Path
     spec: dict[str, Any]
     labels: dict[str, str]
+    ports: frozenset[str]  # containerPort numbers (as text) and port names of the app containers
+
+
+def _port_keys(spec: dict[str, Any]) -> frozenset[str]:
+    return frozenset(str(p[k]) for _, _, c in containers(spec, init=False) for p in c.get("ports") or ()
+                     if isinstance(p, dict) for k in ("containerPort", "name") if p.get(k) is not None)
 
 
 class PodIndex:
@@ -92,7 +98,7 @@ class PodIndex:
         self._by_ns: dict[tuple[str, str], list[PodTemplate]] = defaultdict(list)
         self._by_label: dict[tuple[str, str, str, str], list[PodTemplate]] = defaultdict(list)
         for r, prefix, spec in pod_specs(fleet):
-            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix))
+            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix), _port_keys(spec))
             self._by_ns[(r.cluster, r.namespace)].append(pod)
             for k, v in pod.labels.items():
                 self._by_label[(r.cluster, r.namespace, k, str(v))].append(pod)
@@ -151,3 +157,9 @@ def exposed(containers: Iterable[dict[str, Any]]) -> str:
     shown = [f"{p.get('containerPort')} ({p['name']})" if p.get("name") else str(p.get("containerPort"))
              for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
     return ", ".join(dict.fromkeys(shown)) or "no ports"
+
+
+def listing(names: list[str], limit: int = 5) -> str:
+    """Up to `limit` names for a message, then how many more; "none" when empty."""
+    more = f" and {len(names) - limit} more" if len(names) > limit else ""
+    return (", ".join(names[:limit]) + more) or "none"

@@ -3,7 +3,8 @@
 Small API (paths are Violation paths, so findings point at the line a person edits):
 
 - `MCS_GROUPS`, `is_mcs(resource)`: the API groups of ServiceExport/ServiceImport we recognise.
-- `exports_by_name(fleet)`: every ServiceExport indexed by (clusterset, namespace, name).
+- `exports_by_name(fleet)`: every ServiceExport indexed by (clusterset, namespace, name);
+  `clusterset_of(fleet)`: each cluster's clusterset.
 - `hosts_in(text)`: the host names written in a string (`http://h:port/path`, `h:port`, bare `h`).
 - `used_hosts(fleet)`: every service DNS name a workload uses (ConfigMap data, container env values,
   args and command, HTTPRoute backendRef names), as `Usage`s with the field path that holds it.
@@ -74,6 +75,11 @@ class Usage:
 
 def is_mcs(resource: Resource) -> bool:
     return resource.group in MCS_GROUPS
+
+
+def clusterset_of(fleet: Fleet) -> dict[str, str]:
+    """Each cluster's clusterset, for lookups per object."""
+    return {c.name: c.clusterset for c in fleet.clusters}
 
 
 def exports_by_name(fleet: Fleet) -> dict[tuple[str, str, str], list[Resource]]:

@@ -6,10 +6,9 @@ from collections import defaultdict
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import Usage, clusterset_service, exports_by_name, listing, port_numbers, used_hosts
+from ._mcs import Usage, clusterset_of, clusterset_service, exports_by_name, listing, port_numbers, used_hosts
 
 
 class _Clustersets:
@@ -18,9 +17,11 @@ class _Clustersets:
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
         self.exports = exports_by_name(fleet)
+        self.clusterset_of = clusterset_of(fleet)
         self.exported_in: dict[tuple[str, str], list[str]] = defaultdict(list)
         for clusterset, ns, name in self.exports:
             self.exported_in[(clusterset, ns)].append(name)
+        self._ports: dict[tuple[str, str, str], set[int]] = {}
 
     def unexported(self, clusterset: str, ns: str, name: str) -> list[str]:
         """Clusters of the clusterset that have the Service but do not export it."""
@@ -40,22 +41,23 @@ class _Clustersets:
             return f"; exported from {ns}: {', '.join(exported)}"
         return f"; nothing is exported from namespace {ns}"
 
-    def ports(self, exports: list[Resource]) -> set[int]:
-        """Ports of the exported Service in every exporting cluster that has it."""
-        services = (self.fleet.get(e.cluster, "Service", e.namespace, e.name) for e in exports)
-        return {p for s in services if s is not None for p in port_numbers(s)}
+    def ports(self, key: tuple[str, str, str]) -> set[int]:
+        """Ports of the exported Service in every exporting cluster that has it, computed once per export."""
+        if key not in self._ports:
+            services = (self.fleet.get(e.cluster, "Service", e.namespace, e.name) for e in self.exports[key])
+            self._ports[key] = {p for s in services if s is not None for p in port_numbers(s)}
+        return self._ports[key]
 
 
 def _problem(sets: _Clustersets, use: Usage, ns: str, name: str) -> str | None:
     fleet, cluster = sets.fleet, use.resource.cluster
-    clusterset = fleet.cluster(cluster).clusterset
-    exports = sets.exports.get((clusterset, ns, name))
-    if not exports:
+    clusterset = sets.clusterset_of[cluster]
+    if (clusterset, ns, name) not in sets.exports:
         return f"no cluster in clusterset {clusterset} exports {ns}/{name}{sets.instead(clusterset, ns, name)}"
     if fleet.get(cluster, "Namespace", "", ns) is None:
         return (f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{name} only into clusters "
                 f"that have the namespace")
-    port, ports = use.ref.service_port, sets.ports(exports)
+    port, ports = use.ref.service_port, sets.ports((clusterset, ns, name))
     if port is not None and ports and port not in ports:
         return (f"port {port} is not a port of the exported Service {ns}/{name}; "
                 f"exported ports are {', '.join(map(str, sorted(ports)))}")

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import Path, containers, pod_specs
+from ._k8s import Path, containers, listing, pod_specs
 
 
 def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, Path]]:
@@ -39,7 +39,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))
         for kind, name, path in wanted:
             if fleet.get(r.cluster, kind, r.namespace, name) is None:
-                there = ", ".join(names.get((r.cluster, kind, r.namespace), [])) or "none"
+                there = listing(names.get((r.cluster, kind, r.namespace), []))
                 yield Violation(r, f"{r.cluster} {r.ref} uses {kind} {r.namespace}/{name}, but {r.cluster} has "
                                    f"no such {kind} ({kind}s in {r.namespace or 'default'}: {there})", path)
 

@@ -7,7 +7,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import Path
+from ._k8s import Path, listing
 
 # One backend reference: (route, path of the reference, namespace, service name, port, what the port is).
 Backend = tuple[Resource, Path, str, str, Any, str]
@@ -64,7 +64,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
         who = f"{route.cluster} {route.ref} routes to Service {ns}/{name} port {port}"
         svc = fleet.get(route.cluster, "Service", ns, name)
         if svc is None:
-            there = ", ".join(services.get((route.cluster, ns), [])) or "none"
+            there = listing(services.get((route.cluster, ns), []))
             yield Violation(route, f"{who}, but {route.cluster} has no Service {ns}/{name} "
                                    f"(Services in {ns}: {there})", path + ("name",))
         elif port is not None and not any(str(p.get("port" if which == "number" else "name")) == str(port)

@@ -4,7 +4,6 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from gitops.findings import Severity
-from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
 from ._k8s import Path, containers, dig, pod_specs
@@ -12,44 +11,29 @@ from ._k8s import Path, containers, dig, pod_specs
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 
 
-def _run_as(pod_sc: dict[str, Any], sc: dict[str, Any], field: str) -> tuple[Any, str]:
-    """The effective value of a pod-or-container setting and which level set it ("" when unset)."""
+def _effective(pod_sc: dict[str, Any], sc: dict[str, Any], field: str) -> tuple[Any, bool]:
+    """The value of a setting the container may override, and whether the container set it."""
     if sc.get(field) is not None:
-        return sc[field], "container"
-    if pod_sc.get(field) is not None:
-        return pod_sc[field], "pod"
-    return None, ""
+        return sc[field], True
+    return pod_sc.get(field), False
 
 
-def _non_root(r: Resource, prefix: Path, pod_sc: dict[str, Any], c: dict[str, Any],
-              cpath: Path) -> Iterator[Violation]:
+def _problems(pod_sc: dict[str, Any], c: dict[str, Any], cpath: Path, prefix: Path) -> Iterator[tuple[str, Path]]:
+    """(what is wrong, where) for one container; the caller names the container (only when needed)."""
     sc = c.get("securityContext") or {}
-    user, user_level = _run_as(pod_sc, sc, "runAsUser")
-    non_root, _ = _run_as(pod_sc, sc, "runAsNonRoot")
-    who = f"{r.cluster} {r.ref} container {c.get('name')}"
+    at = cpath + ("securityContext",)
+    user, own_user = _effective(pod_sc, sc, "runAsUser")
     if user == 0:
-        at = cpath + ("securityContext", "runAsUser") if user_level == "container" \
-            else prefix + ("securityContext", "runAsUser")
-        yield Violation(r, f"{who} runs as root (runAsUser 0)", at)
-    elif non_root is not True and user is None:
-        yield Violation(r, f"{who} may run as root: set runAsNonRoot: true or a non-zero runAsUser",
-                        cpath + ("securityContext", "runAsNonRoot"))
-
-
-def _container(r: Resource, prefix: Path, pod_sc: dict[str, Any], c: dict[str, Any],
-               cpath: Path) -> Iterator[Violation]:
-    yield from _non_root(r, prefix, pod_sc, c, cpath)
-    sc = c.get("securityContext") or {}
-    who = f"{r.cluster} {r.ref} container {c.get('name')}"
+        yield "runs as root (runAsUser 0)", (at if own_user else prefix + ("securityContext",)) + ("runAsUser",)
+    elif user is None and _effective(pod_sc, sc, "runAsNonRoot")[0] is not True:
+        yield "may run as root: set runAsNonRoot: true or a non-zero runAsUser", at + ("runAsNonRoot",)
     if sc.get("allowPrivilegeEscalation") is not False:
-        yield Violation(r, f"{who} does not set allowPrivilegeEscalation: false",
-                        cpath + ("securityContext", "allowPrivilegeEscalation"))
+        yield "does not set allowPrivilegeEscalation: false", at + ("allowPrivilegeEscalation",)
     if sc.get("readOnlyRootFilesystem") is not True:
-        yield Violation(r, f"{who} does not set readOnlyRootFilesystem: true",
-                        cpath + ("securityContext", "readOnlyRootFilesystem"))
+        yield "does not set readOnlyRootFilesystem: true", at + ("readOnlyRootFilesystem",)
     if "ALL" not in (dig(sc, ("capabilities", "drop")) or ()):
-        yield Violation(r, f"{who} does not drop ALL capabilities (securityContext.capabilities.drop)",
-                        cpath + ("securityContext", "capabilities", "drop"))
+        yield ("does not drop ALL capabilities (securityContext.capabilities.drop)",
+               at + ("capabilities", "drop"))
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
@@ -60,8 +44,8 @@ def check(fleet: Fleet) -> Iterator[Violation]:
                                 prefix + (host,))
         pod_sc = spec.get("securityContext") or {}
         for field, i, c in containers(spec):
-            yield from _container(r, prefix, pod_sc, c, prefix + (field, i))
-
+            for problem, path in _problems(pod_sc, c, prefix + (field, i), prefix):
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", path)
 
 POLICY = Policy(
     id="security-context",

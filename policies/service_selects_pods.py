@@ -7,9 +7,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import PodIndex, PodTemplate, label_text, service_selector
-
-SHOWN = 5  # pod templates listed in a message
+from ._k8s import PodIndex, label_text, listing, service_selector
 
 
 def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[str, ...]:
@@ -20,23 +18,19 @@ def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[s
     return ("spec", "selector")
 
 
-def _listing(pods: list[PodTemplate]) -> str:
-    shown = "; ".join(f"{p.resource.kind} {p.resource.name} ({label_text(p.labels)})" for p in pods[:SHOWN])
-    more = f"; and {len(pods) - SHOWN} more" if len(pods) > SHOWN else ""
-    return (shown + more) or "none"
-
-
 def check(fleet: Fleet) -> Iterator[Violation]:
     pods = PodIndex(fleet)
     for svc in fleet.of_kind("Service"):
         selector = service_selector(svc)
         if selector is None or pods.selected(svc.cluster, svc.namespace, selector):
             continue
-        here = pods.in_namespace(svc.cluster, svc.namespace)
+        there = [f"{p.resource.kind} {p.resource.name} ({label_text(p.labels)})"
+                 for p in pods.in_namespace(svc.cluster, svc.namespace)]
         yield Violation(svc, f"{svc.cluster} {svc.ref} selects {label_text(selector)}, but no pod template in "
                              f"{svc.cluster} namespace {svc.namespace or 'default'} has those labels "
-                             f"(pod templates there: {_listing(here)})",
+                             f"(pod templates there: {listing(there)})",
                         _culprit(pods, svc, selector))
+
 
 POLICY = Policy(
     id="service-selects-pods",

@@ -1,12 +1,12 @@
 """A Service's targetPort is a port its pods expose, or traffic is sent to a closed port."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import PodIndex, containers, exposed, exposes, service_selector
+from ._k8s import PodIndex, containers, exposed, listing, service_selector
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
@@ -18,12 +18,12 @@ def check(fleet: Fleet) -> Iterator[Violation]:
         selected = pods.selected(svc.cluster, svc.namespace, selector)
         if not selected:
             continue  # service-selects-pods reports it
-        ctrs: list[dict[str, Any]] = [c for p in selected for _, _, c in containers(p.spec, init=False)]
         for i, port in enumerate((svc.body.get("spec") or {}).get("ports") or ()):
             target = port.get("targetPort", port.get("port"))
-            if target is None or any(exposes(c, target) for c in ctrs):
+            if target is None or any(str(target) in p.ports for p in selected):
                 continue
-            owners = ", ".join(f"{p.resource.kind} {p.resource.name}" for p in selected)
+            owners = listing([f"{p.resource.kind} {p.resource.name}" for p in selected])
+            ctrs = [c for p in selected for _, _, c in containers(p.spec, init=False)]
             yield Violation(svc, f"{svc.cluster} {svc.ref} port {port.get('name') or port.get('port')} targets "
                                  f"{target}, but the pods it selects ({owners}) expose {exposed(ctrs)}",
                             ("spec", "ports", i, "targetPort"))

@@ -33,22 +33,25 @@ RULES = (
 CLUSTERS = ("cluster-1", "cluster-2")
 CALLER = ObjectRef("v1", "ConfigMap", "istio-apps", "sample-caller-config")
 PRODUCER = ObjectRef("apps/v1", "Deployment", "istio-apps", "sample-producer-v1")
+REASON = "Load test until 2026-01; limits follow in TICKET-7"
+CALLER_LIMITS = "cluster-1 Deployment istio-apps/sample-caller-v1 sets no memory limit"
+PRODUCER_LIMITS = "cluster-2 Deployment istio-apps/sample-producer-v1 sets no memory limit"
 
 
 def findings() -> list[Finding]:
     return [
         Finding("inventory-owner", Severity.NOTICE, ODD_MESSAGE, fix="Add an owner to the clusterset."),
-        Finding("resource-limits", Severity.WARNING, "cluster-1 Deployment istio-apps/sample-caller-v1 sets no memory limit",
+        Finding("resource-limits", Severity.WARNING, CALLER_LIMITS,
                 cluster="cluster-1", obj=ObjectRef("apps/v1", "Deployment", "istio-apps", "sample-caller-v1"),
                 field_path="spec.template.spec.containers[0]", fix="Set resources.limits.memory.",
                 location=SourceLocation("base/sample-caller/deployment.yaml", 21, 9)),
         Finding("mcs-unknown-service", Severity.ERROR, URL_MESSAGE, cluster="cluster-1", obj=CALLER,
                 field_path="data.PRODUCER_URL", fix="Export the service or correct the URL.",
                 location=SourceLocation("overlays/cluster-1/producer-url.yaml", 8, 3)),
-        Finding("resource-limits", Severity.ERROR, "cluster-2 Deployment istio-apps/sample-producer-v1 sets no memory limit",
+        Finding("resource-limits", Severity.ERROR, PRODUCER_LIMITS,
                 cluster="cluster-2", obj=PRODUCER, field_path="spec.template.spec.containers[0]",
                 location=SourceLocation("base/sample-producer/deployment.yaml", 19, 9),
-                waived="Load test until 2026-01; limits follow in TICKET-7"),
+                waived=REASON),
     ]
 
 
@@ -84,8 +87,7 @@ def test_text() -> None:
         f"  overlays/cluster-1/producer-url.yaml:8:3: error mcs-unknown-service: {URL_MESSAGE}",
         "      fix: Export the service or correct the URL.",
         "cluster-2:",
-        "  base/sample-producer/deployment.yaml:19:9: error resource-limits: cluster-2 Deployment "
-        "istio-apps/sample-producer-v1 sets no memory limit (waived: Load test until 2026-01; limits follow in TICKET-7)",
+        f"  base/sample-producer/deployment.yaml:19:9: error resource-limits: {PRODUCER_LIMITS} (waived: {REASON})",
         "fleet:",
         '  (no source line): notice inventory-owner: inventory <lists> 2 clusters & "no" owner: 100%, a|b',
         "      second line",
@@ -121,7 +123,7 @@ def test_json() -> None:
     }
     fleet = next(f for f in doc["findings"] if f["cluster"] is None)
     assert (fleet["message"], fleet["location"], fleet["object"]) == (ODD_MESSAGE, None, None)
-    assert [f["waived"] for f in doc["findings"] if f["waived"]] == ["Load test until 2026-01; limits follow in TICKET-7"]
+    assert [f["waived"] for f in doc["findings"] if f["waived"]] == [REASON]
 
 
 # --- sarif ---------------------------------------------------------------------------------------
@@ -172,14 +174,14 @@ def test_sarif_content() -> None:
         },
         "logicalLocations": [
             {"name": "cluster-1", "kind": "cluster"},
-            {"name": "sample-caller-config", "fullyQualifiedName": "cluster-1/ConfigMap/istio-apps/sample-caller-config",
-             "kind": "object"},
+            {"name": "sample-caller-config", "kind": "object",
+             "fullyQualifiedName": "cluster-1/ConfigMap/istio-apps/sample-caller-config"},
         ],
     }]
     assert "suppressions" not in url
     waived = by_rule[("resource-limits", "error")]
     assert waived["suppressions"] == [{"kind": "external", "status": "accepted",
-                                       "justification": "Load test until 2026-01; limits follow in TICKET-7"}]
+                                       "justification": REASON}]
     fleet = by_rule[("inventory-owner", "note")]
     assert "locations" not in fleet
 
@@ -218,11 +220,11 @@ def test_junit() -> None:
 
     warning = cases[("cluster-1", "resource-limits")]
     assert warning.find("failure") is None
-    assert "warning resource-limits" in warning.findtext("system-out")
+    assert f"warning resource-limits: {CALLER_LIMITS}" in warning.findtext("system-out")
 
     waived = cases[("cluster-2", "resource-limits")]
     assert waived.find("failure") is None
-    assert "(waived: Load test until 2026-01; limits follow in TICKET-7)" in waived.findtext("system-out")
+    assert f"(waived: {REASON})" in waived.findtext("system-out")
 
     passing = cases[("cluster-2", "mcs-unknown-service")]
     assert list(passing) == []
@@ -244,13 +246,12 @@ def test_github() -> None:
     assert ("::error file=overlays/cluster-1/producer-url.yaml,line=8,col=3,title=mcs-unknown-service::"
             f"{URL_MESSAGE}%0Afix: Export the service or correct the URL.") in lines
     assert ("::warning file=base/sample-caller/deployment.yaml,line=21,col=9,title=resource-limits::"
-            "cluster-1 Deployment istio-apps/sample-caller-v1 sets no memory limit%0Afix: Set resources.limits.memory.") in lines
+            f"{CALLER_LIMITS}%0Afix: Set resources.limits.memory.") in lines
     assert ("::notice file=base/sample-producer/deployment.yaml,line=19,col=9,title=resource-limits (waived)::"
-            "cluster-2 Deployment istio-apps/sample-producer-v1 sets no memory limit"
-            "%0Awaived: Load test until 2026-01; limits follow in TICKET-7") in lines
+            f"{PRODUCER_LIMITS}%0Awaived: {REASON}") in lines
     assert ("::notice title=inventory-owner::"
-            'inventory <lists> 2 clusters & "no" owner: 100%25, a|b%0Asecond line%0Afix: Add an owner to the clusterset.'
-            ) in lines
+            'inventory <lists> 2 clusters & "no" owner: 100%25, a|b%0Asecond line'
+            "%0Afix: Add an owner to the clusterset.") in lines
     assert len(lines) == 4
 
 
@@ -264,16 +265,16 @@ def test_github_property_escaping() -> None:
 
 def test_markdown() -> None:
     out = render("markdown")
+    rows = out.splitlines()
     assert out.startswith("### GitOps validation: 1 error, 1 warning, 1 notice, 1 waived\n")
     assert out.index("#### cluster-1") < out.index("#### cluster-2") < out.index("#### fleet")
     assert out.count("| Severity | Rule | Object | Location | Message |") == 3
     assert (f"| :x: error | `mcs-unknown-service` | ConfigMap istio-apps/sample-caller-config | "
-            f"`overlays/cluster-1/producer-url.yaml:8` | {URL_MESSAGE} |") in out.splitlines()
+            f"`overlays/cluster-1/producer-url.yaml:8` | {URL_MESSAGE} |") in rows
     assert ("| error (waived) | `resource-limits` | Deployment istio-apps/sample-producer-v1 | "
-            "`base/sample-producer/deployment.yaml:19` | cluster-2 Deployment istio-apps/sample-producer-v1 "
-            "sets no memory limit<br>_waived: Load test until 2026-01; limits follow in TICKET-7_ |") in out.splitlines()
+            f"`base/sample-producer/deployment.yaml:19` | {PRODUCER_LIMITS}<br>_waived: {REASON}_ |") in rows
     assert ("| :information_source: notice | `inventory-owner` | — | — | "
-            "inventory &lt;lists&gt; 2 clusters &amp; \"no\" owner: 100%, a\\|b<br>second line |") in out.splitlines()
+            "inventory &lt;lists&gt; 2 clusters &amp; \"no\" owner: 100%, a\\|b<br>second line |") in rows
 
 
 def test_markdown_links_and_clean_clusters() -> None:

@@ -131,6 +131,7 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     with timer.stage("policies"):
         findings += engine.run_policies(policies, Fleet(inv, resources), sources)
     with timer.stage("waivers"):
-        findings += waivers.apply(findings, waivers.load(root), options.today)
+        known = [r.id for r in all_rules(policies)]
+        findings += waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
     return Result(inv, resources, findings, timer.timings)

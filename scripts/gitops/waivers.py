@@ -112,7 +112,7 @@ def _text(fields: dict[str, yaml.Node], key: str, parent: yaml.Node, what: str) 
     if node is None:
         raise _fail(f"{what} is missing required field {key!r}", parent)
     if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value.strip():
-        raise _fail(f"{key!r} must be a non-empty string (quote globs that start with '*')", node)
+        raise _fail(f"{key!r} must be a non-empty string", node)
     return node.value.strip()
 
 
@@ -120,9 +120,9 @@ def _expires(fields: dict[str, yaml.Node], parent: yaml.Node) -> date:
     node = fields.get("expires")
     if node is None:
         raise _fail("waiver is missing required field 'expires' (a date, YYYY-MM-DD)", parent)
-    value = node.value if isinstance(node, yaml.ScalarNode) and node.tag in (_STR, _TIMESTAMP) else None
-    if value is None or not _DATE.match(value):
-        raise _fail(f"'expires' must be a date written YYYY-MM-DD, not {getattr(node, 'value', '')!r}", node)
+    if not isinstance(node, yaml.ScalarNode) or node.tag not in (_STR, _TIMESTAMP) or not _DATE.match(node.value):
+        raise _fail("'expires' must be a date written YYYY-MM-DD", node)
+    value = node.value
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -207,7 +207,7 @@ def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -
                 if f.waived is None and not w.expired(today):
                     f.waived = w.reason
     extra: list[Finding] = []
-    for w, n in zip(waivers, matched):
+    for w, n in zip(waivers, matched, strict=True):
         what = f"waiver for {w.rule} ({w.target_text()})"
         if w.expired(today):
             consequence = f"the {_plural(n)} it covered count again" if n else "it matches no finding any more"

@@ -33,8 +33,8 @@ def _case(suite: ET.Element, cluster: str, rule: str, found: list[Finding]) -> b
     for f in found:
         (errors if f.counts and f.severity is Severity.ERROR else others).append(f)
     if errors:
-        failure = ET.SubElement(case, "failure", type="error",
-                                message=_clean(f"{len(errors)} error{'s' if len(errors) > 1 else ''}: {errors[0].message}"))
+        summary = f"{len(errors)} error{'s' if len(errors) > 1 else ''}: {errors[0].message}"
+        failure = ET.SubElement(case, "failure", type="error", message=_clean(summary))
         failure.text = _clean("\n".join(_line(f) + (f"\n  fix: {f.fix}" if f.fix else "") for f in errors))
     if others:
         ET.SubElement(case, "system-out").text = _clean("\n".join(_line(f) for f in others))

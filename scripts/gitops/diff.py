@@ -1,0 +1,441 @@
+"""What a change does: the objects each cluster receives, the findings, and the cross-cluster call graph.
+
+Both revisions go through the same pipeline as `validate`. The base is a `git archive` of REF unpacked
+into a temporary folder, so neither the working tree nor .git is touched; the head is the working
+tree as it is, uncommitted edits included. Files are compared in the layout of clusters/
+(`hydrate.expected_files`), with kustomize's generated name hashes normalised away so that a
+ConfigMap whose content (and so its hash) changed reads as a change of one object.
+
+The call graph reuses `policies._mcs` (the mcs-* policies' host extraction), so the graph and
+`mcs-clusterset-url-resolves` agree on what a workload calls.
+"""
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import subprocess
+import tempfile
+from collections import Counter, defaultdict
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from policies import _k8s, _mcs
+
+from . import bootstrap, hydrate, pipeline, tools
+from .errors import UsageError
+from .findings import Finding
+from .inventory import Inventory
+from .manifests import Resource
+from .policy import Fleet, Policy
+
+ADDED, REMOVED, CHANGED = "added", "removed", "changed"
+BROKEN, UNCHANGED = "broken", "unchanged"
+MAIN_BRANCHES = ("main", "origin/main")
+# kustomize's name hash: 10 characters of this alphabet (hex with vowel-like digits replaced).
+_HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
+HASH_PLACEHOLDER = "{hash}"
+_GENERATED_KINDS = ("ConfigMap", "Secret")
+
+
+# --- git: the base revision, read-only --------------------------------------------------------------
+
+def _git(root: Path, *args: str) -> str | None:
+    """stdout of a read-only git command, or None when it fails (unknown ref, not a repository)."""
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
+    return proc.stdout.strip() if proc.returncode == 0 else None
+
+
+def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
+    """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
+    if _git(root, "rev-parse", "--show-toplevel") is None:
+        raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
+    if ref is not None:
+        commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+        if commit is None:
+            raise UsageError(f"unknown git revision {ref!r}: give --base a branch, tag or commit that exists here "
+                             "(in CI, check out with fetch-depth: 0)")
+        return ref, commit
+    for branch in MAIN_BRANCHES:
+        commit = _git(root, "merge-base", "HEAD", branch)
+        if commit:
+            return f"merge-base(HEAD, {branch})", commit
+    raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
+
+
+def _link_shared(base: Path, head: Path) -> None:
+    """Let the base reuse the head's pinned tools and schema cache (both keyed by version/content)."""
+    for link, target in ((base / ".tools" / "bin", tools.tools_dir(head)), (base / ".cache", pipeline.cache_dir(head))):
+        if not link.exists():
+            target.mkdir(parents=True, exist_ok=True)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(target.resolve(), target_is_directory=True)
+
+
+@contextmanager
+def checkout(root: Path, commit: str) -> Iterator[Path]:
+    """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
+    top = Path(_git(root, "rev-parse", "--show-toplevel") or root)
+    prefix = _git(root, "rev-parse", "--show-prefix") or ""
+    with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
+        archive = subprocess.Popen(["git", "-C", str(top), "archive", "--format=tar", commit],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert archive.stdout is not None
+        untar = subprocess.run(["tar", "-x", "-f", "-", "-C", tmp], stdin=archive.stdout, capture_output=True)
+        archive.stdout.close()
+        git_err = archive.stderr.read().decode(errors="replace") if archive.stderr else ""
+        if archive.wait() != 0 or untar.returncode != 0:
+            detail = git_err.strip() or untar.stderr.decode(errors="replace").strip()
+            raise UsageError(f"could not unpack revision {commit[:12]}: {detail}")
+        base = Path(tmp) / prefix
+        _link_shared(base, root)
+        yield base
+
+
+# --- one revision ------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """One object as its cluster receives it: a file of clusters/ (or bootstrap/), hash-normalised."""
+
+    path: str
+    cluster: str
+    kind: str
+    namespace: str
+    name: str
+    text: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True, order=True)
+class Node:
+    """A call-graph node: a workload (or the object holding a URL) or an exported Service.
+
+    `cluster` is "" for the target of a URL that nothing exports (shown as missing)."""
+
+    cluster: str
+    kind: str
+    namespace: str
+    name: str
+
+    @property
+    def label(self) -> str:
+        where = self.cluster or "not exported"
+        return f"{where} {self.kind} {self.namespace}/{self.name}" if self.namespace else f"{where} {self.kind} {self.name}"
+
+
+@dataclass(frozen=True)
+class Call:
+    """A workload uses a clusterset.local name; `exporters` are the clusters it resolves to (empty: broken)."""
+
+    caller: Node
+    namespace: str
+    service: str
+    clusterset: str
+    url: str
+    exporters: tuple[str, ...]
+    problem: str = ""  # why it does not resolve
+
+
+@dataclass
+class Snapshot:
+    """A rendered revision: its files by (normalised) path, findings, calls and exported Services."""
+
+    clusters: list[str]
+    files: dict[str, RenderedFile]
+    findings: list[Finding]
+    calls: dict[tuple[Node, str, str], Call]
+    exports: set[Node]
+
+
+def _hash_names(resources: Iterable[Resource]) -> dict[str, str]:
+    """{generated name with hash: name with the hash replaced by a placeholder}."""
+    out = {}
+    for r in resources:
+        m = _HASH.match(r.name)
+        if r.kind in _GENERATED_KINDS and m:
+            out[r.name] = f"{m['base']}-{HASH_PLACEHOLDER}"
+    return out
+
+
+def _normaliser(names: dict[str, str]):
+    """A function replacing every whole-word occurrence of a hashed name by its placeholder form."""
+    if not names:
+        return lambda text: text
+    pattern = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
+                         + r")(?![\w-])")
+    return lambda text: pattern.sub(lambda m: names[m.group(1)], text)
+
+
+def rendered_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict[str, RenderedFile]:
+    """Every file `render` writes, keyed by its path with generated hashes normalised, with its owner."""
+    texts = hydrate.expected_files(inv, resources)
+    owners: list[tuple[str, Resource]] = [(hydrate.object_path(r), r) for c in inv.clusters
+                                          for r in resources.get(c.name, [])]
+    owners += list(bootstrap.objects(inv).items())
+    normal = {c: _normaliser(_hash_names(items)) for c, items in resources.items()}
+    out = {}
+    for path, res in owners:
+        norm = normal.get(res.cluster, _normaliser({}))
+        key = norm(path)
+        out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, norm(res.name), norm(texts[path]))
+    return out
+
+
+def _reads(spec: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
+    """(ConfigMap name, key or None for all keys) of every ConfigMap a pod spec reads."""
+    for _, _, c in _k8s.containers(spec):
+        for src in c.get("envFrom") or ():
+            ref = (src or {}).get("configMapRef")
+            if ref:
+                yield str(ref.get("name", "")), None
+        for env in c.get("env") or ():
+            ref = ((env or {}).get("valueFrom") or {}).get("configMapKeyRef")
+            if ref:
+                yield str(ref.get("name", "")), str(ref.get("key", ""))
+    for vol in spec.get("volumes") or ():
+        vol = vol or {}
+        sources = [vol] + list((vol.get("projected") or {}).get("sources") or ())
+        for src in sources:
+            ref = (src or {}).get("configMap")
+            if ref:
+                yield str(ref.get("name", "")), None
+
+
+def _consumers(fleet: Fleet) -> dict[tuple[str, str, str], list[tuple[Resource, str | None]]]:
+    """Who reads each ConfigMap, by (cluster, namespace, name), indexed once."""
+    index: dict[tuple[str, str, str], list[tuple[Resource, str | None]]] = defaultdict(list)
+    for r, _, spec in _k8s.pod_specs(fleet):
+        for name, key in _reads(spec):
+            index[(r.cluster, r.namespace, name)].append((r, key))
+    return dict(index)
+
+
+def _node(r: Resource) -> Node:
+    return Node(r.cluster, r.kind, r.namespace, r.name)
+
+
+def _callers(use: _mcs.Usage, consumers: dict[tuple[str, str, str], list[tuple[Resource, str | None]]],
+             norm) -> list[Node]:
+    """The workloads behind a usage: a ConfigMap's readers of that key (the ConfigMap itself when none)."""
+    r = use.resource
+    if r.kind == "ConfigMap":
+        key = use.path[1] if len(use.path) > 1 else None
+        readers = {_node(w) for w, k in consumers.get((r.cluster, r.namespace, r.name), ()) if k in (None, key)}
+        if readers:
+            return sorted(readers)
+    return [Node(r.cluster, r.kind, r.namespace, norm(r.name))]
+
+
+def _resolve(fleet: Fleet, exports: dict, clusterset: str, cluster: str, ns: str, svc: str) -> tuple[tuple[str, ...], str]:
+    """(exporting clusters, problem): MCS imports only into clusters that have the namespace."""
+    exporters = tuple(dict.fromkeys(e.cluster for e in exports.get((clusterset, ns, svc), ())))
+    if not exporters:
+        return (), f"no cluster in clusterset {clusterset} exports {ns}/{svc}"
+    if fleet.get(cluster, "Namespace", "", ns) is None:
+        return (), f"namespace {ns} does not exist in {cluster}, so {ns}/{svc} is not imported there"
+    return exporters, ""
+
+
+def calls(fleet: Fleet, norm=lambda s: s) -> dict[tuple[Node, str, str], Call]:
+    """Every clusterset.local name a workload uses, resolved against its clusterset's exports."""
+    exports = _mcs.exports_by_name(fleet)
+    consumers = _consumers(fleet)
+    out: dict[tuple[Node, str, str], Call] = {}
+    for use in _mcs.used_hosts(fleet):
+        target = _mcs.clusterset_service(use.ref.host)
+        if target is None:
+            continue
+        ns, svc = target
+        cluster = use.resource.cluster
+        clusterset = fleet.cluster(cluster).clusterset
+        exporters, problem = _resolve(fleet, exports, clusterset, cluster, ns, svc)
+        for caller in _callers(use, consumers, norm):
+            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, use.ref.text, exporters, problem))
+    return out
+
+
+def exported_services(fleet: Fleet) -> set[Node]:
+    return {Node(e.cluster, "Service", ns, name)
+            for (_, ns, name), items in _mcs.exports_by_name(fleet).items() for e in items}
+
+
+def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options) -> Snapshot:
+    """Render and validate the tree at `root` (never the stale check: clusters/ is what we compare)."""
+    options.check_stale = False
+    result = pipeline.validate(root, policies, options)
+    fleet = Fleet(result.inventory, result.resources)
+    norm = _normaliser({k: v for items in (_hash_names(rs) for rs in result.resources.values()) for k, v in items.items()})
+    findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
+    return Snapshot([c.name for c in result.inventory.clusters], rendered_files(result.inventory, result.resources),
+                    findings, calls(fleet, norm), exported_services(fleet))
+
+
+def _normalised_finding(f: Finding, norm) -> Finding:
+    obj = f.obj and type(f.obj)(f.obj.api_version, f.obj.kind, f.obj.namespace, norm(f.obj.name))
+    return Finding(f.rule, f.severity, norm(f.message), f.cluster, obj, f.field_path, f.fix, f.location, f.waived,
+                   dict(f.extra))
+
+
+# --- comparing two revisions -------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ObjectChange:
+    """One object added to, removed from or changed in a cluster, with the unified diff of its file."""
+
+    cluster: str
+    path: str
+    kind: str
+    namespace: str
+    name: str
+    change: str
+    diff: str
+
+    @property
+    def title(self) -> str:
+        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+
+
+@dataclass
+class ClusterDiff:
+    cluster: str
+    changes: list[ObjectChange] = field(default_factory=list)
+
+    def of(self, change: str) -> list[ObjectChange]:
+        return [c for c in self.changes if c.change == change]
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A call-graph edge and what the change does to it; `problem` says why a broken edge does not resolve."""
+
+    caller: Node
+    target: Node
+    url: str
+    status: str
+    problem: str = ""
+
+
+@dataclass
+class Graph:
+    nodes: dict[Node, str]  # node -> added | removed | unchanged | broken (a target nothing exports)
+    edges: list[Edge]
+
+
+@dataclass
+class Diff:
+    base_ref: str
+    base_commit: str
+    clusters: list[ClusterDiff]
+    introduced: list[Finding]
+    fixed: list[Finding]
+    graph: Graph
+
+    @property
+    def changed(self) -> bool:
+        return any(c.changes for c in self.clusters)
+
+
+def unified(path: str, old: str | None, new: str | None) -> str:
+    """A `git diff`-like unified diff of one file; /dev/null for the side that does not exist."""
+    lines = difflib.unified_diff((old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
+                                 fromfile=f"a/{path}" if old is not None else "/dev/null",
+                                 tofile=f"b/{path}" if new is not None else "/dev/null")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+
+
+def compare_files(clusters: list[str], base: dict[str, RenderedFile], head: dict[str, RenderedFile]) -> list[ClusterDiff]:
+    """Per cluster (inventory order), every object added, removed or changed, by path."""
+    out = {c: ClusterDiff(c) for c in clusters}
+    for path in sorted(set(base) | set(head)):
+        old, new = base.get(path), head.get(path)
+        if old is not None and new is not None and old.text == new.text:
+            continue
+        change = ADDED if old is None else REMOVED if new is None else CHANGED
+        f = new or old
+        assert f is not None
+        out.setdefault(f.cluster, ClusterDiff(f.cluster)).changes.append(ObjectChange(
+            f.cluster, path, f.kind, f.namespace, f.name, change,
+            unified(path, old.text if old else None, new.text if new else None)))
+    return list(out.values())
+
+
+def _finding_key(f: Finding) -> tuple:
+    """Findings match by rule, cluster, object and message: not by line, since lines move."""
+    return (f.rule, f.cluster or "", str(f.obj or ""), f.message)
+
+
+def compare_findings(base: list[Finding], head: list[Finding]) -> tuple[list[Finding], list[Finding]]:
+    """(introduced, fixed); a finding reported twice counts twice."""
+    before, after = Counter(map(_finding_key, base)), Counter(map(_finding_key, head))
+    new, gone = after - before, before - after
+
+    def pick(findings: list[Finding], wanted: Counter) -> list[Finding]:
+        out = []
+        for f in findings:
+            k = _finding_key(f)
+            if wanted[k] > 0:
+                wanted[k] -= 1
+                out.append(f)
+        return out
+
+    return pick(head, new), pick(base, gone)
+
+
+def _missing(call: Call) -> Node:
+    return Node("", "Service", call.namespace, call.service)
+
+
+def _edges_of(key: tuple[Node, str, str], old: Call | None, new: Call | None) -> Iterator[Edge]:
+    """The edges of one (caller, namespace, service) use in base and head."""
+    def to(cluster: str, call: Call) -> Node:
+        return Node(cluster, "Service", call.namespace, call.service)
+
+    if new is not None and new.exporters:
+        for exp in new.exporters:
+            yield Edge(new.caller, to(exp, new), new.url, UNCHANGED if old and exp in old.exporters else ADDED)
+        for exp in (old.exporters if old else ()):
+            if exp not in new.exporters:
+                yield Edge(old.caller, to(exp, old), old.url, REMOVED)
+    elif new is not None:
+        targets = [to(exp, old) for exp in old.exporters] if old and old.exporters else [_missing(new)]
+        for target in targets:
+            yield Edge(new.caller, target, new.url, BROKEN, new.problem)
+    elif old is not None:
+        for target in [to(exp, old) for exp in old.exporters] or [_missing(old)]:
+            yield Edge(old.caller, target, old.url, REMOVED)
+
+
+def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
+    edges = [e for key in sorted(set(base.calls) | set(head.calls))
+             for e in _edges_of(key, base.calls.get(key), head.calls.get(key))]
+    before = base.exports | {c.caller for c in base.calls.values()}
+    after = head.exports | {c.caller for c in head.calls.values()}
+    nodes = {n: UNCHANGED if n in before and n in after else ADDED if n in after else REMOVED
+             for n in sorted(before | after)}
+    for e in edges:
+        nodes.setdefault(e.target, BROKEN)
+    return Graph(nodes, edges)
+
+
+def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str = "") -> Diff:
+    clusters = list(dict.fromkeys(head.clusters + base.clusters))
+    introduced, fixed = compare_findings(base.findings, head.findings)
+    return Diff(base_ref, base_commit, compare_files(clusters, base.files, head.files), introduced, fixed,
+                compare_graph(base, head))
+
+
+def run(root: Path, ref: str | None, policies: tuple[Policy, ...], options: pipeline.Options) -> Diff:
+    """Compare REF (default: merge base with main) with the working tree at `root`.
+
+    The head's policies judge both revisions, so the findings delta is what the change does, not a rule change."""
+    name, commit = resolve_base(root, ref)
+    with checkout(root, commit) as base_root:
+        base = snapshot(base_root, policies, options)
+    head = snapshot(root, policies, options)
+    return compare(base, head, name, commit)

@@ -1,0 +1,38 @@
+"""The command line's documented surface: the policy list, and the README that documents it."""
+from __future__ import annotations
+
+import re
+
+from conftest import PROJECT
+from gitops import cli, pipeline
+from gitops.policy import rules_table
+from policies import REGISTRY
+
+
+def test_readme_policy_table_matches_registry() -> None:
+    readme = (PROJECT / "README.md").read_text()
+    table = re.search(r"<!-- policies:start -->\n(.*?)<!-- policies:end -->", readme, re.S)
+    assert table, "README.md lacks the policies:start/end markers"
+    assert table.group(1) == rules_table(pipeline.all_rules(REGISTRY), markdown=True)
+
+
+def test_list_policies_prints_every_rule_once(capsys) -> None:
+    assert cli.main(["validate", "--list-policies"]) == 0
+    ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
+    assert ids == [r.id for r in pipeline.all_rules(REGISTRY)]
+    assert len(set(ids)) == len(ids)
+
+
+def test_every_policy_is_documented() -> None:
+    for policy in REGISTRY:
+        assert re.fullmatch(r"[a-z][a-z0-9-]+", policy.id)
+        assert policy.summary and policy.rationale and policy.fix, policy.id
+        assert policy.scope in ("cluster", "clusterset"), policy.id
+
+
+def test_repository_validates_clean(capsys) -> None:
+    """The repository as committed: what `nox -s validate` checks on every pull request."""
+    code = cli.main(["--root", str(PROJECT), "validate", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"findings": []' in out
