@@ -14,8 +14,8 @@ Small API (paths are Violation paths, so findings point at the line a person edi
 - `service_selector(service)`: the pod selector of a Service (None for ExternalName or
   selector-less Services); `label_text(labels)` shows labels in messages.
 - `image_tag(image)`: the tag of an image reference ("" untagged, None when pinned by digest).
-- `exposes(container, port)` / `exposed(containers)`: container ports by number or name;
-  `PodTemplate.ports` is the same for all app containers of a template, precomputed.
+- `exposes(container, port)` / `port_keys(containers)` / `exposed(containers)`: container ports by
+  number or name (`PodTemplate.ports` holds the port_keys of a template's app containers).
 - `listing(names)`: a short "a, b, c and 7 more" for messages.
 """
 from __future__ import annotations
@@ -83,12 +83,7 @@ class PodTemplate:
     prefix: Path
     spec: dict[str, Any]
     labels: dict[str, str]
-    ports: frozenset[str]  # containerPort numbers (as text) and port names of the app containers
-
-
-def _port_keys(spec: dict[str, Any]) -> frozenset[str]:
-    return frozenset(str(p[k]) for _, _, c in containers(spec, init=False) for p in c.get("ports") or ()
-                     if isinstance(p, dict) for k in ("containerPort", "name") if p.get(k) is not None)
+    ports: frozenset[str]  # port_keys of the app containers
 
 
 class PodIndex:
@@ -98,7 +93,8 @@ class PodIndex:
         self._by_ns: dict[tuple[str, str], list[PodTemplate]] = defaultdict(list)
         self._by_label: dict[tuple[str, str, str, str], list[PodTemplate]] = defaultdict(list)
         for r, prefix, spec in pod_specs(fleet):
-            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix), _port_keys(spec))
+            app = [c for _, _, c in containers(spec, init=False)]
+            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix), port_keys(app))
             self._by_ns[(r.cluster, r.namespace)].append(pod)
             for k, v in pod.labels.items():
                 self._by_label[(r.cluster, r.namespace, k, str(v))].append(pod)
@@ -140,22 +136,24 @@ def image_tag(image: str) -> str | None:
     return last.partition(":")[2]
 
 
-def _is_number(port: Any) -> bool:
-    return isinstance(port, int) or (isinstance(port, str) and port.isdigit())
+def port_keys(ctrs: Iterable[dict[str, Any]]) -> frozenset[str]:
+    """Every containerPort number (as text) and port name the containers declare.
+
+    One set serves both forms of an IntOrString port: a port name always has a letter.
+    """
+    return frozenset(str(p[k]) for c in ctrs for p in c.get("ports") or () if isinstance(p, dict)
+                     for k in ("containerPort", "name") if p.get(k) is not None)
 
 
 def exposes(container: dict[str, Any], port: Any) -> bool:
     """The container declares `port`: a containerPort number, or a port name (IntOrString)."""
-    ports = [p for p in container.get("ports") or () if isinstance(p, dict)]
-    if _is_number(port):
-        return any(str(p.get("containerPort")) == str(port) for p in ports)
-    return any(p.get("name") == port for p in ports)
+    return str(port) in port_keys((container,))
 
 
-def exposed(containers: Iterable[dict[str, Any]]) -> str:
+def exposed(ctrs: Iterable[dict[str, Any]]) -> str:
     """What the containers expose, for messages: "8080 (http), 9090" or "no ports"."""
     shown = [f"{p.get('containerPort')} ({p['name']})" if p.get("name") else str(p.get("containerPort"))
-             for c in containers for p in c.get("ports") or () if isinstance(p, dict)]
+             for c in ctrs for p in c.get("ports") or () if isinstance(p, dict)]
     return ", ".join(dict.fromkeys(shown)) or "no ports"
 
 

@@ -8,8 +8,10 @@ Small API (paths are Violation paths, so findings point at the line a person edi
 - `hosts_in(text)`: the host names written in a string (`http://h:port/path`, `h:port`, bare `h`).
 - `used_hosts(fleet)`: every service DNS name a workload uses (ConfigMap data, container env values,
   args and command, HTTPRoute backendRef names), as `Usage`s with the field path that holds it.
-- `clusterset_labels(host)` / `local_service(host)`: split a `.svc.clusterset.local` or an in-cluster name.
-- `port_numbers(service)`: what a Service's ports are, for messages and port checks.
+- `clusterset_labels(host)`, `clusterset_service(host)`, `local_service(host)`: split a
+  `.svc.clusterset.local` or an in-cluster name; `clusterset_name(ns, svc)` builds the clusterset one.
+- `service_ports(service)`, `port_numbers(service)`, `is_headless(service)`: Service facts MCS exports.
+- `listing(items)`: "a, b and c" for messages.
 """
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ DEFAULT_PORTS = {"http": 80, "https": 443}  # grpc (and no scheme) has no defaul
 _LABEL = r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?"
 _HOST = re.compile(
     rf"(?<![\w.-])(?:(?P<scheme>[a-z][a-z0-9+.-]*)://(?:[^@/\s]+@)?)?"
-    rf"(?P<host>{_LABEL}(?:\.{_LABEL})+)\.?(?::(?P<port>\d{{1,5}}))?(?P<path>[/?#][^\s\"'<>,;]*)?",
+    rf"(?P<host>{_LABEL}(?:\.{_LABEL})+)\.?(?::(?P<port>\d{{1,5}}))?(?:[/?#][^\s\"'<>,;]*)?",
     re.IGNORECASE,
 )
 

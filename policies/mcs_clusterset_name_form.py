@@ -4,10 +4,10 @@ from __future__ import annotations
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import Usage, clusterset_labels, clusterset_name, exports_by_name, is_headless, used_hosts
+from ._mcs import (Usage, clusterset_labels, clusterset_name, clusterset_of, exports_by_name, is_headless,
+                   used_hosts)
 
 FORMS = ("<svc>.<ns>.svc.clusterset.local, or <hostname>.<clusterid>.<svc>.<ns>.svc.clusterset.local "
          "for a headless export")
@@ -22,35 +22,44 @@ def _dns_limits(host: str) -> str | None:
     return None
 
 
-def _form(fleet: Fleet, use: Usage, labels: list[str],
-          exports: dict[tuple[str, str, str], list[Resource]]) -> str | None:
-    cluster_names = {c.name for c in fleet.clusters}
-    if len(labels) == 3 and labels[0] in cluster_names:
-        svc, ns = labels[1], labels[2]
-        return (f"{labels[0]} is a cluster, and MCS serves no per-cluster Service names; "
-                f"use {clusterset_name(ns, svc)}")
-    if len(labels) == 4:
-        svc, ns = labels[2], labels[3]
-        clusterset = fleet.cluster(use.resource.cluster).clusterset
-        services = [s for e in exports.get((clusterset, ns, svc), ())
-                    for s in [fleet.get(e.cluster, "Service", ns, svc)] if s is not None]
+class _Names:
+    """Cluster names, clustersets and exports, indexed once per check."""
+
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.clusterset_of = clusterset_of(fleet)
+        self.exports = exports_by_name(fleet)
+
+    def form(self, use: Usage, labels: list[str]) -> str | None:
+        """Why the labels before .svc.clusterset.local are not a form MCS serves, or None."""
+        if len(labels) == 3 and labels[0] in self.clusterset_of:
+            return (f"{labels[0]} is a cluster, and MCS serves no per-cluster Service names; "
+                    f"use {clusterset_name(labels[2], labels[1])}")
+        if len(labels) == 4:
+            return self.pod_name(use, labels[3], labels[2])
+        if len(labels) != 2:
+            return f"{use.ref.host} is not a clusterset.local name MCS serves ({FORMS})"
+        return None
+
+    def pod_name(self, use: Usage, ns: str, svc: str) -> str | None:
+        """Per-pod names need a headless export; an unknown export is mcs-clusterset-url-resolves' to report."""
+        key = (self.clusterset_of[use.resource.cluster], ns, svc)
+        services = [s for e in self.exports.get(key, ())
+                    for s in [self.fleet.get(e.cluster, "Service", ns, svc)] if s is not None]
         flat = [s.cluster for s in services if not is_headless(s)]
         if flat:
             return (f"per-pod names exist only for headless exports, and {ns}/{svc} exported from {flat[0]} "
                     f"is not headless (clusterIP is not None); use {clusterset_name(ns, svc)}")
         return None
-    if len(labels) != 2:
-        return f"{use.ref.host} is not a clusterset.local name MCS serves ({FORMS})"
-    return None
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    exports = exports_by_name(fleet)
+    names = _Names(fleet)
     for use in used_hosts(fleet):
         labels = clusterset_labels(use.ref.host)
         if labels is None:
             continue
-        problem = _dns_limits(use.ref.host) or _form(fleet, use, labels, exports)
+        problem = _dns_limits(use.ref.host) or names.form(use, labels)
         if problem:
             yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {problem}", use.path)
 

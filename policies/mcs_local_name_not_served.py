@@ -6,7 +6,7 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import Usage, clusterset_name, exports_by_name, local_service, used_hosts
+from ._mcs import Usage, clusterset_name, clusterset_of, exports_by_name, local_service, used_hosts
 
 
 def _message(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -> str | None:
@@ -28,14 +28,13 @@ def _message(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    exports = exports_by_name(fleet)
+    exports, clustersets = exports_by_name(fleet), clusterset_of(fleet)
     for use in used_hosts(fleet):
         target = local_service(use.ref.host)
         if target is None:
             continue
         ns, name = target
-        clusterset = fleet.cluster(use.resource.cluster).clusterset
-        exported = {e.cluster for e in exports.get((clusterset, ns, name), ())}
+        exported = {e.cluster for e in exports.get((clustersets[use.resource.cluster], ns, name), ())}
         message = _message(fleet, use, ns, name, exported)
         if message:
             yield Violation(use.resource, message, use.path)

@@ -7,7 +7,7 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import clusterset_service, exports_by_name, listing, used_hosts
+from ._mcs import clusterset_of, clusterset_service, exports_by_name, listing, used_hosts
 
 # Labels the mesh reads off a namespace: sidecar injection and the control-plane revision.
 MESH_LABELS = ("istio-injection", "istio.io/rev")
@@ -28,12 +28,13 @@ def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]]) -> Iterato
                 yield Violation(e, f"{e.cluster} ServiceExport {ns}/{name} exports from namespace {ns}, but "
                                    f"{e.cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}",
                                 ("metadata", "namespace"))
+    clustersets = clusterset_of(fleet)
     for use in used_hosts(fleet):
         target = clusterset_service(use.ref.host)
         if target is None:
             continue
         cluster, ns = use.resource.cluster, target[0]
-        clusterset = fleet.cluster(cluster).clusterset
+        clusterset = clustersets[cluster]
         involved[(clusterset, ns)].add(cluster)
         if fleet.get(cluster, "Namespace", "", ns) is None:
             yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {cluster} has no Namespace "

@@ -11,11 +11,9 @@ def check(fleet: Fleet) -> Iterator[Violation]:
     for r in fleet.of_kind("Secret"):
         for field in ("data", "stringData"):
             values = r.body.get(field)
-            if values:
-                keys = ", ".join(values) if isinstance(values, dict) else "?"
-                first = next(iter(values)) if isinstance(values, dict) else None
-                yield Violation(r, f"{r.cluster} {r.ref} commits {field} ({keys}) to Git in plain text",
-                                (field, first) if first is not None else (field,))
+            if isinstance(values, dict) and values:
+                yield Violation(r, f"{r.cluster} {r.ref} commits {field} ({', '.join(values)}) to Git in plain text",
+                                (field, next(iter(values))))
 
 
 POLICY = Policy(

@@ -51,6 +51,12 @@ def _ports(svc: Resource) -> list[dict[str, Any]]:
     return [p for p in (svc.body.get("spec") or {}).get("ports") or () if isinstance(p, dict)]
 
 
+def _has_port(svc: Resource, port: Any, which: str) -> bool:
+    """Service port `port`, by number (spec.ports[].port) or by name."""
+    field = "port" if which == "number" else "name"
+    return any(str(p.get(field)) == str(port) for p in _ports(svc))
+
+
 def _port_text(svc: Resource) -> str:
     shown = [f"{p.get('port')} ({p['name']})" if p.get("name") else str(p.get("port")) for p in _ports(svc)]
     return ", ".join(shown) or "no ports"
@@ -67,8 +73,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             there = listing(services.get((route.cluster, ns), []))
             yield Violation(route, f"{who}, but {route.cluster} has no Service {ns}/{name} "
                                    f"(Services in {ns}: {there})", path + ("name",))
-        elif port is not None and not any(str(p.get("port" if which == "number" else "name")) == str(port)
-                                           for p in _ports(svc)):
+        elif port is not None and not _has_port(svc, port, which):
             at = path + (("port", which) if route.kind == "Ingress" else ("port",))
             yield Violation(route, f"{who}, but Service {ns}/{name} has ports {_port_text(svc)}", at)
 

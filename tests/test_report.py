@@ -10,7 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gitops.findings import Finding, ObjectRef, Severity, SourceLocation
+from gitops.findings import Finding, ObjectRef, Related, SourceLocation, Severity
 from gitops.policy import Rule
 from gitops.report import DEFAULT_FORMAT, FORMATS, ReportContext
 from gitops.report.github import escape_property
@@ -36,6 +36,8 @@ PRODUCER = ObjectRef("apps/v1", "Deployment", "istio-apps", "sample-producer-v1"
 REASON = "Load test until 2026-01; limits follow in TICKET-7"
 CALLER_LIMITS = "cluster-1 Deployment istio-apps/sample-caller-v1 sets no memory limit"
 PRODUCER_LIMITS = "cluster-2 Deployment istio-apps/sample-producer-v1 sets no memory limit"
+EXPORT = Related(SourceLocation("components/export-gke/serviceexport.yaml", 4, 3),
+                 "cluster-2 exports istio-apps/sample-producer")
 
 
 def findings() -> list[Finding]:
@@ -47,7 +49,7 @@ def findings() -> list[Finding]:
                 location=SourceLocation("base/sample-caller/deployment.yaml", 21, 9)),
         Finding("mcs-unknown-service", Severity.ERROR, URL_MESSAGE, cluster="cluster-1", obj=CALLER,
                 field_path="data.PRODUCER_URL", fix="Export the service or correct the URL.",
-                location=SourceLocation("overlays/cluster-1/producer-url.yaml", 8, 3)),
+                location=SourceLocation("overlays/cluster-1/producer-url.yaml", 8, 3), related=(EXPORT,)),
         Finding("resource-limits", Severity.ERROR, PRODUCER_LIMITS,
                 cluster="cluster-2", obj=PRODUCER, field_path="spec.template.spec.containers[0]",
                 location=SourceLocation("base/sample-producer/deployment.yaml", 19, 9),
@@ -85,6 +87,7 @@ def test_text() -> None:
         "cluster-1 Deployment istio-apps/sample-caller-v1 sets no memory limit",
         "      fix: Set resources.limits.memory.",
         f"  overlays/cluster-1/producer-url.yaml:8:3: error mcs-unknown-service: {URL_MESSAGE}",
+        "      see: components/export-gke/serviceexport.yaml:4:3 (cluster-2 exports istio-apps/sample-producer)",
         "      fix: Export the service or correct the URL.",
         "cluster-2:",
         f"  base/sample-producer/deployment.yaml:19:9: error resource-limits: {PRODUCER_LIMITS} (waived: {REASON})",
@@ -120,6 +123,8 @@ def test_json() -> None:
         "fieldPath": "data.PRODUCER_URL", "fix": "Export the service or correct the URL.",
         "location": {"path": "overlays/cluster-1/producer-url.yaml", "line": 8, "column": 3},
         "waived": None, "extra": {},
+        "related": [{"path": "components/export-gke/serviceexport.yaml", "line": 4, "column": 3,
+                     "note": "cluster-2 exports istio-apps/sample-producer"}],
     }
     fleet = next(f for f in doc["findings"] if f["cluster"] is None)
     assert (fleet["message"], fleet["location"], fleet["object"]) == (ODD_MESSAGE, None, None)
@@ -142,6 +147,11 @@ def sarif_validator() -> jsonschema.protocols.Validator:
 def test_sarif_is_valid(sarif_validator: jsonschema.protocols.Validator) -> None:
     doc = json.loads(render("sarif"))
     sarif_validator.validate(doc)
+    (url,) = [r for r in doc["runs"][0]["results"] if r["ruleId"] == "mcs-unknown-service"]
+    assert url["relatedLocations"] == [{
+        "id": 0, "message": {"text": "cluster-2 exports istio-apps/sample-producer"},
+        "physicalLocation": {"artifactLocation": {"uri": "components/export-gke/serviceexport.yaml"},
+                             "region": {"startLine": 4, "startColumn": 3}}}]
     broken = copy.deepcopy(doc)
     broken["runs"][0]["results"][0]["level"] = "fatal"
     assert list(sarif_validator.iter_errors(broken)), "the schema must reject what SARIF does not allow"
@@ -216,6 +226,8 @@ def test_junit() -> None:
     assert failure is not None
     assert failure.get("message") == f"1 error: {URL_MESSAGE}"
     assert failure.text == (f"overlays/cluster-1/producer-url.yaml:8:3: error mcs-unknown-service: {URL_MESSAGE}\n"
+                            "  see: components/export-gke/serviceexport.yaml:4:3 "
+                            "(cluster-2 exports istio-apps/sample-producer)\n"
                             "  fix: Export the service or correct the URL.")
 
     warning = cases[("cluster-1", "resource-limits")]
@@ -252,7 +264,10 @@ def test_github() -> None:
     assert ("::notice title=inventory-owner::"
             'inventory <lists> 2 clusters & "no" owner: 100%25, a|b%0Asecond line'
             "%0Afix: Add an owner to the clusterset.") in lines
-    assert len(lines) == 4
+    assert ("::error file=components/export-gke/serviceexport.yaml,line=4,col=3,"
+            "title=mcs-unknown-service (cluster-2 exports istio-apps/sample-producer)::"
+            f"{URL_MESSAGE}%0Afix: Export the service or correct the URL.") in lines
+    assert len(lines) == 5
 
 
 def test_github_property_escaping() -> None:
@@ -270,7 +285,8 @@ def test_markdown() -> None:
     assert out.index("#### cluster-1") < out.index("#### cluster-2") < out.index("#### fleet")
     assert out.count("| Severity | Rule | Object | Location | Message |") == 3
     assert (f"| :x: error | `mcs-unknown-service` | ConfigMap istio-apps/sample-caller-config | "
-            f"`overlays/cluster-1/producer-url.yaml:8` | {URL_MESSAGE} |") in rows
+            f"`overlays/cluster-1/producer-url.yaml:8` | {URL_MESSAGE}<br>see "
+            "`components/export-gke/serviceexport.yaml:4` (cluster-2 exports istio-apps/sample-producer) |") in rows
     assert ("| error (waived) | `resource-limits` | Deployment istio-apps/sample-producer-v1 | "
             f"`base/sample-producer/deployment.yaml:19` | {PRODUCER_LIMITS}<br>_waived: {REASON}_ |") in rows
     assert ("| :information_source: notice | `inventory-owner` | — | — | "

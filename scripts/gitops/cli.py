@@ -1,6 +1,7 @@
-"""Command line: `python -m gitops render|validate` (nox sessions call these).
+"""Command line: `python -m gitops render|validate|diff` (nox sessions call these).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
+`diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from . import hydrate, pipeline
+from . import diff, diffreport, hydrate, pipeline
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .policy import rules_table
@@ -44,6 +45,15 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     val.add_argument("--list-policies", action="store_true", help="print every rule and exit")
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    dif = sub.add_parser("diff", help="what each cluster receives and what the call graph becomes, base vs working tree")
+    dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
+                                    "else origin/main)")
+    dif.add_argument("--format", choices=diffreport.FORMATS, default="text")
+    dif.add_argument("--output-file", type=Path, help="write here (atomically); Markdown parts 2.. go to PATH.2, ...")
+    dif.add_argument("--max-comment-chars", type=int, default=diffreport.DEFAULT_MAX_CHARS,
+                     help="split Markdown into parts of at most this many characters (PR comment limit)")
+    dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    dif.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
 
@@ -62,10 +72,14 @@ def _render(root: Path) -> int:
     return EXIT_OK
 
 
+def _color(args: argparse.Namespace) -> bool:
+    return args.color == "always" or (args.color == "auto" and args.output_file is None and sys.stdout.isatty())
+
+
 def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = _policies()
     rules = pipeline.all_rules(policies)
-    color = args.color == "always" or (args.color == "auto" and args.output_file is None and sys.stdout.isatty())
+    color = _color(args)
     if args.list_policies:
         print(rules_table(rules, markdown=args.format == "markdown"), end="")
         return EXIT_OK
@@ -81,12 +95,30 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
+def _diff(root: Path, args: argparse.Namespace) -> int:
+    result = diff.run(root, args.base, _policies(), pipeline.Options(crd_mirror=args.crd_mirror))
+    parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
+    if args.output_file:
+        out: Path = args.output_file
+        for i, part in enumerate(parts, 1):
+            write_atomic(out if i == 1 else out.with_name(f"{out.name}.{i}"), part)
+        stale = len(parts) + 1
+        while out.with_name(f"{out.name}.{stale}").is_file():  # parts of a longer earlier run
+            out.with_name(f"{out.name}.{stale}").unlink()
+            stale += 1
+    else:
+        sys.stdout.write("\n".join(parts))
+    return EXIT_FINDINGS if result.changed else EXIT_OK  # 1: some cluster receives a change
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
         root = args.root.resolve()
         if args.command == "render":
             return _render(root)
+        if args.command == "diff":
+            return _diff(root, args)
         return _validate(root, args)
     except GitopsError as exc:
         print(f"error: {exc}", file=sys.stderr)

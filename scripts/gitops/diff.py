@@ -12,21 +12,20 @@ The call graph reuses `policies._mcs` (the mcs-* policies' host extraction), so 
 from __future__ import annotations
 
 import difflib
-import os
 import re
 import subprocess
 import tempfile
 from collections import Counter, defaultdict
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from policies import _k8s, _mcs
 
 from . import bootstrap, hydrate, pipeline, tools
 from .errors import UsageError
-from .findings import Finding
+from .findings import Finding, ObjectRef
 from .inventory import Inventory
 from .manifests import Resource
 from .policy import Fleet, Policy
@@ -38,6 +37,7 @@ MAIN_BRANCHES = ("main", "origin/main")
 _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
+Normaliser = Callable[[str], str]
 
 
 # --- git: the base revision, read-only --------------------------------------------------------------
@@ -163,25 +163,27 @@ def _hash_names(resources: Iterable[Resource]) -> dict[str, str]:
     return out
 
 
-def _normaliser(names: dict[str, str]):
+def _unchanged(text: str) -> str:
+    return text
+
+
+def _normaliser(names: dict[str, str]) -> Normaliser:
     """A function replacing every whole-word occurrence of a hashed name by its placeholder form."""
     if not names:
-        return lambda text: text
+        return _unchanged
     pattern = re.compile(r"(?<![\w.-])(" + "|".join(map(re.escape, sorted(names, key=len, reverse=True)))
                          + r")(?![\w-])")
     return lambda text: pattern.sub(lambda m: names[m.group(1)], text)
 
 
-def rendered_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict[str, RenderedFile]:
+def rendered_files(inv: Inventory, resources: dict[str, list[Resource]], norm: Normaliser) -> dict[str, RenderedFile]:
     """Every file `render` writes, keyed by its path with generated hashes normalised, with its owner."""
     texts = hydrate.expected_files(inv, resources)
     owners: list[tuple[str, Resource]] = [(hydrate.object_path(r), r) for c in inv.clusters
                                           for r in resources.get(c.name, [])]
     owners += list(bootstrap.objects(inv).items())
-    normal = {c: _normaliser(_hash_names(items)) for c, items in resources.items()}
     out = {}
     for path, res in owners:
-        norm = normal.get(res.cluster, _normaliser({}))
         key = norm(path)
         out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, norm(res.name), norm(texts[path]))
     return out
@@ -221,7 +223,7 @@ def _node(r: Resource) -> Node:
 
 
 def _callers(use: _mcs.Usage, consumers: dict[tuple[str, str, str], list[tuple[Resource, str | None]]],
-             norm) -> list[Node]:
+             norm: Normaliser) -> list[Node]:
     """The workloads behind a usage: a ConfigMap's readers of that key (the ConfigMap itself when none)."""
     r = use.resource
     if r.kind == "ConfigMap":
@@ -232,7 +234,7 @@ def _callers(use: _mcs.Usage, consumers: dict[tuple[str, str, str], list[tuple[R
     return [Node(r.cluster, r.kind, r.namespace, norm(r.name))]
 
 
-def _resolve(fleet: Fleet, exports: dict, clusterset: str, cluster: str, ns: str, svc: str) -> tuple[tuple[str, ...], str]:
+def _resolve(fleet: Fleet, exports: dict[tuple[str, str, str], list[Resource]], clusterset: str, cluster: str, ns: str, svc: str) -> tuple[tuple[str, ...], str]:
     """(exporting clusters, problem): MCS imports only into clusters that have the namespace."""
     exporters = tuple(dict.fromkeys(e.cluster for e in exports.get((clusterset, ns, svc), ())))
     if not exporters:
@@ -242,7 +244,7 @@ def _resolve(fleet: Fleet, exports: dict, clusterset: str, cluster: str, ns: str
     return exporters, ""
 
 
-def calls(fleet: Fleet, norm=lambda s: s) -> dict[tuple[Node, str, str], Call]:
+def calls(fleet: Fleet, norm: Normaliser = _unchanged) -> dict[tuple[Node, str, str], Call]:
     """Every clusterset.local name a workload uses, resolved against its clusterset's exports."""
     exports = _mcs.exports_by_name(fleet)
     consumers = _consumers(fleet)
@@ -267,19 +269,19 @@ def exported_services(fleet: Fleet) -> set[Node]:
 
 def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options) -> Snapshot:
     """Render and validate the tree at `root` (never the stale check: clusters/ is what we compare)."""
-    options.check_stale = False
-    result = pipeline.validate(root, policies, options)
+    result = pipeline.validate(root, policies, replace(options, check_stale=False))
     fleet = Fleet(result.inventory, result.resources)
-    norm = _normaliser({k: v for items in (_hash_names(rs) for rs in result.resources.values()) for k, v in items.items()})
+    norm = _normaliser(_hash_names(fleet.all()))
+    # Waived findings never fail a run, so adding a waiver reads as fixing the finding.
     findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
-    return Snapshot([c.name for c in result.inventory.clusters], rendered_files(result.inventory, result.resources),
+    return Snapshot([c.name for c in result.inventory.clusters],
+                    rendered_files(result.inventory, result.resources, norm),
                     findings, calls(fleet, norm), exported_services(fleet))
 
 
-def _normalised_finding(f: Finding, norm) -> Finding:
-    obj = f.obj and type(f.obj)(f.obj.api_version, f.obj.kind, f.obj.namespace, norm(f.obj.name))
-    return Finding(f.rule, f.severity, norm(f.message), f.cluster, obj, f.field_path, f.fix, f.location, f.waived,
-                   dict(f.extra))
+def _normalised_finding(f: Finding, norm: Normaliser) -> Finding:
+    obj = f.obj and ObjectRef(f.obj.api_version, f.obj.kind, f.obj.namespace, norm(f.obj.name))
+    return replace(f, message=norm(f.message), obj=obj)
 
 
 # --- comparing two revisions -------------------------------------------------------------------------

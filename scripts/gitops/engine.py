@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from .findings import Finding, SourceLocation
+from .findings import Finding, Related, SourceLocation
 from .policy import Fleet, Policy, Violation
 from .sourcemap import SourceMap
 
@@ -32,6 +32,8 @@ def to_finding(policy: Policy, v: Violation, fleet: Fleet, sources: SourceMap) -
         field_path=path_text(v.path) or None,
         fix=policy.fix,
         location=location,
+        related=tuple(Related(loc, a.note) for a in v.related
+                      if (loc := sources.locate(a.resource, a.path)) is not None),
     )
 
 

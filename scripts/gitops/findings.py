@@ -35,6 +35,17 @@ class SourceLocation:
         return f"{self.path}:{self.line}:{self.column}"
 
 
+@dataclass(frozen=True, order=True)
+class Related:
+    """The other end of a cross-cluster problem, e.g. the exported Service a caller's URL misses."""
+
+    location: SourceLocation
+    note: str
+
+    def __str__(self) -> str:
+        return f"{self.location} ({self.note})"
+
+
 @dataclass
 class Finding:
     rule: str
@@ -47,6 +58,7 @@ class Finding:
     location: SourceLocation | None = None
     # Set when a waiver in policies/waivers.yaml covers this finding: the waiver's reason.
     waived: str | None = None
+    related: tuple[Related, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     @property

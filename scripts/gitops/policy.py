@@ -18,6 +18,15 @@ from .manifests import Resource
 PathElem = str | int
 
 
+@dataclass(frozen=True)
+class Also:
+    """Another field involved in a violation, reported as a related location (both ends of a call)."""
+
+    resource: Resource
+    path: tuple[PathElem, ...]
+    note: str
+
+
 @dataclass
 class Violation:
     resource: Resource | None
@@ -26,6 +35,7 @@ class Violation:
     path: tuple[PathElem, ...] = ()
     cluster: str | None = None  # defaults to the resource's cluster
     severity: Severity | None = None  # defaults to the policy's severity
+    related: tuple[Also, ...] = ()
 
 
 @dataclass(frozen=True)

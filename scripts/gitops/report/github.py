@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..findings import Finding, Severity
+from ..findings import Finding, Severity, SourceLocation
 from ._common import ordered
 
 if TYPE_CHECKING:
@@ -22,13 +22,16 @@ def escape_property(s: str) -> str:
     return escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def command(f: Finding) -> str:
+def command(f: Finding, location: SourceLocation | None = None, related: str = "") -> str:
+    """One annotation; `location`/`related` put a cross-cluster finding on its other end's line too."""
     # A waived finding must not fail the check's look: it is shown as a notice that says why.
     name = _COMMAND[f.severity] if f.counts else "notice"
+    location = location or f.location
     props: list[tuple[str, str]] = []
-    if f.location:
-        props += [("file", f.location.path), ("line", str(f.location.line)), ("col", str(f.location.column))]
-    props.append(("title", f.rule if f.counts else f"{f.rule} (waived)"))
+    if location:
+        props += [("file", location.path), ("line", str(location.line)), ("col", str(location.column))]
+    title = f.rule if f.counts else f"{f.rule} (waived)"
+    props.append(("title", f"{title} ({related})" if related else title))
     message = f.message
     if f.waived is not None:
         message += f"\nwaived: {f.waived}"
@@ -38,4 +41,8 @@ def command(f: Finding) -> str:
 
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    return "".join(command(f) + "\n" for f in ordered(findings))
+    lines = []
+    for f in ordered(findings):
+        lines.append(command(f))
+        lines += [command(f, r.location, r.note) for r in f.related]
+    return "".join(line + "\n" for line in lines)

@@ -29,6 +29,8 @@ def finding_dict(f: Finding) -> dict[str, Any]:
             "path": f.location.path, "line": f.location.line, "column": f.location.column,
         },
         "waived": f.waived,
+        "related": [{"path": r.location.path, "line": r.location.line, "column": r.location.column,
+                     "note": r.note} for r in f.related],
         "extra": dict(sorted(f.extra.items())),
     }
 

@@ -22,6 +22,7 @@ def _clean(s: str) -> str:
 
 def _line(f: Finding) -> str:
     text = f"{where(f)}: {f.severity.value} {f.rule}: {f.message}"
+    text += "".join(f"\n  see: {r}" for r in f.related)
     return text + (f" (waived: {f.waived})" if f.waived is not None else "")
 
 

@@ -30,7 +30,9 @@ def _location(f: Finding, link_base: str) -> str:
 
 def _row(f: Finding, link_base: str) -> str:
     severity = f"{_ICON[f.severity]} {f.severity.value}" if f.counts else f"{f.severity.value} (waived)"
-    message = cell(f.message) + (f"<br>_waived: {cell(f.waived)}_" if f.waived is not None else "")
+    message = cell(f.message) + "".join(f"<br>see `{r.location.path}:{r.location.line}` ({cell(r.note)})"
+                                        for r in f.related)
+    message += f"<br>_waived: {cell(f.waived)}_" if f.waived is not None else ""
     obj = cell(str(f.obj)) if f.obj else "—"
     return f"| {severity} | `{f.rule}` | {obj} | {_location(f, link_base)} | {message} |"
 

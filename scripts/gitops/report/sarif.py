@@ -65,6 +65,13 @@ def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
     location = _location(f)
     if location:
         result["locations"] = [location]
+    if f.related:
+        result["relatedLocations"] = [{
+            "id": i,
+            "physicalLocation": {"artifactLocation": {"uri": r.location.path},
+                                 "region": {"startLine": r.location.line, "startColumn": r.location.column}},
+            "message": {"text": r.note},
+        } for i, r in enumerate(f.related)]
     result["partialFingerprints"] = {"gitopsFinding/v1": _fingerprint(f)}
     if f.waived is not None:
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.waived}]

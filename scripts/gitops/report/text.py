@@ -29,6 +29,8 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
             message = f.message.replace("\n", "\n" + _INDENT)
             line = f"  {where(f)}: {severity} {f.rule}: {message}"
             lines.append(line if f.counts else paint(_DIM, f"{line} (waived: {f.waived})"))
+            for r in f.related:
+                lines.append(f"{_INDENT}see: {r}")
             if f.fix:
                 lines.append(paint(_DIM, f"{_INDENT}fix: {f.fix}"))
     checked = f"{len(ctx.clusters)} cluster{'' if len(ctx.clusters) == 1 else 's'} checked: "
