@@ -37,6 +37,13 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session
+def diff(session: nox.Session) -> None:
+    """What each cluster receives and what the call graph becomes, base vs working tree (`-- --base REF`)."""
+    _install(session)
+    session.run("python", "-m", "gitops", "diff", *session.posargs, env=ENV)
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, against the real kustomize and kubeconform."""
     _install(session)

@@ -6,7 +6,8 @@ from collections import defaultdict
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.manifests import Resource
+from gitops.policy import Also, Fleet, Policy, Violation
 
 from ._mcs import Usage, clusterset_of, clusterset_service, exports_by_name, listing, port_numbers, used_hosts
 
@@ -41,6 +42,11 @@ class _Clustersets:
             return f"; exported from {ns}: {', '.join(exported)}"
         return f"; nothing is exported from namespace {ns}"
 
+    def services(self, clusterset: str, ns: str, name: str) -> list[Resource]:
+        """The Service of that name in every cluster of the clusterset: the other end of a call."""
+        found = (self.fleet.get(c.name, "Service", ns, name) for c in self.fleet.inventory.members(clusterset))
+        return [s for s in found if s is not None]
+
     def ports(self, key: tuple[str, str, str]) -> set[int]:
         """Ports of the exported Service in every exporting cluster that has it, computed once per export."""
         if key not in self._ports:
@@ -49,18 +55,25 @@ class _Clustersets:
         return self._ports[key]
 
 
-def _problem(sets: _Clustersets, use: Usage, ns: str, name: str) -> str | None:
+def _problem(sets: _Clustersets, use: Usage, ns: str, name: str) -> tuple[str, tuple[Also, ...]] | None:
+    """What is wrong with one call, and the other end(s) of it: where a fix may be written instead."""
     fleet, cluster = sets.fleet, use.resource.cluster
     clusterset = sets.clusterset_of[cluster]
     if (clusterset, ns, name) not in sets.exports:
-        return f"no cluster in clusterset {clusterset} exports {ns}/{name}{sets.instead(clusterset, ns, name)}"
+        others = tuple(Also(s, ("metadata", "name"), f"{s.cluster} Service {ns}/{name}, not exported")
+                       for s in sets.services(clusterset, ns, name))
+        return f"no cluster in clusterset {clusterset} exports {ns}/{name}{sets.instead(clusterset, ns, name)}", others
     if fleet.get(cluster, "Namespace", "", ns) is None:
         return (f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{name} only into clusters "
-                f"that have the namespace")
+                f"that have the namespace"), ()
     port, ports = use.ref.service_port, sets.ports((clusterset, ns, name))
     if port is not None and ports and port not in ports:
+        services = (fleet.get(e.cluster, "Service", ns, name) for e in sets.exports[(clusterset, ns, name)])
+        exported = tuple(Also(s, ("spec", "ports", i, "port"), f"{s.cluster} Service {ns}/{name} port {p.get('port')}")
+                         for s in services if s is not None
+                         for i, p in enumerate(s.body["spec"].get("ports") or []))
         return (f"port {port} is not a port of the exported Service {ns}/{name}; "
-                f"exported ports are {', '.join(map(str, sorted(ports)))}")
+                f"exported ports are {', '.join(map(str, sorted(ports)))}"), exported
     return None
 
 
@@ -72,7 +85,9 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             continue
         problem = _problem(sets, use, *target)
         if problem:
-            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {problem}", use.path)
+            message, related = problem
+            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {message}", use.path,
+                            related=related)
 
 
 POLICY = Policy(

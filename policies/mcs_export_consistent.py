@@ -29,6 +29,17 @@ def _ports(service: Resource) -> list[str]:
     return sorted(shown)
 
 
+def _show(value: Any) -> str:
+    """A field value for messages: maps as k=v, lists comma-separated, unset as (unset)."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}={v}" for k, v in sorted(value.items())) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(map(str, value)) + "]"
+    return str(value)
+
+
 def _spec(r: Resource) -> dict[str, Any]:
     return r.body.get("spec") or {}
 
@@ -68,8 +79,8 @@ def _differences(first: Resource, other: Resource, label: str) -> Iterator[Viola
     for field, default in fields.items():
         a, b = _spec(first).get(field, default), _spec(other).get(field, default)
         if a != b:
-            yield Violation(other, f"{head} {first.kind} spec.{field}: {first.cluster} has {a}, "
-                                   f"{other.cluster} has {b}", ("spec", field))
+            yield Violation(other, f"{head} {first.kind} spec.{field}: {first.cluster} has {_show(a)}, "
+                                   f"{other.cluster} has {_show(b)}", ("spec", field))
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:

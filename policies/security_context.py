@@ -47,6 +47,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             for problem, path in _problems(pod_sc, c, prefix + (field, i), prefix):
                 yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", path)
 
+
 POLICY = Policy(
     id="security-context",
     severity=Severity.ERROR,

@@ -100,6 +100,17 @@ spec:
       appProtocol: http
 """
 
+EXPORTED_LABELS = """\
+apiVersion: net.gke.io/v1
+kind: ServiceExport
+metadata:
+  name: sample-producer
+  namespace: istio-apps
+spec:
+  exportedLabels:
+    team: producers
+"""
+
 SERVICE_IMPORT = """\
 apiVersion: net.gke.io/v1
 kind: ServiceImport
@@ -246,6 +257,12 @@ CASES = (
          "istio-apps/sample-producer is exported from cluster-1 and cluster-2 with different ports: cluster-1 has "
          "http 8080/TCP, cluster-2 has http 8080/TCP (http)",
          "overlays/cluster-2/app-protocol.yaml", "ports:", writes=(("overlays/cluster-2/app-protocol.yaml", APP_PROTOCOL),)),
+    Case("consistent-exported-labels", mcs_export_consistent.POLICY,
+         (BOTH_EXPORT, patch_in(C2_KUST, "exported-labels.yaml")),
+         "istio-apps/sample-producer is exported from cluster-1 and cluster-2 with different ServiceExport "
+         "spec.exportedLabels: cluster-1 has (unset), cluster-2 has {team=producers}",
+         "overlays/cluster-2/exported-labels.yaml", "exportedLabels",
+         writes=(("overlays/cluster-2/exported-labels.yaml", EXPORTED_LABELS),)),
     Case("consistent-duplicate-port", mcs_export_consistent.POLICY,
          ((SERVICE, "      targetPort: http\n", "      targetPort: http\n    - name: admin\n      port: 8080\n"),),
          "cluster-2 Service istio-apps/sample-producer is exported but declares port 8080/TCP twice",

@@ -7,7 +7,8 @@ tree as it is, uncommitted edits included. Files are compared in the layout of c
 ConfigMap whose content (and so its hash) changed reads as a change of one object.
 
 The call graph reuses `policies._mcs` (the mcs-* policies' host extraction), so the graph and
-`mcs-clusterset-url-resolves` agree on what a workload calls.
+`mcs-clusterset-url-resolves` agree on what a workload calls. Like the policy registry, `policies`
+lives at the repository root and is imported only when a graph is built, so `render` never needs it.
 """
 from __future__ import annotations
 
@@ -19,9 +20,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
-
-from policies import _k8s, _mcs
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from . import bootstrap, hydrate, pipeline, tools
 from .errors import UsageError
@@ -29,6 +28,9 @@ from .findings import Finding, ObjectRef
 from .inventory import Inventory
 from .manifests import Resource
 from .policy import Fleet, Policy
+
+if TYPE_CHECKING:
+    from policies._mcs import Usage
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 BROKEN, UNCHANGED = "broken", "unchanged"
@@ -38,6 +40,12 @@ _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
 Normaliser = Callable[[str], str]
+Exports = dict[tuple[str, str, str], list[Resource]]  # (clusterset, namespace, name) -> ServiceExports
+
+
+def title(kind: str, namespace: str, name: str) -> str:
+    """"Kind ns/name" (or "Kind name" for cluster-scoped objects), the way findings name objects."""
+    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
 
 
 # --- git: the base revision, read-only --------------------------------------------------------------
@@ -107,10 +115,6 @@ class RenderedFile:
     name: str
     text: str
 
-    @property
-    def title(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
-
 
 @dataclass(frozen=True, order=True)
 class Node:
@@ -125,8 +129,7 @@ class Node:
 
     @property
     def label(self) -> str:
-        where = self.cluster or "not exported"
-        return f"{where} {self.kind} {self.namespace}/{self.name}" if self.namespace else f"{where} {self.kind} {self.name}"
+        return f"{self.cluster or 'not exported'} {title(self.kind, self.namespace, self.name)}"
 
 
 @dataclass(frozen=True)
@@ -184,13 +187,16 @@ def rendered_files(inv: Inventory, resources: dict[str, list[Resource]], norm: N
     owners += list(bootstrap.objects(inv).items())
     out = {}
     for path, res in owners:
-        key = norm(path)
-        out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, norm(res.name), norm(texts[path]))
+        name = norm(res.name)
+        key = path.removesuffix(f"-{res.name}.yaml") + f"-{name}.yaml" if name != res.name else path
+        out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, name, norm(texts[path]))
     return out
 
 
 def _reads(spec: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
     """(ConfigMap name, key or None for all keys) of every ConfigMap a pod spec reads."""
+    from policies import _k8s
+
     for _, _, c in _k8s.containers(spec):
         for src in c.get("envFrom") or ():
             ref = (src or {}).get("configMapRef")
@@ -211,6 +217,8 @@ def _reads(spec: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
 
 def _consumers(fleet: Fleet) -> dict[tuple[str, str, str], list[tuple[Resource, str | None]]]:
     """Who reads each ConfigMap, by (cluster, namespace, name), indexed once."""
+    from policies import _k8s
+
     index: dict[tuple[str, str, str], list[tuple[Resource, str | None]]] = defaultdict(list)
     for r, _, spec in _k8s.pod_specs(fleet):
         for name, key in _reads(spec):
@@ -222,7 +230,7 @@ def _node(r: Resource) -> Node:
     return Node(r.cluster, r.kind, r.namespace, r.name)
 
 
-def _callers(use: _mcs.Usage, consumers: dict[tuple[str, str, str], list[tuple[Resource, str | None]]],
+def _callers(use: Usage, consumers: dict[tuple[str, str, str], list[tuple[Resource, str | None]]],
              norm: Normaliser) -> list[Node]:
     """The workloads behind a usage: a ConfigMap's readers of that key (the ConfigMap itself when none)."""
     r = use.resource
@@ -234,7 +242,8 @@ def _callers(use: _mcs.Usage, consumers: dict[tuple[str, str, str], list[tuple[R
     return [Node(r.cluster, r.kind, r.namespace, norm(r.name))]
 
 
-def _resolve(fleet: Fleet, exports: dict[tuple[str, str, str], list[Resource]], clusterset: str, cluster: str, ns: str, svc: str) -> tuple[tuple[str, ...], str]:
+def _resolve(fleet: Fleet, exports: Exports, clusterset: str, cluster: str, ns: str,
+             svc: str) -> tuple[tuple[str, ...], str]:
     """(exporting clusters, problem): MCS imports only into clusters that have the namespace."""
     exporters = tuple(dict.fromkeys(e.cluster for e in exports.get((clusterset, ns, svc), ())))
     if not exporters:
@@ -246,6 +255,8 @@ def _resolve(fleet: Fleet, exports: dict[tuple[str, str, str], list[Resource]], 
 
 def calls(fleet: Fleet, norm: Normaliser = _unchanged) -> dict[tuple[Node, str, str], Call]:
     """Every clusterset.local name a workload uses, resolved against its clusterset's exports."""
+    from policies import _mcs
+
     exports = _mcs.exports_by_name(fleet)
     consumers = _consumers(fleet)
     out: dict[tuple[Node, str, str], Call] = {}
@@ -263,6 +274,8 @@ def calls(fleet: Fleet, norm: Normaliser = _unchanged) -> dict[tuple[Node, str, 
 
 
 def exported_services(fleet: Fleet) -> set[Node]:
+    from policies import _mcs
+
     return {Node(e.cluster, "Service", ns, name)
             for (_, ns, name), items in _mcs.exports_by_name(fleet).items() for e in items}
 
@@ -300,7 +313,7 @@ class ObjectChange:
 
     @property
     def title(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}" if self.namespace else f"{self.kind} {self.name}"
+        return title(self.kind, self.namespace, self.name)
 
 
 @dataclass
@@ -351,7 +364,8 @@ def unified(path: str, old: str | None, new: str | None) -> str:
     return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
 
 
-def compare_files(clusters: list[str], base: dict[str, RenderedFile], head: dict[str, RenderedFile]) -> list[ClusterDiff]:
+def compare_files(clusters: list[str], base: dict[str, RenderedFile],
+                  head: dict[str, RenderedFile]) -> list[ClusterDiff]:
     """Per cluster (inventory order), every object added, removed or changed, by path."""
     out = {c: ClusterDiff(c) for c in clusters}
     for path in sorted(set(base) | set(head)):

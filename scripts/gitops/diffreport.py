@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .diff import ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, ClusterDiff, Diff, Edge, Graph, Node
+from .diff import ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, ClusterDiff, Diff, Edge, Graph, Node, title
 from .errors import UsageError
 from .findings import Finding
 from .report.json import finding_dict
@@ -41,8 +41,7 @@ def base_line(d: Diff) -> str:
 
 
 def _finding_line(f: Finding) -> str:
-    obj = f" {f.obj}" if f.obj else ""
-    return f"{f.severity.value} {f.rule} [{f.cluster or 'fleet'}{obj}] {f.message} ({f.where()})"
+    return f"{f.severity.value} {f.rule}: {f.message} ({f.where()})"
 
 
 def _edge_line(e: Edge) -> str:
@@ -180,7 +179,8 @@ def mermaid(g: Graph) -> list[str]:
     lines = ["flowchart LR"]
     for i, cluster in enumerate(dict.fromkeys(n.cluster for n in g.nodes)):
         lines.append(f'  subgraph c{i}["{_label(cluster or "not exported")}"]')
-        lines += [f'    {ids[n]}["{_label(f"{n.kind} {n.namespace}/{n.name}")}"]' for n in g.nodes if n.cluster == cluster]
+        lines += [f'    {ids[n]}["{_label(title(n.kind, n.namespace, n.name))}"]'
+                  for n in g.nodes if n.cluster == cluster]
         lines.append("  end")
     for e in g.edges:
         lines.append(f"  {ids[e.caller]} {_ARROW[e.status]}|{e.status}| {ids[e.target]}")
