@@ -48,3 +48,10 @@ def tests(session: nox.Session) -> None:
     """The test suite, against the real kustomize and kubeconform."""
     _install(session)
     session.run("python", "-m", "pytest", *session.posargs, env=ENV)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Validate generated fleets of 2..200 clusters; print stage timings, memory and the targets (`-- --sizes 2 10`)."""
+    _install(session)
+    session.run("python", str(ROOT / "scripts" / "bench.py"), *session.posargs, env=ENV)

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from gitops import build, engine, inventory, tools
+from gitops.findings import Finding, Severity
 from gitops.policy import Fleet, Policy
 from gitops.sourcemap import SourceMap
 
@@ -63,3 +65,48 @@ def build_fleet(root: Path) -> Fleet:
 def run_policy(root: Path, policy: Policy):
     """Findings of one policy over the repository at `root`, with their source locations."""
     return engine.run_policies([policy], build_fleet(root), SourceMap(root))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One way to make a rule fire: edits (file, old, new), added files, the exact message, and where it points."""
+
+    id: str
+    policy: Policy
+    edits: tuple[tuple[str, str, str], ...]
+    message: str
+    file: str
+    line_of: str  # a snippet unique in `file` after the edits; the finding points where it ends
+    writes: tuple[tuple[str, str], ...] = ()
+    severity: Severity | None = None
+
+
+def snippet_line(root: Path, rel: str, snippet: str) -> int:
+    """The line on which `snippet` (unique in the file) ends, ignoring a trailing newline."""
+    text = (root / rel).read_text()
+    assert text.count(snippet) == 1, f"{snippet!r} occurs {text.count(snippet)} times in {rel}"
+    return text[:text.index(snippet) + len(snippet.rstrip("\n"))].count("\n") + 1
+
+
+def assert_fires(root: Path, case: Case) -> Finding:
+    """Apply the case's edits, run its policy through the real build, and check message, severity and line."""
+    for rel, text in case.writes:
+        write(root, rel, text)
+    for rel, old, new in case.edits:
+        edit(root, rel, old, new)
+    by_message = {f.message: f for f in run_policy(root, case.policy)}
+    assert case.message in by_message, "\n".join(by_message)
+    finding = by_message[case.message]
+    assert finding.rule == case.policy.id
+    assert finding.severity == (case.severity or case.policy.severity)
+    assert finding.location is not None
+    assert (finding.location.path, finding.location.line) == (case.file, snippet_line(root, case.file, case.line_of))
+    return finding
+
+
+def findings_by_rule(root: Path, policies: tuple[Policy, ...]) -> dict[str, list[str]]:
+    """Each rule's findings (location and message) on the repository at `root`, from one build."""
+    out: dict[str, list[str]] = {p.id: [] for p in policies}
+    for f in engine.run_policies(policies, build_fleet(root), SourceMap(root)):
+        out[f.rule].append(f"{f.location}: {f.message}")
+    return out

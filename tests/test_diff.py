@@ -16,6 +16,7 @@ import pytest
 
 from conftest import PROJECT, SOURCES, edit
 from gitops import cli, diff, diffreport, pipeline
+from gitops.manifests import Resource
 from policies import mcs_clusterset_url_resolves
 
 POLICIES = (mcs_clusterset_url_resolves.POLICY,)
@@ -185,8 +186,8 @@ def test_json_lists_objects_findings_and_edges(history) -> None:
 
 
 def test_generated_hash_suffix_is_normalised() -> None:
-    norm = diff._normaliser(diff._hash_names([
-        diff.Resource("c", {"kind": "ConfigMap", "metadata": {"name": "app-config-5t8m4k9b2d"}})]))
+    norm = diff.normaliser(diff.generated_names([
+        Resource("c", {"kind": "ConfigMap", "metadata": {"name": "app-config-5t8m4k9b2d"}})]))
     assert norm("configMapRef:\n  name: app-config-5t8m4k9b2d\n") == "configMapRef:\n  name: app-config-{hash}\n"
     assert norm("name: app-config-5t8m4k9b2dx") == "name: app-config-5t8m4k9b2dx"
 
@@ -221,6 +222,10 @@ def test_cli_unchanged_tree_exits_0_and_bad_ref_exits_2(repo: Path, capsys) -> N
     doc = json.loads(capsys.readouterr().out)
     assert doc["changed"] is False and doc["base"]["commit"] == base
     assert [e["status"] for e in doc["graph"]["edges"]] == ["unchanged"]
+    with pytest.raises(RuntimeError), diff.checkout(repo, base) as tree:
+        assert (tree / "inventory.yaml").is_file()
+        raise RuntimeError("render failed")
+    assert not tree.exists()  # the base's folder is removed, also on error
 
 
 def test_outside_a_repository_is_an_error(tmp_path: Path, capsys) -> None:
@@ -238,9 +243,9 @@ def test_generator_hash_change_is_one_changed_object(repo: Path) -> None:
 
     def files() -> dict[str, diff.RenderedFile]:
         inv, resources = pipeline.render(repo)
-        names = diff._hash_names(r for items in resources.values() for r in items)
+        names = diff.generated_names(r for items in resources.values() for r in items)
         assert len(names) == 1
-        return diff.rendered_files(inv, resources, diff._normaliser(names))
+        return diff.rendered_files(inv, resources, diff.normaliser(names))
 
     before = files()
     edit(repo, "overlays/cluster-2/kustomization.yaml", "GREETING=hello", "GREETING=hi")

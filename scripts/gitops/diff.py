@@ -156,7 +156,7 @@ class Snapshot:
     exports: set[Node]
 
 
-def _hash_names(resources: Iterable[Resource]) -> dict[str, str]:
+def generated_names(resources: Iterable[Resource]) -> dict[str, str]:
     """{generated name with hash: name with the hash replaced by a placeholder}."""
     out = {}
     for r in resources:
@@ -170,7 +170,7 @@ def _unchanged(text: str) -> str:
     return text
 
 
-def _normaliser(names: dict[str, str]) -> Normaliser:
+def normaliser(names: dict[str, str]) -> Normaliser:
     """A function replacing every whole-word occurrence of a hashed name by its placeholder form."""
     if not names:
         return _unchanged
@@ -284,7 +284,7 @@ def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options
     """Render and validate the tree at `root` (never the stale check: clusters/ is what we compare)."""
     result = pipeline.validate(root, policies, replace(options, check_stale=False))
     fleet = Fleet(result.inventory, result.resources)
-    norm = _normaliser(_hash_names(fleet.all()))
+    norm = normaliser(generated_names(fleet.all()))
     # Waived findings never fail a run, so adding a waiver reads as fixing the finding.
     findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
     return Snapshot([c.name for c in result.inventory.clusters],
@@ -407,7 +407,7 @@ def _missing(call: Call) -> Node:
     return Node("", "Service", call.namespace, call.service)
 
 
-def _edges_of(key: tuple[Node, str, str], old: Call | None, new: Call | None) -> Iterator[Edge]:
+def _edges_of(old: Call | None, new: Call | None) -> Iterator[Edge]:
     """The edges of one (caller, namespace, service) use in base and head."""
     def to(cluster: str, call: Call) -> Node:
         return Node(cluster, "Service", call.namespace, call.service)
@@ -428,8 +428,9 @@ def _edges_of(key: tuple[Node, str, str], old: Call | None, new: Call | None) ->
 
 
 def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
+    """Edges of both revisions with their status; nodes are callers and exported Services of either."""
     edges = [e for key in sorted(set(base.calls) | set(head.calls))
-             for e in _edges_of(key, base.calls.get(key), head.calls.get(key))]
+             for e in _edges_of(base.calls.get(key), head.calls.get(key))]
     before = base.exports | {c.caller for c in base.calls.values()}
     after = head.exports | {c.caller for c in head.calls.values()}
     nodes = {n: UNCHANGED if n in before and n in after else ADDED if n in after else REMOVED

@@ -9,6 +9,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import Iterable
 
 from . import bootstrap
 from .errors import InputError
@@ -43,9 +44,12 @@ def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict
     return files
 
 
-def on_disk(root: Path) -> dict[str, str]:
+def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]:
+    """Rendered files on disk; with `clusters`, only bootstrap/ and those clusters' folders."""
     files: dict[str, str] = {}
-    for top in MANAGED:
+    tops = list(MANAGED) if clusters is None else \
+        [bootstrap.BOOTSTRAP_DIR, *(f"{bootstrap.CLUSTERS_DIR}/{c}" for c in clusters)]
+    for top in tops:
         base = root / top
         if base.is_dir():
             for path in base.rglob("*"):
@@ -77,9 +81,13 @@ def write(root: Path, files: dict[str, str]) -> list[str]:
     return changed
 
 
-def stale(root: Path, files: dict[str, str]) -> list[tuple[str, str | None, SourceLocation, str]]:
-    """(path, cluster, location, message) for every committed file that differs from a fresh render."""
-    current = on_disk(root)
+def stale(root: Path, files: dict[str, str],
+          clusters: Iterable[str] | None = None) -> list[tuple[str, str | None, SourceLocation, str]]:
+    """(path, cluster, location, message) for every committed file that differs from a fresh render.
+
+    With `clusters` (incremental validation), only bootstrap/ and those clusters' folders are compared.
+    """
+    current = on_disk(root, clusters)
     out = []
     for rel in sorted(set(files) | set(current)):
         want, have = files.get(rel), current.get(rel)

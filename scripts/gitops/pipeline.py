@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from . import build, engine, hydrate, inventory, schemacheck, schemas, tools, waivers
+from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
@@ -42,6 +42,7 @@ class Options:
     check_stale: bool = True
     workers: int | None = None
     today: date = field(default_factory=date.today)
+    changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
 
 
 @dataclass
@@ -77,10 +78,14 @@ class _Timer:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+def _prepare(root: Path) -> tuple[Inventory, Path]:
     inv = inventory.load(root)
     schemas.check_versions(inv)
-    kustomize = tools.ensure(tools.KUSTOMIZE, root)
+    return inv, tools.ensure(tools.KUSTOMIZE, root)
+
+
+def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+    inv, kustomize = _prepare(root)
     return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
 
 
@@ -110,18 +115,23 @@ def _schema_findings(problems: list[schemacheck.SchemaProblem], sources: SourceM
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer()
     with timer.stage("render"):
-        inv, resources = render(root, options.workers)
+        inv, kustomize = _prepare(root)
+        if options.changed_since is None:
+            resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
+        else:
+            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     findings: list[Finding] = []
     sources = SourceMap(root)
     with timer.stage("stale"):
-        expected = hydrate.expected_files(inv, resources)
+        expected = hydrate.expected_files(inv, resources if rebuilt is None else
+                                          {c: resources[c] for c in rebuilt})
         if options.check_stale:
-            for path, cluster, loc, message in hydrate.stale(root, expected):
+            for path, cluster, loc, message in hydrate.stale(root, expected, rebuilt):
                 findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
     with timer.stage("schema"):
         cache = cache_dir(root)
         kubeconform = tools.ensure(tools.KUBECONFORM, root)
-        to_check = {c: list(items) for c, items in resources.items()}
+        to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
         for res in hydrate.bootstrap.objects(inv).values():
             to_check.setdefault(res.cluster, []).append(res)
         problems = schemacheck.check(kubeconform, inv, to_check,

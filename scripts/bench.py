@@ -1,0 +1,187 @@
+"""`nox -s bench`: validate generated fleets of growing size and compare with a plain shell loop.
+
+Each fleet size runs in its own process (so peak memory is a per-size figure): generate the
+fleet into a temp folder, render it, validate in-process (stage timings), then time the CLI as a
+subprocess (wall time, max RSS via wait4) and the baseline loop
+`for o in overlays/*; do kustomize build $o | kubeconform -strict ...; done` with the same pinned
+binaries and schema locations. Targets are printed next to the figures, never asserted.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gitops import fleetgen, pipeline, schemas, tools
+
+PROJECT = Path(__file__).resolve().parent.parent
+SIZES = (2, 10, 50, 200)
+SERVICES = 20
+INCREMENTAL_AT = 50
+BASELINE_SAMPLE = 50
+GIB = 1024 ** 3
+
+
+def _env() -> dict[str, str]:
+    return dict(os.environ,
+                PYTHONPATH=os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)]),
+                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(PROJECT / ".cache")),
+                GITOPS_TOOLS_DIR=os.environ.get("GITOPS_TOOLS_DIR", str(tools.tools_dir(PROJECT))))
+
+
+def _timed(cmd: list[str], cwd: Path | None = None) -> tuple[float, int, int]:
+    """(wall seconds, exit code, max RSS bytes of the process and its children) of one command."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.stderr:
+        proc.stderr.close()
+    return wall, proc.returncode, usage.ru_maxrss * 1024
+
+
+def _cli(root: Path, *args: str) -> list[str]:
+    return [sys.executable, "-m", "gitops", "--root", str(root), *args]
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=bench", "-c", "user.email=bench@example.com", *args],
+                   cwd=root, check=True, capture_output=True)
+
+
+def _baseline(root: Path, clusters: int) -> tuple[float, bool]:
+    """The naive loop: one kustomize build piped into one kubeconform per overlay, sequentially.
+
+    Its cost is the same for every overlay, so beyond BASELINE_SAMPLE overlays it runs on an evenly
+    spaced sample and is scaled up (estimated=True), to keep the bench within minutes.
+    """
+    kustomize, kubeconform = tools.ensure(tools.KUSTOMIZE, PROJECT), tools.ensure(tools.KUBECONFORM, PROJECT)
+    cache = pipeline.cache_dir(root)
+    locations = " ".join(f"-schema-location {shlex.quote(loc)}"
+                         for loc in schemas.locations(fleetgen.KUBERNETES_VERSION, root, cache, None))
+    step = max(1, -(-clusters // BASELINE_SAMPLE))
+    overlays = " ".join(f"overlays/cluster-{i}" for i in range(1, clusters + 1, step))
+    script = (f"for o in {overlays}; do {kustomize} build $o | {kubeconform} -strict {locations} >/dev/null "
+              "|| exit 1; done")
+    wall, code, _ = _timed(["bash", "-c", script], cwd=root)
+    if code != 0:
+        raise SystemExit(f"baseline loop failed in {root}")
+    sampled = len(range(1, clusters + 1, step))
+    return wall * clusters / sampled, sampled < clusters
+
+
+def _incremental(root: Path) -> float:
+    """Commit the fleet, change one overlay file, time `validate --changed-since HEAD`."""
+    _git(root, "init", "-q")
+    _git(root, "add", "-A")
+    _git(root, "commit", "-q", "-m", "fleet")
+    patch = sorted((root / "overlays/cluster-1").glob("*-upstreams.yaml"))[0]
+    patch.write_text(patch.read_text().replace("\ndata:\n", "\ndata:\n  TIMEOUT: 5s\n"))
+    wall, code, _ = _timed(_cli(root, "validate", "--changed-since", "HEAD"))
+    if code not in (0, 1):
+        raise SystemExit("incremental validate failed")
+    return wall
+
+
+def measure(clusters: int, services: int) -> dict:
+    """All figures of one fleet size (run in a process of its own)."""
+    from policies import REGISTRY
+
+    with tempfile.TemporaryDirectory(prefix=f"bench-{clusters}-") as tmp:
+        root = Path(tmp)
+        fleetgen.generate(root, clusters, services, clustersets=max(1, -(-clusters // 50)))
+        subprocess.run(_cli(root, "render"), env=_env(), check=True, capture_output=True)
+        start = time.perf_counter()
+        result = pipeline.validate(root, REGISTRY, pipeline.Options())
+        in_process = time.perf_counter() - start
+        errors = [f.message for f in result.findings if f.severity.value == "error"]
+        wall, code, rss = _timed(_cli(root, "validate"))
+        out = {"clusters": clusters, "objects": result.objects, "in_process": in_process, "wall": wall,
+               "exit": code, "rss": rss, "timings": result.timings, "errors": errors[:3],
+               **dict(zip(("baseline", "baseline_estimated"), _baseline(root, clusters)))}
+        if clusters == INCREMENTAL_AT:
+            out["incremental"] = _incremental(root)
+        return out
+
+
+def _slope(points: list[tuple[float, float]]) -> float:
+    n = len(points)
+    mx, my = sum(x for x, _ in points) / n, sum(y for _, y in points) / n
+    return sum((x - mx) * (y - my) for x, y in points) / sum((x - mx) ** 2 for x, _ in points)
+
+
+def _met(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def report(rows: list[dict]) -> str:
+    stages = list(rows[0]["timings"])
+    head = (f"{'clusters':>8} {'objects':>7} {'wall s':>7} {'in-proc':>7} "
+            + " ".join(f"{s[:8]:>8}" for s in stages)
+            + f" {'obj/s':>8} {'policy obj/s':>12} {'peak MiB':>8} {'baseline':>8} {'ratio':>6}")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        policy_rate = r["objects"] / max(r["timings"].get("policies", 0.0), 1e-9)
+        lines.append(f"{r['clusters']:>8} {r['objects']:>7} {r['wall']:>7.2f} {r['in_process']:>7.2f} "
+                     + " ".join(f"{r['timings'][s]:>8.2f}" for s in stages)
+                     + f" {r['objects'] / r['wall']:>8.0f} {policy_rate:>12.0f} {r['rss'] / 2**20:>8.0f}"
+                     f" {r['baseline']:>7.2f}{'~' if r['baseline_estimated'] else ' '}"
+                     f" {r['wall'] / r['baseline']:>6.2f}")
+        if r["exit"] != 0 or r["errors"]:
+            lines.append(f"         !! exit {r['exit']}, errors: {r['errors']}")
+    if any(r["baseline_estimated"] for r in rows):
+        lines.append(f"~ baseline measured on {BASELINE_SAMPLE} evenly spaced overlays and scaled to all")
+    by = {r["clusters"]: r for r in rows}
+    slope_points = [(r["clusters"], r["wall"]) for r in rows if r["clusters"] >= 10]
+    if len(slope_points) >= 2:
+        lines.append(f"\nslope (least squares of wall time vs clusters, 10..200): "
+                     f"{_slope(slope_points):.3f} s/cluster")
+    lines.append("\ntargets:")
+    if 50 in by:
+        r = by[50]
+        lines.append(f"  50x20 full validate <= 10 s: {r['wall']:.2f} s -> {_met(r['wall'] <= 10)}")
+        lines.append(f"  50x20 <= half the baseline ({r['baseline']:.2f} s): ratio {r['wall'] / r['baseline']:.2f} "
+                     f"-> {_met(r['wall'] <= r['baseline'] / 2)}")
+        if "incremental" in r:
+            lines.append(f"  incremental one-overlay change at 50 < 2 s: {r['incremental']:.2f} s "
+                         f"-> {_met(r['incremental'] < 2)}")
+    rates = [r["objects"] / max(r["timings"].get("policies", 0.0), 1e-9) for r in rows if r["clusters"] >= 10]
+    if rates:
+        lines.append(f"  policy stage >= 50,000 objects/s: lowest {min(rates):,.0f} -> {_met(min(rates) >= 50_000)}")
+    if 200 in by:
+        rss = by[200]["rss"]
+        lines.append(f"  peak memory < 1 GiB at 200: {rss / 2**20:.0f} MiB -> {_met(rss < GIB)}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
+    parser.add_argument("--services", type=int, default=SERVICES)
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
+    args = parser.parse_args(argv)
+    if args.one:
+        print(json.dumps(measure(args.one, args.services)))
+        return
+    tools.ensure(tools.KUSTOMIZE, PROJECT)
+    tools.ensure(tools.KUBECONFORM, PROJECT)
+    rows = []
+    for size in args.sizes:
+        out = subprocess.run([sys.executable, __file__, "--one", str(size), "--services", str(args.services)],
+                             env=_env(), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"bench of {size} clusters failed:\n{out.stderr}")
+        rows.append(json.loads(out.stdout.splitlines()[-1]))
+        print(f"measured {size} clusters x {args.services} services", flush=True)
+    print(report(rows))
+
+
+if __name__ == "__main__":
+    main()
