@@ -2,20 +2,22 @@
 
 Small API (paths are Violation paths, so findings point at the line a person edits):
 
-- `pod_specs(fleet, cluster=None)` yields `(resource, prefix, pod_spec)` for every Deployment,
+- `pod_specs(fleet, cluster=None)` gives `(resource, prefix, pod_spec)` for every Deployment,
   StatefulSet, DaemonSet, ReplicaSet, Job, CronJob and Pod; `prefix` is the path of the pod
-  spec in the object, e.g. `("spec", "template", "spec")`.
+  spec in the object, e.g. `("spec", "template", "spec")`. The whole-fleet list is found once per
+  fleet (`Fleet.derived`) and shared by every policy.
 - `containers(pod_spec, init=True)` yields `(field, index, container)` with `field`
   "initContainers" or "containers": the container's path is `prefix + (field, index)`.
 - `template_labels(resource, prefix)` is the labels of the pod the spec at `prefix` creates.
 - `dig(obj, path)` reads a nested field, None when any step is missing.
-- `PodIndex(fleet)` indexes `PodTemplate`s once by namespace and label, for Service checks:
-  `.selected(cluster, namespace, selector)`, `.in_namespace(...)`, `.has_label(...)`.
+- `PodIndex.of(fleet)` indexes `PodTemplate`s once per fleet by namespace and label, for Service
+  checks: `.selected(cluster, namespace, selector)`, `.in_namespace(...)`, `.has_label(...)`.
 - `service_selector(service)`: the pod selector of a Service (None for ExternalName or
   selector-less Services); `label_text(labels)` shows labels in messages.
 - `image_tag(image)`: the tag of an image reference ("" untagged, None when pinned by digest).
-- `exposes(container, port)` / `port_keys(containers)` / `exposed(containers)`: container ports by
-  number or name (`PodTemplate.ports` holds the port_keys of a template's app containers).
+- `port_keys(containers)` / `exposed(containers)`: container ports by number or name (a port is
+  exposed when `str(port) in port_keys(...)`; `PodTemplate.ports` holds the port_keys of a
+  template's app containers).
 - `listing(names)`: a short "a, b, c and 7 more" for messages.
 """
 from __future__ import annotations
@@ -28,6 +30,7 @@ from gitops.manifests import Resource
 from gitops.policy import Fleet, PathElem
 
 Path = tuple[PathElem, ...]
+PodSpecOf = tuple[Resource, Path, dict[str, Any]]  # (owner, path of the pod spec in it, the pod spec)
 
 # Where each pod-creating kind keeps its pod spec.
 POD_SPEC_PATHS: dict[str, Path] = {
@@ -51,8 +54,17 @@ def dig(obj: Any, path: Path) -> Any:
     return obj
 
 
-def pod_specs(fleet: Fleet, cluster: str | None = None) -> Iterator[tuple[Resource, Path, dict[str, Any]]]:
+def pod_specs(fleet: Fleet, cluster: str | None = None) -> Iterable[PodSpecOf]:
     """Every pod spec in the fleet (or one cluster), with its owner and its path in the owner."""
+    return fleet.derived(_fleet_pod_specs) if cluster is None else _find_pod_specs(fleet, cluster)
+
+
+def _fleet_pod_specs(fleet: Fleet) -> tuple[PodSpecOf, ...]:
+    """Found once per fleet: most policies walk every pod spec."""
+    return tuple(_find_pod_specs(fleet, None))
+
+
+def _find_pod_specs(fleet: Fleet, cluster: str | None) -> Iterator[PodSpecOf]:
     for kind, prefix in POD_SPEC_PATHS.items():
         for r in fleet.of_kind(kind, cluster):
             spec = dig(r.body, prefix)
@@ -89,15 +101,20 @@ class PodTemplate:
 class PodIndex:
     """Pod templates indexed once by (cluster, namespace) and by label, so a selector lookup is a dict hit."""
 
+    @classmethod
+    def of(cls, fleet: Fleet) -> PodIndex:
+        """The fleet's index, built once and shared by the Service policies."""
+        return fleet.derived(cls)
+
     def __init__(self, fleet: Fleet) -> None:
         self._by_ns: dict[tuple[str, str], list[PodTemplate]] = defaultdict(list)
         self._by_label: dict[tuple[str, str, str, str], list[PodTemplate]] = defaultdict(list)
         for r, prefix, spec in pod_specs(fleet):
-            app = [c for _, _, c in containers(spec, init=False)]
-            pod = PodTemplate(r, prefix, spec, template_labels(r, prefix), port_keys(app))
-            self._by_ns[(r.cluster, r.namespace)].append(pod)
-            for k, v in pod.labels.items():
-                self._by_label[(r.cluster, r.namespace, k, str(v))].append(pod)
+            cluster, ns, labels = r.cluster, r.namespace, template_labels(r, prefix)
+            pod = PodTemplate(r, prefix, spec, labels, port_keys(c for _, _, c in containers(spec, init=False)))
+            self._by_ns[(cluster, ns)].append(pod)
+            for k, v in labels.items():
+                self._by_label[(cluster, ns, k, str(v))].append(pod)
 
     def in_namespace(self, cluster: str, namespace: str) -> list[PodTemplate]:
         return self._by_ns.get((cluster, namespace), [])
@@ -141,13 +158,15 @@ def port_keys(ctrs: Iterable[dict[str, Any]]) -> frozenset[str]:
 
     One set serves both forms of an IntOrString port: a port name always has a letter.
     """
-    return frozenset(str(p[k]) for c in ctrs for p in c.get("ports") or () if isinstance(p, dict)
-                     for k in ("containerPort", "name") if p.get(k) is not None)
-
-
-def exposes(container: dict[str, Any], port: Any) -> bool:
-    """The container declares `port`: a containerPort number, or a port name (IntOrString)."""
-    return str(port) in port_keys((container,))
+    keys: set[str] = set()
+    for c in ctrs:
+        for p in c.get("ports") or ():
+            if isinstance(p, dict):
+                for k in ("containerPort", "name"):
+                    value = p.get(k)
+                    if value is not None:
+                        keys.add(str(value))
+    return frozenset(keys)
 
 
 def exposed(ctrs: Iterable[dict[str, Any]]) -> str:

@@ -3,11 +3,12 @@
 Small API (paths are Violation paths, so findings point at the line a person edits):
 
 - `MCS_GROUPS`, `is_mcs(resource)`: the API groups of ServiceExport/ServiceImport we recognise.
-- `exports_by_name(fleet)`: every ServiceExport indexed by (clusterset, namespace, name);
-  `clusterset_of(fleet)`: each cluster's clusterset.
+- `exports_by_name(fleet)`: every ServiceExport indexed by (clusterset, namespace, name), once per
+  fleet (read-only); `clusterset_of(fleet)`: each cluster's clusterset.
 - `hosts_in(text)`: the host names written in a string (`http://h:port/path`, `h:port`, bare `h`).
 - `used_hosts(fleet)`: every service DNS name a workload uses (ConfigMap data, container env values,
-  args and command, HTTPRoute backendRef names), as `Usage`s with the field path that holds it.
+  args and command, HTTPRoute backendRef names), as `Usage`s with the field path that holds it;
+  found once per fleet (`Fleet.derived`) and shared by the mcs-* policies.
 - `clusterset_labels(host)`, `clusterset_service(host)`, `local_service(host)`: split a
   `.svc.clusterset.local` or an in-cluster name; `clusterset_name(ns, svc)` builds the clusterset one.
 - `service_ports(service)`, `port_numbers(service)`, `is_headless(service)`: Service facts MCS exports.
@@ -85,7 +86,11 @@ def clusterset_of(fleet: Fleet) -> dict[str, str]:
 
 
 def exports_by_name(fleet: Fleet) -> dict[tuple[str, str, str], list[Resource]]:
-    """ServiceExports by (clusterset, namespace, name), exporting clusters in inventory order."""
+    """ServiceExports by (clusterset, namespace, name), exporting clusters in inventory order (do not modify)."""
+    return fleet.derived(_index_exports)
+
+
+def _index_exports(fleet: Fleet) -> dict[tuple[str, str, str], list[Resource]]:
     index: dict[tuple[str, str, str], list[Resource]] = defaultdict(list)
     for cluster in fleet.clusters:
         for r in fleet.of_kind("ServiceExport", cluster.name):
@@ -104,12 +109,18 @@ def hosts_in(text: str) -> Iterator[HostRef]:
         yield HostRef(m.group(0), m["host"].lower(), scheme, port)
 
 
-def _service_hosts(resource: Resource, path: Path, value: Any) -> Iterator[Usage]:
-    """Usages of service DNS names (anything with a `.svc` label) in one string field."""
-    if isinstance(value, str) and ".svc" in value.lower():
-        for ref in hosts_in(value):
-            if ".svc." in ref.host + ".":
-                yield Usage(resource, path, ref)
+def _service_refs(value: Any, parsed: dict[str, tuple[HostRef, ...]]) -> tuple[HostRef, ...]:
+    """Service DNS names (anything with a `.svc` label) in one string field.
+
+    Clusters repeat the same URLs, so each distinct string is parsed once per fleet (`parsed`).
+    """
+    if not isinstance(value, str):
+        return ()
+    refs = parsed.get(value)
+    if refs is None:
+        found = hosts_in(value) if ".svc" in value.lower() else ()
+        refs = parsed[value] = tuple(ref for ref in found if ".svc." in ref.host + ".")
+    return refs
 
 
 def _container_strings(container: dict[str, Any]) -> Iterator[tuple[Path, Any]]:
@@ -133,15 +144,27 @@ def _backend_refs(route: Resource) -> Iterator[Usage]:
                 yield Usage(route, ("spec", "rules", i, "backendRefs", j, "name"), host)
 
 
-def used_hosts(fleet: Fleet) -> Iterator[Usage]:
+def used_hosts(fleet: Fleet) -> tuple[Usage, ...]:
     """Every service DNS name the fleet's workloads use; ConfigMaps count as used (envFrom)."""
+    return fleet.derived(_fleet_hosts)
+
+
+def _fleet_hosts(fleet: Fleet) -> tuple[Usage, ...]:
+    """Found once per fleet: four policies read every call a workload makes."""
+    return tuple(_find_hosts(fleet))
+
+
+def _find_hosts(fleet: Fleet) -> Iterator[Usage]:
+    parsed: dict[str, tuple[HostRef, ...]] = {}
     for cm in fleet.of_kind("ConfigMap"):
         for key, value in ((cm.body.get("data") or {}).items()):
-            yield from _service_hosts(cm, ("data", key), value)
+            for ref in _service_refs(value, parsed):
+                yield Usage(cm, ("data", key), ref)
     for r, prefix, spec in pod_specs(fleet):
         for field, index, container in containers(spec):
             for sub, value in _container_strings(container):
-                yield from _service_hosts(r, prefix + (field, index) + sub, value)
+                for ref in _service_refs(value, parsed):
+                    yield Usage(r, prefix + (field, index) + sub, ref)
     for route in fleet.of_kind("HTTPRoute"):
         yield from _backend_refs(route)
 

@@ -4,19 +4,20 @@ from __future__ import annotations
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.manifests import Resource
+from gitops.policy import Also, Fleet, Policy, Violation
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
     for cluster, resources in fleet.resources.items():
-        seen: dict[tuple[str, str, str], str] = {}
+        seen: dict[tuple[str, str, str], Resource] = {}
         for r in resources:
             key = (r.kind, r.namespace, r.name)
-            if key in seen:
+            first = seen.setdefault(key, r)
+            if first is not r:
                 yield Violation(r, f"{r.ref} is declared twice in cluster {cluster} "
-                                   f"(also from {seen[key]})", ("metadata", "name"))
-            else:
-                seen[key] = r.origin or r.generated_by or "a generator"
+                                   f"(as {r.api_version} and {first.api_version})", ("metadata", "name"),
+                                related=(Also(first, ("metadata", "name"), f"the other {first.kind} {first.name}"),))
 
 
 POLICY = Policy(

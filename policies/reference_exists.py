@@ -27,21 +27,23 @@ def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, P
             yield str(ref.get("name", "")), prefix + ("volumes", j, "configMap", "name")
 
 
+def _names(fleet: Fleet, cluster: str, kind: str, namespace: str) -> list[str]:
+    """What exists instead, for a message: looked up only when a reference is missing."""
+    return [r.name for r in fleet.of_kind(kind, cluster) if r.namespace == namespace]
+
+
 def check(fleet: Fleet) -> Iterator[Violation]:
-    names: dict[tuple[str, str, str], list[str]] = {}
-    for kind in ("ServiceAccount", "ConfigMap"):
-        for r in fleet.of_kind(kind):
-            names.setdefault((r.cluster, kind, r.namespace), []).append(r.name)
     for r, prefix, spec in pod_specs(fleet):
+        cluster, namespace = r.cluster, r.namespace
         wanted: list[tuple[str, str, Path]] = [("ConfigMap", n, p) for n, p in _configmap_refs(spec, prefix)]
         sa = spec.get("serviceAccountName")
         if sa and sa != "default":
             wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))
         for kind, name, path in wanted:
-            if fleet.get(r.cluster, kind, r.namespace, name) is None:
-                there = listing(names.get((r.cluster, kind, r.namespace), []))
-                yield Violation(r, f"{r.cluster} {r.ref} uses {kind} {r.namespace}/{name}, but {r.cluster} has "
-                                   f"no such {kind} ({kind}s in {r.namespace or 'default'}: {there})", path)
+            if fleet.get(cluster, kind, namespace, name) is None:
+                there = listing(_names(fleet, cluster, kind, namespace))
+                yield Violation(r, f"{cluster} {r.ref} uses {kind} {namespace}/{name}, but {cluster} has "
+                                   f"no such {kind} ({kind}s in {namespace or 'default'}: {there})", path)
 
 
 POLICY = Policy(

@@ -19,7 +19,7 @@ def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[s
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    pods = PodIndex(fleet)
+    pods = PodIndex.of(fleet)
     for svc in fleet.of_kind("Service"):
         selector = service_selector(svc)
         if selector is None or pods.selected(svc.cluster, svc.namespace, selector):

@@ -10,7 +10,7 @@ from ._k8s import PodIndex, containers, exposed, listing, service_selector
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    pods = PodIndex(fleet)
+    pods = PodIndex.of(fleet)
     for svc in fleet.of_kind("Service"):
         selector = service_selector(svc)
         if selector is None:

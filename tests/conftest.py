@@ -5,10 +5,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import pytest
 
-from gitops import build, engine, inventory, tools
+from gitops import engine, pipeline, tools
 from gitops.findings import Finding, Severity
 from gitops.policy import Fleet, Policy
 from gitops.sourcemap import SourceMap
@@ -57,14 +58,23 @@ def write(root: Path, rel: str, text: str) -> None:
 
 def build_fleet(root: Path) -> Fleet:
     """Inventory + the real kustomize build of every overlay, as policies see it."""
-    inv = inventory.load(root)
-    kustomize = tools.ensure(tools.KUSTOMIZE, root)
-    return Fleet(inv, build.build_all(kustomize, list(inv.clusters), root))
+    inv, resources = pipeline.render(root)
+    return Fleet(inv, resources)
 
 
-def run_policy(root: Path, policy: Policy):
-    """Findings of one policy over the repository at `root`, with their source locations."""
-    return engine.run_policies([policy], build_fleet(root), SourceMap(root))
+def sources(root: Path, fleet: Fleet) -> SourceMap:
+    """Source lines as the validator finds them: from an annotated build of a cluster, when needed."""
+    return pipeline.source_map(root, fleet.inventory, tools.ensure(tools.KUSTOMIZE, root))
+
+
+def run_policies(root: Path, policies: Sequence[Policy]) -> list[Finding]:
+    """Findings of some policies over the repository at `root`, with their source locations."""
+    fleet = build_fleet(root)
+    return engine.run_policies(policies, fleet, sources(root, fleet))
+
+
+def run_policy(root: Path, policy: Policy) -> list[Finding]:
+    return run_policies(root, [policy])
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,6 @@ def assert_fires(root: Path, case: Case) -> Finding:
 def findings_by_rule(root: Path, policies: tuple[Policy, ...]) -> dict[str, list[str]]:
     """Each rule's findings (location and message) on the repository at `root`, from one build."""
     out: dict[str, list[str]] = {p.id: [] for p in policies}
-    for f in engine.run_policies(policies, build_fleet(root), SourceMap(root)):
+    for f in run_policies(root, policies):
         out[f.rule].append(f"{f.location}: {f.message}")
     return out

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, Case, assert_fires, build_fleet, edit, findings_by_rule, run_policy, snippet_line
-from gitops import engine
+from conftest import PROJECT, Case, assert_fires, edit, findings_by_rule, run_policies, run_policy, snippet_line
 from gitops.findings import Severity, SourceLocation
 from gitops.policy import Policy
-from gitops.sourcemap import SourceMap
 from policies import (_mcs, mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
                       mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
                       mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport,
@@ -315,8 +313,7 @@ def test_unmodified_repo_is_quiet(pristine_findings: dict[str, list[str]], polic
 def test_upstream_mcs_api_cluster_with_its_component_is_quiet(repo: Path) -> None:
     edit(repo, "inventory.yaml", "mcs: gke\n    sync: config-sync", "mcs: mcs-api\n    sync: config-sync")
     edit(repo, C2_KUST, "components/export-gke", "components/export-mcs-api")
-    fleet = build_fleet(repo)
-    assert engine.run_policies(POLICIES, fleet, SourceMap(repo)) == []
+    assert run_policies(repo, POLICIES) == []
 
 
 def test_pod_names_of_a_headless_export_are_allowed(repo: Path) -> None:

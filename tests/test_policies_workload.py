@@ -165,7 +165,7 @@ CASES = (
          (("overlays/cluster-2/kustomization.yaml", "  - ../../components/export-gke\n",
            "  - ../../components/export-gke\n  - ../../components/export-mcs-api\n"),),
          "ServiceExport istio-apps/sample-producer is declared twice in cluster cluster-2 "
-         "(also from components/export-mcs-api/serviceexport.yaml)",
+         "(as net.gke.io/v1 and multicluster.x-k8s.io/v1alpha1)",
          "components/export-gke/serviceexport.yaml", "name: sample-producer"),
 )
 

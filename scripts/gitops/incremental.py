@@ -15,7 +15,7 @@ import yaml
 from . import bootstrap, build, crds, schemas
 from .errors import InputError, UsageError
 from .inventory import INVENTORY_FILE, Inventory
-from .kustomizations import closure
+from .kustomizations import Closures
 from .manifests import Resource
 
 GLOBAL_INPUTS = (INVENTORY_FILE, crds.LOCK_FILE, f"{schemas.HANDWRITTEN}/")
@@ -35,7 +35,7 @@ def changed_files(root: Path, ref: str) -> set[str]:
     return set(changed) | set(_git(root, "ls-files", "--others", "--exclude-standard"))
 
 
-def select(inv: Inventory, root: Path, changed: set[str]) -> set[str]:
+def select(inv: Inventory, root: Path, changed: set[str], closures: Closures) -> set[str]:
     """Names of the clusters whose overlay must be rebuilt for these changed files."""
     if any(path == g or (g.endswith("/") and path.startswith(g)) for path in changed for g in GLOBAL_INPUTS):
         return {c.name for c in inv.clusters}
@@ -46,7 +46,7 @@ def select(inv: Inventory, root: Path, changed: set[str]) -> set[str]:
             selected.add(cluster.name)
             continue
         try:
-            files = closure(root / cluster.overlay, root).files
+            files = closures.of(root / cluster.overlay).files
         except InputError:  # let the real build report it, with its file and line
             selected.add(cluster.name)
             continue
@@ -56,22 +56,23 @@ def select(inv: Inventory, root: Path, changed: set[str]) -> set[str]:
 
 
 def load_committed(root: Path, cluster: str) -> list[Resource]:
-    """A cluster's objects as rendered into clusters/<name>/; each keeps its file as origin."""
+    """A cluster's objects as rendered into clusters/<name>/ (a finding's source line comes from an
+    annotated build of the cluster, made only when needed)."""
     folder = root / bootstrap.CLUSTERS_DIR / cluster
     out = []
     for path in sorted(folder.rglob("*.yaml")):
-        rel = path.relative_to(root).as_posix()
         for body in yaml.load_all(path.read_text(encoding="utf-8"), Loader=_Loader):
             if isinstance(body, dict):
-                out.append(Resource(cluster, body, origin=rel))
+                out.append(Resource(cluster, body))
     return out
 
 
 def render(kustomize: Path, inv: Inventory, root: Path, ref: str,
            workers: int | None = None) -> tuple[dict[str, list[Resource]], set[str]]:
     """({cluster: resources} for every cluster, names of the clusters rebuilt from their overlay)."""
-    rebuilt = select(inv, root, changed_files(root, ref))
-    built = build.build_all(kustomize, [c for c in inv.clusters if c.name in rebuilt], root, workers)
+    closures = Closures(root)
+    rebuilt = select(inv, root, changed_files(root, ref), closures)
+    built = build.build_all(kustomize, [c for c in inv.clusters if c.name in rebuilt], root, workers, closures)
     resources = {c.name: built[c.name] if c.name in rebuilt else load_committed(root, c.name)
                  for c in inv.clusters}
     return resources, rebuilt

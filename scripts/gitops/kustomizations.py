@@ -45,11 +45,9 @@ def _references(doc: yaml.Node) -> list[tuple[str, str, yaml.ScalarNode]]:
     refs: list[tuple[str, str, yaml.ScalarNode]] = []
 
     def scalars(node: yaml.Node | None) -> list[yaml.ScalarNode]:
-        if isinstance(node, yaml.SequenceNode):
-            return [n for n in node.value if isinstance(n, yaml.ScalarNode)]
-        if isinstance(node, yaml.ScalarNode):
-            return [node]
-        return []
+        items = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        # An empty field ("components:" with nothing under it) is null: it refers to nothing.
+        return [n for n in items if isinstance(n, yaml.ScalarNode) and n.tag != "tag:yaml.org,2002:null"]
 
     def entries(node: yaml.Node | None) -> list[yaml.Node]:
         return node.value if isinstance(node, yaml.SequenceNode) else []
@@ -79,50 +77,56 @@ def _references(doc: yaml.Node) -> list[tuple[str, str, yaml.ScalarNode]]:
     return refs
 
 
-def closure(directory: Path, root: Path) -> Closure:
-    """Walk an overlay's kustomization tree; raise InputError on remote, missing or absolute references."""
-    result = Closure()
-    _walk(directory, root, result, set())
-    return result
+class Closures:
+    """Closures of every overlay of one run; a base shared by fifty overlays is read once."""
 
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._memo: dict[Path, Closure] = {}
 
-def _walk(directory: Path, root: Path, result: Closure, stack: set[Path]) -> None:
-    file = find_kustomization(directory)
-    if file is None:
-        raise InputError("no kustomization.yaml in this directory", _rel(directory, root))
-    rel = _rel(file, root)
-    if rel in result.kustomizations:
-        return
-    result.kustomizations.append(rel)
-    result.files.add(rel)
-    docs = yamlsrc.compose_file(file, root)
-    if not docs:
-        return
-    helm_line = yamlsrc.key_line(docs[0], "helmCharts")
-    if helm_line:
-        raise InputError("helmCharts needs kustomize --enable-helm, which this repository does not allow; "
-                         "render the chart into a base instead", rel, helm_line)
-    for key, kind, node in _references(docs[0]):
-        line, col = node.start_mark.line + 1, node.start_mark.column + 1
-        value = node.value.strip()
-        if _REMOTE.search(value):
-            raise InputError(f"{key} entry {value!r} is a remote resource; remote resources are not allowed "
-                             "(the build must be reproducible offline): vendor it into base/", rel, line, col)
-        if value.startswith("/"):
-            raise InputError(f"{key} entry {value!r} is an absolute path; use a path relative to {rel}",
-                             rel, line, col)
-        target = directory / value
-        if target.is_dir():
-            if kind == "file":
-                raise InputError(f"{key} entry {value!r} is a directory; a file is expected", rel, line, col)
-            if target.resolve() in stack:
-                raise InputError(f"{key} entry {value!r} makes a cycle", rel, line, col)
-            _walk(target, root, result, stack | {directory.resolve()})
-        elif target.is_file():
-            if kind == "dir":
-                raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)
-            if target.suffix in (".yaml", ".yml"):
-                yamlsrc.compose_file(target, root)  # malformed YAML and duplicate keys, with their line
-            result.files.add(_rel(target, root))
-        else:
-            raise InputError(f"{key} entry {value!r} does not exist", rel, line, col)
+    def of(self, directory: Path) -> Closure:
+        """Walk a kustomization tree; raise InputError on remote, missing or absolute references."""
+        return self._walk(directory.resolve(), ())
+
+    def _walk(self, directory: Path, stack: tuple[Path, ...]) -> Closure:
+        if directory in self._memo:
+            return self._memo[directory]
+        root = self.root
+        file = find_kustomization(directory)
+        if file is None:
+            raise InputError("no kustomization.yaml in this directory", _rel(directory, root))
+        rel = _rel(file, root)
+        result = Closure([rel], {rel})
+        docs = yamlsrc.compose_file(file, root)
+        helm_line = yamlsrc.key_line(docs[0], "helmCharts") if docs else None
+        if helm_line:
+            raise InputError("helmCharts needs kustomize --enable-helm, which this repository does not allow; "
+                             "render the chart into a base instead", rel, helm_line)
+        for key, kind, node in _references(docs[0]) if docs else ():
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            value = node.value.strip()
+            if _REMOTE.search(value):
+                raise InputError(f"{key} entry {value!r} is a remote resource; remote resources are not allowed "
+                                 "(the build must be reproducible offline): vendor it into base/", rel, line, col)
+            if value.startswith("/"):
+                raise InputError(f"{key} entry {value!r} is an absolute path; use a path relative to {rel}",
+                                 rel, line, col)
+            target = (directory / value).resolve()
+            if target.is_dir():
+                if kind == "file":
+                    raise InputError(f"{key} entry {value!r} is a directory; a file is expected", rel, line, col)
+                if target in stack or target == directory:
+                    raise InputError(f"{key} entry {value!r} makes a cycle", rel, line, col)
+                sub = self._walk(target, (*stack, directory))
+                result.kustomizations += [k for k in sub.kustomizations if k not in result.kustomizations]
+                result.files |= sub.files
+            elif target.is_file():
+                if kind == "dir":
+                    raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)
+                if target.suffix in (".yaml", ".yml"):
+                    yamlsrc.compose_file(target, root)  # malformed YAML and duplicate keys, with their line
+                result.files.add(_rel(target, root))
+            else:
+                raise InputError(f"{key} entry {value!r} does not exist", rel, line, col)
+        self._memo[directory] = result
+        return result

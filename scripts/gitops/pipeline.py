@@ -51,6 +51,7 @@ class Result:
     resources: dict[str, list[Resource]]
     findings: list[Finding]
     timings: dict[str, float]
+    rebuilt: frozenset[str]  # clusters built from their overlay (the others: read from clusters/)
 
     @property
     def objects(self) -> int:
@@ -89,6 +90,11 @@ def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str,
     return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
 
 
+def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
+    """Source lines for findings, from an annotated build of each cluster that has one."""
+    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
+
+
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
 
 
@@ -121,7 +127,7 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     findings: list[Finding] = []
-    sources = SourceMap(root)
+    sources = source_map(root, inv, kustomize)
     with timer.stage("stale"):
         expected = hydrate.expected_files(inv, resources if rebuilt is None else
                                           {c: resources[c] for c in rebuilt})
@@ -144,4 +150,5 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         known = [r.id for r in all_rules(policies)]
         findings += waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
-    return Result(inv, resources, findings, timer.timings)
+    return Result(inv, resources, findings, timer.timings,
+                  frozenset(resources) if rebuilt is None else frozenset(rebuilt))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator, TypeVar
 
 from .findings import Severity
 from .inventory import Cluster, Inventory
 from .manifests import Resource
 
 PathElem = str | int
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -57,20 +58,29 @@ class Policy(Rule):
 
 @dataclass
 class Fleet:
-    """Every rendered object of every cluster, indexed once for all policies."""
+    """Every rendered object of every cluster, indexed once for all policies.
+
+    A fleet is read-only once built: policies and their helpers only read it, which is what lets
+    `of_kind` hand out its index lists and `derived` share one computed view between policies.
+    """
 
     inventory: Inventory
     resources: dict[str, list[Resource]]
     _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
+    _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str, str, str], Resource] = field(default_factory=dict, repr=False)
+    _derived: dict[Callable[["Fleet"], Any], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[tuple[str, str], list[Resource]] = defaultdict(list)
+        of_kind: dict[str, list[Resource]] = defaultdict(list)
         for cluster, items in self.resources.items():
             for r in items:
-                by_kind[(cluster, r.kind)].append(r)
-                self._by_key.setdefault((cluster, r.kind, r.namespace, r.name), r)
-        self._by_kind = dict(by_kind)
+                kind = r.kind
+                by_kind[(cluster, kind)].append(r)
+                of_kind[kind].append(r)  # clusters in order, each cluster's objects in order
+                self._by_key.setdefault((cluster, kind, r.namespace, r.name), r)
+        self._by_kind, self._of_kind = dict(by_kind), dict(of_kind)
 
     @property
     def clusters(self) -> tuple[Cluster, ...]:
@@ -81,9 +91,22 @@ class Fleet:
             yield from items
 
     def of_kind(self, kind: str, cluster: str | None = None) -> list[Resource]:
+        """Objects of one kind in one cluster, or in every cluster (in cluster order); do not modify the list."""
         if cluster is not None:
             return self._by_kind.get((cluster, kind), [])
-        return [r for c in self.resources for r in self._by_kind.get((c, kind), [])]
+        return self._of_kind.get(kind, [])
+
+    def derived(self, factory: Callable[["Fleet"], T]) -> T:
+        """`factory(self)`, computed on first use and then shared: one cache, on the fleet it describes.
+
+        Several policies need the same view of the fleet (every pod spec, every host name a workload
+        calls, exports by name); each helper computes its view once per fleet through here instead of
+        once per policy, with no module-level state. `factory` is the key, so pass a module-level
+        function (a new lambda each call would never hit), and treat the result as read-only.
+        """
+        if factory not in self._derived:
+            self._derived[factory] = factory(self)
+        return self._derived[factory]  # type: ignore[no-any-return]
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> Resource | None:
         return self._by_key.get((cluster, kind, namespace, name))

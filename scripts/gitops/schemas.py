@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 from pathlib import Path
+from typing import Any
 
 from . import crds
 from .errors import InputError
 from .inventory import Inventory
 
 HANDWRITTEN = "schemas"
+CONVERSION = "2"  # bump when the conversion of the package's schemas changes
 
 
 def _k8s_base() -> Path:
@@ -35,23 +38,44 @@ def check_versions(inv: Inventory) -> None:
                              f"in kubernetes-validate; available: {', '.join(known)}", "inventory.yaml", cluster.line)
 
 
+_REF = re.compile(r'"(?:/api/_definitions\.json)?#/\$defs/([^"]+)"')
+
+
+def _self_contained(schema_text: str, definitions: dict[str, Any]) -> str:
+    """One kind's schema with just the definitions it uses inlined under $defs.
+
+    The package's schemas point into one shared 1 MB definitions file, which kubeconform parses
+    again for every kind; inlining the few dozen definitions a kind needs makes the schema stage
+    ~10x faster. Their $id (a kubernetes.io URL) is dropped, so nothing is looked up online.
+    """
+    used: set[str] = set()
+    todo = _REF.findall(schema_text)
+    while todo:
+        name = todo.pop()
+        if name not in used:
+            used.add(name)
+            todo += _REF.findall(json.dumps(definitions[name]))
+    schema = json.loads(schema_text)
+    schema.pop("$id", None)
+    schema["$defs"] = {name: definitions[name] for name in sorted(used)}
+    return json.dumps(schema).replace('"/api/_definitions.json#/$defs/', '"#/$defs/')
+
+
 def k8s_schemas(minor: str, cache: Path) -> Path:
-    """A kubeconform-readable copy of the built-in schemas: refs made local, $id removed."""
+    """A kubeconform-readable copy of the built-in schemas of one minor version (made once, cached)."""
     import kubernetes_validate.version
 
-    target = cache / "schemas" / f"k8s-{kubernetes_validate.version.__version__}" / f"v{minor}"
+    target = cache / "schemas" / f"k8s-{kubernetes_validate.version.__version__}-{CONVERSION}" / f"v{minor}"
     if target.is_dir():
         return target
     source = _k8s_base() / f"v{minor}.0-local-strict"
+    definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
     staging = target.with_name(f".{target.name}.tmp{os.getpid()}")
     staging.mkdir(parents=True, exist_ok=True)
     for file in source.glob("*.json"):
-        if file.name == "all.json":
+        if file.name in ("all.json", "_definitions.json"):
             continue
-        schema = json.loads(file.read_text())
-        schema.pop("$id", None)
-        text = json.dumps(schema).replace('"/api/_definitions.json#', '"_definitions.json#')
-        (staging / file.name).write_text(text)
+        (staging / file.name).write_text(_self_contained(file.read_text(), definitions))
     try:
         os.replace(staging, target)
     except OSError:

@@ -1,7 +1,8 @@
 """Map a field of a rendered object back to the file and line a person edits.
 
 kustomize tells us which file declared an object (origin annotation) and which
-kustomizations changed it (transformer annotations). A field's value comes from the most
+kustomizations changed it (transformer annotations), in an annotated build of the object's
+cluster, made only when a finding in that cluster needs a line. A field's value comes from the most
 specific of those: a patch in the overlay beats the base. We walk the same field path through
 each candidate file's YAML nodes, matching list items by their `name` as strategic merge does.
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import yaml
 
@@ -24,7 +25,22 @@ PathElem = str | int
 @dataclass
 class SourceMap:
     root: Path
+    # cluster name -> its annotated build; None where objects already carry their origin (tests, bootstrap).
+    annotated: Callable[[str], list[Resource]] | None = None
     _cache: dict[str, list[yaml.Node]] = field(default_factory=dict)
+    _twins: dict[str, dict[tuple[str, str, str], Resource]] = field(default_factory=dict)
+
+    def _with_origin(self, res: Resource) -> Resource:
+        """The same object from its cluster's annotated build (built once per cluster, on first need)."""
+        if res.origin or res.generated_by or self.annotated is None:
+            return res
+        if res.cluster not in self._twins:
+            try:
+                built = self.annotated(res.cluster)
+            except (InputError, KeyError):
+                built = []
+            self._twins[res.cluster] = {(r.kind, r.namespace, r.name): r for r in built}
+        return self._twins[res.cluster].get((res.kind, res.namespace, res.name), res)
 
     def nodes(self, rel: str) -> list[yaml.Node]:
         if rel not in self._cache:
@@ -60,6 +76,7 @@ class SourceMap:
 
     def locate(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
         """The line of `path` in the most specific file that writes it; else the nearest enclosing field."""
+        res = self._with_origin(res)
         best: tuple[int, SourceLocation] | None = None
         for rel in self.candidates(res):
             for doc in self.nodes(rel):
