@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
-from gitops import cli, fleetgen, incremental, inventory, pipeline
+from gitops import cli, fleetgen, hydrate, incremental, inventory, pipeline
 from gitops.kustomizations import Closures
 from policies import REGISTRY
 
@@ -109,3 +109,22 @@ def test_a_broken_export_is_reported_in_the_calling_cluster_that_was_not_rebuilt
 def test_a_bad_ref_is_a_usage_error(fleet: Path, capsys) -> None:
     assert cli.main(["--root", str(fleet), "validate", "--changed-since", "no-such-ref"]) == 2
     assert "--changed-since" in capsys.readouterr().err
+
+
+def test_committed_objects_read_back_as_render_wrote_them(repo: Path, tmp_path: Path) -> None:
+    """Render keeps each cluster's parsed objects; reading them back equals parsing the YAML cold."""
+    cache = tmp_path / "cache"
+    inv, resources = pipeline.render(repo)
+    files = hydrate.expected_files(inv, resources)
+    hydrate.write(repo, files)
+    incremental.remember(cache, "cluster-1", files, resources["cluster-1"])
+    assert len(list((cache / "committed").glob("*.json"))) == 1
+    warm = incremental.load_committed(repo, "cluster-1", cache)
+    cold = incremental.load_committed(repo, "cluster-1", tmp_path / "cold")
+    assert [r.body for r in warm] == [r.body for r in cold]
+    assert {r.ref for r in warm} == {r.ref for r in resources["cluster-1"]}
+    # A hand edit changes the files, so the kept objects no longer apply.
+    edited = repo / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml"
+    edited.write_text(edited.read_text().replace(":8080", ":9090"))
+    (config,) = [r for r in incremental.load_committed(repo, "cluster-1", cache) if r.kind == "ConfigMap"]
+    assert config.body["data"]["PRODUCER_URL"].endswith(":9090")

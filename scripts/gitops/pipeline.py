@@ -125,7 +125,8 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         if options.changed_since is None:
             resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
         else:
-            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
+            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, cache_dir(root),
+                                                    options.workers)
     findings: list[Finding] = []
     sources = source_map(root, inv, kustomize)
     with timer.stage("stale"):
