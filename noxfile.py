@@ -22,25 +22,27 @@ def _install(session: nox.Session) -> None:
     session.install("-q", "-r", str(ROOT / "requirements.txt"))
 
 
+def _gitops(session: nox.Session, command: str) -> None:
+    _install(session)
+    session.run("python", "-m", "gitops", command, *session.posargs, env=ENV)
+
+
 @nox.session
 def render(session: nox.Session) -> None:
     """Write clusters/<name>/ and bootstrap/ from the overlays and the inventory."""
-    _install(session)
-    session.run("python", "-m", "gitops", "render", *session.posargs, env=ENV)
+    _gitops(session, "render")
 
 
 @nox.session
 def validate(session: nox.Session) -> None:
     """Build every overlay and check schemas, staleness and every policy (options after --)."""
-    _install(session)
-    session.run("python", "-m", "gitops", "validate", *session.posargs, env=ENV)
+    _gitops(session, "validate")
 
 
 @nox.session
 def diff(session: nox.Session) -> None:
     """What each cluster receives and what the call graph becomes, base vs working tree (`-- --base REF`)."""
-    _install(session)
-    session.run("python", "-m", "gitops", "diff", *session.posargs, env=ENV)
+    _gitops(session, "diff")
 
 
 @nox.session

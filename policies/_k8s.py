@@ -8,10 +8,15 @@ Small API (paths are Violation paths, so findings point at the line a person edi
   fleet (`Fleet.derived`) and shared by every policy.
 - `containers(pod_spec, init=True)` yields `(field, index, container)` with `field`
   "initContainers" or "containers": the container's path is `prefix + (field, index)`.
+- `pod_containers(fleet)`: every container of the fleet as `ContainerAt(resource, path, init,
+  container)`, flattened once per fleet for the per-container policies.
 - `template_labels(resource, prefix)` is the labels of the pod the spec at `prefix` creates.
 - `dig(obj, path)` reads a nested field, None when any step is missing.
 - `PodIndex.of(fleet)` indexes `PodTemplate`s once per fleet by namespace and label, for Service
   checks: `.selected(cluster, namespace, selector)`, `.in_namespace(...)`, `.has_label(...)`.
+- `selections(fleet)`: every Service that selects pods, with the pod templates it selects
+  (`Selection`), found once per fleet for the Service policies.
+- `names_in(fleet, cluster, kind, namespace)`: what exists instead of a missing object, for messages.
 - `service_selector(service)`: the pod selector of a Service (None for ExternalName or
   selector-less Services); `label_text(labels)` shows labels in messages.
 - `image_tag(image)`: the tag of an image reference ("" untagged, None when pinned by digest).
@@ -23,8 +28,7 @@ Small API (paths are Violation paths, so findings point at the line a person edi
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterable, Iterator, NamedTuple
 
 from gitops.manifests import Resource
 from gitops.policy import Fleet, PathElem
@@ -81,14 +85,33 @@ def containers(pod_spec: dict[str, Any], init: bool = True) -> Iterator[tuple[st
                 yield name, i, c
 
 
+class ContainerAt(NamedTuple):
+    """One container of a pod spec: its owner, its path there (`path + ("image",)` is its image)."""
+
+    resource: Resource
+    path: Path
+    init: bool  # an init container
+    container: dict[str, Any]
+
+
+def pod_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
+    """Every container in the fleet, each pod spec's init containers first."""
+    return fleet.derived(_fleet_containers)
+
+
+def _fleet_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
+    """Flattened once per fleet: the per-container policies and `_mcs.used_hosts` need nothing else of the spec."""
+    return tuple(ContainerAt(r, prefix + (field, i), field == "initContainers", c)
+                 for r, prefix, spec in pod_specs(fleet) for field, i, c in containers(spec))
+
+
 def template_labels(resource: Resource, prefix: Path) -> dict[str, str]:
     """Labels of the pods created from the spec at `prefix` (the template's metadata, or a Pod's own)."""
     labels = dig(resource.body, prefix[:-1] + ("metadata", "labels"))
     return labels if isinstance(labels, dict) else {}
 
 
-@dataclass(frozen=True)
-class PodTemplate:
+class PodTemplate(NamedTuple):
     """A pod spec with its owner, its path in the owner and the labels its pods get."""
 
     resource: Resource
@@ -127,8 +150,34 @@ class PodIndex:
         if not selector:
             return []
         lists = [self._by_label.get((cluster, namespace, k, str(v)), []) for k, v in selector.items()]
+        if len(lists) == 1:
+            return list(lists[0])  # the index already matched the only entry
         return [p for p in min(lists, key=len)
                 if all(k in p.labels and str(p.labels[k]) == str(v) for k, v in selector.items())]
+
+
+class Selection(NamedTuple):
+    """A Service with a pod selector, and the pod templates it selects (none: it has no endpoints)."""
+
+    service: Resource
+    selector: dict[str, str]
+    pods: list[PodTemplate]
+
+
+def selections(fleet: Fleet) -> tuple[Selection, ...]:
+    """Every Service that selects pods, in fleet order, with what it selects."""
+    return fleet.derived(_find_selections)
+
+
+def _find_selections(fleet: Fleet) -> tuple[Selection, ...]:
+    """Found once per fleet: service-selects-pods and service-target-port both need each selection."""
+    pods = PodIndex.of(fleet)
+    found = []
+    for svc in fleet.of_kind("Service"):
+        selector = service_selector(svc)
+        if selector is not None:
+            found.append(Selection(svc, selector, pods.selected(svc.cluster, svc.namespace, selector)))
+    return tuple(found)
 
 
 def service_selector(service: Resource) -> dict[str, str] | None:
@@ -174,6 +223,11 @@ def exposed(ctrs: Iterable[dict[str, Any]]) -> str:
     shown = [f"{p.get('containerPort')} ({p['name']})" if p.get("name") else str(p.get("containerPort"))
              for c in ctrs for p in c.get("ports") or () if isinstance(p, dict)]
     return ", ".join(dict.fromkeys(shown)) or "no ports"
+
+
+def names_in(fleet: Fleet, cluster: str, kind: str, namespace: str) -> list[str]:
+    """Names of the objects of a kind in one namespace of one cluster: looked up only for a message."""
+    return [r.name for r in fleet.of_kind(kind, cluster) if r.namespace == namespace]
 
 
 def listing(names: list[str], limit: int = 5) -> str:

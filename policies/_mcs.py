@@ -24,7 +24,7 @@ from typing import Any, Iterator
 from gitops.manifests import Resource
 from gitops.policy import Fleet, PathElem
 
-from ._k8s import containers, pod_specs
+from ._k8s import pod_containers
 
 Path = tuple[PathElem, ...]
 
@@ -160,11 +160,10 @@ def _find_hosts(fleet: Fleet) -> Iterator[Usage]:
         for key, value in ((cm.body.get("data") or {}).items()):
             for ref in _service_refs(value, parsed):
                 yield Usage(cm, ("data", key), ref)
-    for r, prefix, spec in pod_specs(fleet):
-        for field, index, container in containers(spec):
-            for sub, value in _container_strings(container):
-                for ref in _service_refs(value, parsed):
-                    yield Usage(r, prefix + (field, index) + sub, ref)
+    for r, path, _, container in pod_containers(fleet):
+        for sub, value in _container_strings(container):
+            for ref in _service_refs(value, parsed):
+                yield Usage(r, path + sub, ref)
     for route in fleet.of_kind("HTTPRoute"):
         yield from _backend_refs(route)
 

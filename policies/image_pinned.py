@@ -6,18 +6,17 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import containers, image_tag, pod_specs
+from ._k8s import image_tag, pod_containers
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
-        for field, i, c in containers(spec):
-            image = str(c.get("image", ""))
-            tag = image_tag(image)
-            if tag == "" or tag == "latest":
-                how = "has no tag" if tag == "" else "uses the floating tag :latest"
-                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} image {image} {how}; "
-                                   f"pin a version tag or a digest", prefix + (field, i, "image"))
+    for r, path, _, c in pod_containers(fleet):
+        image = str(c.get("image", ""))
+        tag = image_tag(image)
+        if tag == "" or tag == "latest":
+            how = "has no tag" if tag == "" else "uses the floating tag :latest"
+            yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} image {image} {how}; "
+                               f"pin a version tag or a digest", path + ("image",))
 
 
 POLICY = Policy(

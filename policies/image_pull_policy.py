@@ -6,7 +6,7 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import containers, image_tag, pod_specs
+from ._k8s import image_tag, pod_containers
 
 
 def _problem(image: str, policy: object) -> str | None:
@@ -23,12 +23,10 @@ def _problem(image: str, policy: object) -> str | None:
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
-        for field, i, c in containers(spec):
-            problem = _problem(str(c.get("image", "")), c.get("imagePullPolicy"))
-            if problem:
-                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')}: {problem}",
-                                prefix + (field, i, "imagePullPolicy"))
+    for r, path, _, c in pod_containers(fleet):
+        problem = _problem(str(c.get("image", "")), c.get("imagePullPolicy"))
+        if problem:
+            yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')}: {problem}", path + ("imagePullPolicy",))
 
 
 POLICY = Policy(

@@ -18,6 +18,7 @@ SPEC_FIELDS: dict[str, Any] = {
     "ipFamilies": None,
 }
 EXPORT_FIELDS = ("exportedLabels", "exportedAnnotations")  # spec fields of multicluster.x-k8s.io/v1beta1
+EXPORT_DEFAULTS: dict[str, Any] = dict.fromkeys(EXPORT_FIELDS)  # unset: no default
 
 
 def _ports(service: Resource) -> list[str]:
@@ -46,10 +47,13 @@ def _spec(r: Resource) -> dict[str, Any]:
 
 def _duplicates(service: Resource) -> Iterator[Violation]:
     """Within one exported Service: a port name or a protocol+port declared twice."""
+    ports = service_ports(service)
+    if len(ports) < 2:
+        return  # the common case, and nothing to compare
     names: Counter[str] = Counter()
     numbers: Counter[tuple[str, Any]] = Counter()
     where = f"{service.cluster} Service {service.namespace}/{service.name}"
-    for i, p in enumerate(service_ports(service)):
+    for i, p in enumerate(ports):
         name, key = p.get("name"), (p.get("protocol") or "TCP", p.get("port"))
         if name:
             names[name] += 1
@@ -75,9 +79,10 @@ def _differences(first: Resource, other: Resource, label: str) -> Iterator[Viola
                                    f"{other.cluster} has {', '.join(_ports(other)) or 'none'}", ("spec", "ports"))
         fields = SPEC_FIELDS
     else:
-        fields = dict.fromkeys(EXPORT_FIELDS)
+        fields = EXPORT_DEFAULTS
+    first_spec, other_spec = _spec(first), _spec(other)
     for field, default in fields.items():
-        a, b = _spec(first).get(field, default), _spec(other).get(field, default)
+        a, b = first_spec.get(field, default), other_spec.get(field, default)
         if a != b:
             yield Violation(other, f"{head} {first.kind} spec.{field}: {first.cluster} has {_show(a)}, "
                                    f"{other.cluster} has {_show(b)}", ("spec", field))

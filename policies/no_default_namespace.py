@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Iterator
 
 from gitops.findings import Severity
+from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
 # Cluster-scoped kinds that must not have a namespace (a small, common set; CRs are assumed namespaced).
@@ -15,13 +16,22 @@ CLUSTER_SCOPED = frozenset({
 })
 
 
+def _candidates(fleet: Fleet, cluster: str) -> list[Resource]:
+    """The cluster's objects without a namespace or in default, in order, from the fleet's namespace index."""
+    bare, default = fleet.in_namespace(cluster, ""), fleet.in_namespace(cluster, "default")
+    if bare and default:
+        return [r for r in fleet.resources[cluster] if r.namespace in ("", "default")]
+    return bare or default
+
+
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r in fleet.all():
-        if r.kind in CLUSTER_SCOPED or r.namespace not in ("", "default"):
-            continue
-        how = "in namespace default" if r.namespace else "without a namespace, so in namespace default"
-        yield Violation(r, f"{r.cluster} {r.ref} is {how}; give it its application's namespace",
-                        ("metadata", "namespace"))
+    for cluster in fleet.resources:
+        for r in _candidates(fleet, cluster):
+            if r.kind in CLUSTER_SCOPED:
+                continue
+            how = "in namespace default" if r.namespace else "without a namespace, so in namespace default"
+            yield Violation(r, f"{r.cluster} {r.ref} is {how}; give it its application's namespace",
+                            ("metadata", "namespace"))
 
 
 POLICY = Policy(

@@ -6,26 +6,24 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import containers, exposed, pod_specs, port_keys
+from ._k8s import exposed, pod_containers, port_keys
 
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 HANDLERS = ("httpGet", "tcpSocket", "grpc")
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
-        for field, i, c in containers(spec):
-            declared = port_keys((c,))
-            for probe in PROBES:
-                handlers = c.get(probe) or {}
-                for handler in HANDLERS:
-                    port = (handlers.get(handler) or {}).get("port")
-                    if port is None or str(port) in declared:
-                        continue
-                    yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} "
-                                       f"port {port} is not a port the container exposes "
-                                       f"(it exposes {exposed([c])})",
-                                    prefix + (field, i, probe, handler, "port"))
+    for r, path, _, c in pod_containers(fleet):
+        declared = port_keys((c,))
+        for probe in PROBES:
+            handlers = c.get(probe) or {}
+            for handler in HANDLERS:
+                port = (handlers.get(handler) or {}).get("port")
+                if port is None or str(port) in declared:
+                    continue
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} "
+                                   f"port {port} is not a port the container exposes (it exposes {exposed([c])})",
+                                path + (probe, handler, "port"))
 
 
 POLICY = Policy(

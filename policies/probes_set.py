@@ -6,18 +6,18 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import containers, pod_specs
+from ._k8s import pod_containers
 
 PROBES = ("livenessProbe", "readinessProbe")
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
-        for field, i, c in containers(spec, init=False):
-            for probe in PROBES:
-                if not c.get(probe):
-                    yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} has no {probe}",
-                                    prefix + (field, i, probe))
+    for r, path, init, c in pod_containers(fleet):
+        if init:
+            continue  # init containers run to completion: no probes
+        for probe in PROBES:
+            if not c.get(probe):
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} has no {probe}", path + (probe,))
 
 
 POLICY = Policy(

@@ -6,7 +6,7 @@ from typing import Any, Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import Path, containers, listing, pod_specs
+from ._k8s import Path, containers, listing, names_in, pod_specs
 
 
 def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, Path]]:
@@ -27,11 +27,6 @@ def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, P
             yield str(ref.get("name", "")), prefix + ("volumes", j, "configMap", "name")
 
 
-def _names(fleet: Fleet, cluster: str, kind: str, namespace: str) -> list[str]:
-    """What exists instead, for a message: looked up only when a reference is missing."""
-    return [r.name for r in fleet.of_kind(kind, cluster) if r.namespace == namespace]
-
-
 def check(fleet: Fleet) -> Iterator[Violation]:
     for r, prefix, spec in pod_specs(fleet):
         cluster, namespace = r.cluster, r.namespace
@@ -41,7 +36,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))
         for kind, name, path in wanted:
             if fleet.get(cluster, kind, namespace, name) is None:
-                there = listing(_names(fleet, cluster, kind, namespace))
+                there = listing(names_in(fleet, cluster, kind, namespace))
                 yield Violation(r, f"{cluster} {r.ref} uses {kind} {namespace}/{name}, but {cluster} has "
                                    f"no such {kind} ({kind}s in {namespace or 'default'}: {there})", path)
 

@@ -6,19 +6,18 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import containers, dig, pod_specs
+from ._k8s import dig, pod_containers
 
 REQUIRED = (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
-        for field, i, c in containers(spec):
-            for key in REQUIRED:
-                if dig(c, ("resources",) + key) in (None, ""):
-                    yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} sets no "
-                                       f"resources.{'.'.join(key)}",
-                                    prefix + (field, i, "resources") + key)
+    for r, path, _, c in pod_containers(fleet):
+        resources = c.get("resources")
+        for key in REQUIRED:
+            if dig(resources, key) in (None, ""):
+                yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} sets no resources.{'.'.join(key)}",
+                                path + ("resources",) + key)
 
 
 POLICY = Policy(

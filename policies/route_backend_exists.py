@@ -7,7 +7,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import Path, listing
+from ._k8s import Path, listing, names_in
 
 # One backend reference: (route, path of the reference, namespace, service name, port, what the port is).
 Backend = tuple[Resource, Path, str, str, Any, str]
@@ -62,20 +62,21 @@ def _port_text(svc: Resource) -> str:
     return ", ".join(shown) or "no ports"
 
 
+def _who(route: Resource, ns: str, name: str, port: Any) -> str:
+    return f"{route.cluster} {route.ref} routes to Service {ns}/{name} port {port}"
+
+
 def check(fleet: Fleet) -> Iterator[Violation]:
-    services: dict[tuple[str, str], list[str]] = {}
-    for svc in fleet.of_kind("Service"):
-        services.setdefault((svc.cluster, svc.namespace), []).append(svc.name)
     for route, path, ns, name, port, which in _backends(fleet):
-        who = f"{route.cluster} {route.ref} routes to Service {ns}/{name} port {port}"
         svc = fleet.get(route.cluster, "Service", ns, name)
         if svc is None:
-            there = listing(services.get((route.cluster, ns), []))
-            yield Violation(route, f"{who}, but {route.cluster} has no Service {ns}/{name} "
+            there = listing(names_in(fleet, route.cluster, "Service", ns))
+            yield Violation(route, f"{_who(route, ns, name, port)}, but {route.cluster} has no Service {ns}/{name} "
                                    f"(Services in {ns}: {there})", path + ("name",))
         elif port is not None and not _has_port(svc, port, which):
             at = path + (("port", which) if route.kind == "Ingress" else ("port",))
-            yield Violation(route, f"{who}, but Service {ns}/{name} has ports {_port_text(svc)}", at)
+            yield Violation(route, f"{_who(route, ns, name, port)}, but Service {ns}/{name} has ports "
+                                   f"{_port_text(svc)}", at)
 
 
 POLICY = Policy(

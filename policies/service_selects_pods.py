@@ -7,7 +7,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import PodIndex, label_text, listing, service_selector
+from ._k8s import PodIndex, label_text, listing, selections
 
 
 def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[str, ...]:
@@ -20,9 +20,8 @@ def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[s
 
 def check(fleet: Fleet) -> Iterator[Violation]:
     pods = PodIndex.of(fleet)
-    for svc in fleet.of_kind("Service"):
-        selector = service_selector(svc)
-        if selector is None or pods.selected(svc.cluster, svc.namespace, selector):
+    for svc, selector, selected in selections(fleet):
+        if selected:
             continue
         there = [f"{p.resource.kind} {p.resource.name} ({label_text(p.labels)})"
                  for p in pods.in_namespace(svc.cluster, svc.namespace)]

@@ -6,16 +6,11 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import PodIndex, containers, exposed, listing, service_selector
+from ._k8s import containers, exposed, listing, selections
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    pods = PodIndex.of(fleet)
-    for svc in fleet.of_kind("Service"):
-        selector = service_selector(svc)
-        if selector is None:
-            continue
-        selected = pods.selected(svc.cluster, svc.namespace, selector)
+    for svc, _, selected in selections(fleet):
         if not selected:
             continue  # service-selects-pods reports it
         for i, port in enumerate((svc.body.get("spec") or {}).get("ports") or ()):

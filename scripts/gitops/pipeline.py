@@ -5,6 +5,7 @@ what `nox -s bench` prints.
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import time
@@ -118,6 +119,22 @@ def _schema_findings(problems: list[schemacheck.SchemaProblem], sources: SourceM
     return out
 
 
+@contextmanager
+def _frozen_heap() -> Iterator[None]:
+    """Keep the garbage collector off the rendered objects while the later stages run.
+
+    Every object of every cluster stays alive until the end, so a full collection only re-walks
+    them (~100 ms at 200 clusters, often in the middle of the policy stage). Freezing moves what
+    exists now out of the collector's view; unfreezing hands it back when validate returns.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer()
     with timer.stage("render"):
@@ -127,6 +144,15 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, cache_dir(root),
                                                     options.workers)
+    with _frozen_heap():
+        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
+    return Result(inv, resources, findings, timer.timings,
+                  frozenset(resources) if rebuilt is None else frozenset(rebuilt))
+
+
+def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
+           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None) -> list[Finding]:
+    """Every stage after render: stale files, schemas, policies, waivers."""
     findings: list[Finding] = []
     sources = source_map(root, inv, kustomize)
     with timer.stage("stale"):
@@ -151,5 +177,4 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         known = [r.id for r in all_rules(policies)]
         findings += waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
-    return Result(inv, resources, findings, timer.timings,
-                  frozenset(resources) if rebuilt is None else frozenset(rebuilt))
+    return findings

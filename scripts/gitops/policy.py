@@ -68,19 +68,22 @@ class Fleet:
     resources: dict[str, list[Resource]]
     _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
+    _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str, str, str], Resource] = field(default_factory=dict, repr=False)
     _derived: dict[Callable[["Fleet"], Any], Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[tuple[str, str], list[Resource]] = defaultdict(list)
         of_kind: dict[str, list[Resource]] = defaultdict(list)
+        by_ns: dict[tuple[str, str], list[Resource]] = defaultdict(list)
         for cluster, items in self.resources.items():
             for r in items:
-                kind = r.kind
+                kind, namespace = r.kind, r.namespace
                 by_kind[(cluster, kind)].append(r)
                 of_kind[kind].append(r)  # clusters in order, each cluster's objects in order
-                self._by_key.setdefault((cluster, kind, r.namespace, r.name), r)
-        self._by_kind, self._of_kind = dict(by_kind), dict(of_kind)
+                by_ns[(cluster, namespace)].append(r)
+                self._by_key.setdefault((cluster, kind, namespace, r.name), r)
+        self._by_kind, self._of_kind, self._by_ns = dict(by_kind), dict(of_kind), dict(by_ns)
 
     @property
     def clusters(self) -> tuple[Cluster, ...]:
@@ -95,6 +98,10 @@ class Fleet:
         if cluster is not None:
             return self._by_kind.get((cluster, kind), [])
         return self._of_kind.get(kind, [])
+
+    def in_namespace(self, cluster: str, namespace: str) -> list[Resource]:
+        """Objects of one namespace ("" for none) of one cluster, in order; do not modify the list."""
+        return self._by_ns.get((cluster, namespace), [])
 
     def derived(self, factory: Callable[["Fleet"], T]) -> T:
         """`factory(self)`, computed on first use and then shared: one cache, on the fleet it describes.
