@@ -15,7 +15,7 @@ from . import bootstrap
 from .errors import InputError
 from .findings import ObjectRef, SourceLocation
 from .inventory import Inventory
-from .manifests import Resource, dump
+from .manifests import Resource, dump, yaml_text
 
 HEADER = "# Rendered by `nox -s render` from {source}. Edit that, not this file.\n"
 MANAGED = (bootstrap.CLUSTERS_DIR, bootstrap.BOOTSTRAP_DIR)
@@ -38,7 +38,7 @@ def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict
                 raise InputError(f"cluster {cluster.name}: {res.ref} and {owners[path]} would both be "
                                  f"written to {path}; rename one of them", cluster.overlay)
             owners[path] = res.ref
-            files[path] = HEADER.format(source=cluster.overlay) + dump(res.body)
+            files[path] = HEADER.format(source=cluster.overlay) + yaml_text(res)
     for path, res in bootstrap.objects(inv).items():
         files[path] = HEADER.format(source="inventory.yaml") + dump(res.body)
     return files

@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ class Resource:
     origin: str | None = None  # repository-relative file that declared it, when kustomize knows
     generated_by: str | None = None  # kustomization file of a generator (configMapGenerator, ...)
     transformed_in: tuple[str, ...] = ()  # kustomization files whose patches/transformers changed it
-    extra_sources: tuple[str, ...] = field(default=())  # other files that may hold its fields
+    text: str | None = None  # the object's YAML as kustomize printed it (plain builds only)
 
     @property
     def api_version(self) -> str:
@@ -62,21 +63,30 @@ def _repo_path(path: str, base: Path, root: Path) -> str:
         return full.as_posix()
 
 
+_SEPARATOR = re.compile(r"^---[ \t]*\n", re.M)  # kustomize starts every document after the first so
+
+
 def parse_build(cluster: str, text: str, build_dir: Path, root: Path) -> list[Resource]:
-    """Split one overlay's build output; move kustomize's build annotations into Resource fields."""
+    """Split one overlay's build output; move kustomize's build annotations into Resource fields.
+
+    A plain build's document text is kept as it is: it is already the stable, sorted YAML that
+    clusters/ holds, so rendering never has to serialise the objects again.
+    """
     resources = []
-    for doc in yaml.load_all(text, Loader=_Loader):
+    for part in _SEPARATOR.split(text):
+        doc = yaml.load(part, Loader=_Loader)
         if not doc:
             continue
         if not isinstance(doc, dict):
             raise InputError(f"kustomize produced a non-object document for cluster {cluster}")
         meta = doc.setdefault("metadata", {})
         annotations = meta.get("annotations") or {}
+        annotated = ORIGIN in annotations or TRANSFORMATIONS in annotations
         origin = yaml.load(annotations.pop(ORIGIN, "") or "{}", Loader=_Loader) or {}
         steps = yaml.load(annotations.pop(TRANSFORMATIONS, "") or "[]", Loader=_Loader) or []
         if not annotations:
             meta.pop("annotations", None)
-        res = Resource(cluster, doc)
+        res = Resource(cluster, doc, text=None if annotated else part)
         if "path" in origin:
             res.origin = _repo_path(origin["path"], build_dir, root)
         elif "configuredIn" in origin:
@@ -97,6 +107,11 @@ def _str(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _Dumper.add_representer(str, _str)
+
+
+def yaml_text(res: Resource) -> str:
+    """The object's YAML for clusters/: kustomize's own text when there is one."""
+    return res.text if res.text is not None else dump(res.body)
 
 
 def dump(body: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ import gc
 import os
 import re
 import time
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -152,27 +152,30 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
            kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None) -> list[Finding]:
-    """Every stage after render: stale files, schemas, policies, waivers."""
+    """Every stage after render. kubeconform runs in the background while Python checks staleness
+    and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
     sources = source_map(root, inv, kustomize)
-    with timer.stage("stale"):
-        expected = hydrate.expected_files(inv, resources if rebuilt is None else
-                                          {c: resources[c] for c in rebuilt})
-        if options.check_stale:
-            for path, cluster, loc, message in hydrate.stale(root, expected, rebuilt):
-                findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
-    with timer.stage("schema"):
-        cache = cache_dir(root)
-        kubeconform = tools.ensure(tools.KUBECONFORM, root)
-        to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
-        for res in hydrate.bootstrap.objects(inv).values():
-            to_check.setdefault(res.cluster, []).append(res)
-        problems = schemacheck.check(kubeconform, inv, to_check,
-                                     lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
-                                     options.workers)
-        findings += _schema_findings(problems, sources)
-    with timer.stage("policies"):
-        findings += engine.run_policies(policies, Fleet(inv, resources), sources)
+    with ExitStack() as stack:
+        with timer.stage("schema"):
+            cache = cache_dir(root)
+            kubeconform = tools.ensure(tools.KUBECONFORM, root)
+            to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
+            for res in hydrate.bootstrap.objects(inv).values():
+                to_check.setdefault(res.cluster, []).append(res)
+            schema_problems = stack.enter_context(schemacheck.started(
+                kubeconform, inv, to_check, lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
+                options.workers))
+        with timer.stage("stale"):
+            if options.check_stale:
+                expected = hydrate.expected_files(inv, resources if rebuilt is None else
+                                                  {c: resources[c] for c in rebuilt})
+                for path, cluster, loc, message in hydrate.stale(root, expected, rebuilt):
+                    findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
+        with timer.stage("policies"):
+            findings += engine.run_policies(policies, Fleet(inv, resources), sources)
+        with timer.stage("schema"):
+            findings += _schema_findings(schema_problems(), sources)
     with timer.stage("waivers"):
         known = [r.id for r in all_rules(policies)]
         findings += waivers.apply(findings, waivers.load(root, known), options.today)

@@ -12,9 +12,10 @@ import re
 import subprocess
 import tempfile
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from .errors import ToolError
 from .inventory import Inventory
@@ -77,30 +78,48 @@ def _write(tmp: Path, resources: dict[str, list[Resource]]) -> dict[tuple[str, s
     return index
 
 
-def check(kubeconform: Path, inventory: Inventory, resources: dict[str, list[Resource]],
-          locations_for: Callable[[str], list[str]], workers: int | None = None) -> list[SchemaProblem]:
+@contextmanager
+def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[Resource]],
+            locations_for: Callable[[str], list[str]],
+            workers: int | None = None) -> Iterator[Callable[[], list[SchemaProblem]]]:
+    """Start kubeconform (one run per Kubernetes minor) in the background; yield a function that
+    waits for it and returns the problems. Python runs the other stages meanwhile."""
     workers = workers or max(2, os.cpu_count() or 2)
     by_version: dict[str, list[str]] = defaultdict(list)
     for cluster in resources:
         by_version[inventory.cluster(cluster).kubernetes_version].append(cluster)
-    problems: list[SchemaProblem] = []
     with tempfile.TemporaryDirectory(prefix="gitops-schema-") as tmp:
         index = _write(Path(tmp), resources)
+        runs = []
         for minor, clusters in sorted(by_version.items()):
             cmd = [str(kubeconform), "-strict", "-output", "json", "-n", str(workers)]
             for loc in locations_for(minor):
                 cmd += ["-schema-location", loc]
             cmd += [str(Path(tmp) / c) for c in clusters]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            try:
-                results = json.loads(proc.stdout)["resources"]
-            except (ValueError, KeyError):
-                raise ToolError(f"kubeconform failed (exit {proc.returncode}): {proc.stderr.strip() or proc.stdout[:500]}")
-            for result in results:
-                res = index.get((result.get("filename", ""), result.get("version", ""), result.get("kind", ""),
-                                 result.get("name", "")))
-                if res is None:
-                    raise ToolError(f"kubeconform reported an unknown file: {result.get('filename')}")
-                problems += problems_of(result, res)
-    return problems
+            out = Path(tmp) / f"kubeconform-{minor}.json"  # a file, not a pipe: a full pipe would stall it
+            with out.open("w") as sink:
+                runs.append((subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True), out))
 
+        def problems() -> list[SchemaProblem]:
+            found: list[SchemaProblem] = []
+            for proc, out in runs:
+                _, stderr = proc.communicate()
+                try:
+                    results = json.loads(out.read_text())["resources"]
+                except (ValueError, KeyError):
+                    raise ToolError(f"kubeconform failed (exit {proc.returncode}): {stderr.strip()}") from None
+                for result in results:
+                    key = (result.get("filename", ""), result.get("version", ""), result.get("kind", ""),
+                           result.get("name", ""))
+                    if key not in index:
+                        raise ToolError(f"kubeconform reported an unknown object: {key}")
+                    found += problems_of(result, index[key])
+            return found
+
+        try:
+            yield problems
+        finally:
+            for proc, _ in runs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
