@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from gitops.manifests import Resource
-from gitops.policy import Fleet, PathElem
+from gitops.policy import Also, Fleet, PathElem, Violation
 
 from ._k8s import pod_containers
 
@@ -74,6 +74,11 @@ class Usage:
     def caller(self) -> str:
         r = self.resource
         return f"{r.cluster} {r.kind} {r.namespace}/{r.name}" if r.namespace else f"{r.cluster} {r.kind} {r.name}"
+
+    def violation(self, problem: str, related: tuple[Also, ...] = ()) -> Violation:
+        """"<caller> calls <url>, but <problem>", at the field that holds the URL."""
+        return Violation(self.resource, f"{self.caller} calls {self.ref.text}, but {problem}", self.path,
+                         related=related)
 
 
 def is_mcs(resource: Resource) -> bool:

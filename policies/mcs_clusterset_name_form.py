@@ -61,7 +61,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             continue
         problem = _dns_limits(use.ref.host) or names.form(use, labels)
         if problem:
-            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {problem}", use.path)
+            yield use.violation(problem)
 
 
 POLICY = Policy(

@@ -85,9 +85,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             continue
         problem = _problem(sets, use, *target)
         if problem:
-            message, related = problem
-            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {message}", use.path,
-                            related=related)
+            yield use.violation(*problem)
 
 
 POLICY = Policy(

@@ -9,7 +9,7 @@ from gitops.policy import Fleet, Policy, Violation
 from ._mcs import Usage, clusterset_name, clusterset_of, exports_by_name, local_service, used_hosts
 
 
-def _message(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -> str | None:
+def _problem(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -> str | None:
     cluster = use.resource.cluster
     if fleet.get(cluster, "Service", ns, name) is not None:
         return None
@@ -23,8 +23,7 @@ def _message(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -
     else:
         has = f"{others[0]} has Service {ns}/{name} but does not export it (add a ServiceExport there)"
     suggestion = use.ref.replace_host(clusterset_name(ns, name))
-    return (f"{use.caller} calls {use.ref.text}, but no Service {ns}/{name} exists in {cluster}, so the name "
-            f"does not resolve there; {has}: use {suggestion}")
+    return f"no Service {ns}/{name} exists in {cluster}, so the name does not resolve there; {has}: use {suggestion}"
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
@@ -35,9 +34,9 @@ def check(fleet: Fleet) -> Iterator[Violation]:
             continue
         ns, name = target
         exported = {e.cluster for e in exports.get((clustersets[use.resource.cluster], ns, name), ())}
-        message = _message(fleet, use, ns, name, exported)
-        if message:
-            yield Violation(use.resource, message, use.path)
+        problem = _problem(fleet, use, ns, name, exported)
+        if problem:
+            yield use.violation(problem)
 
 
 POLICY = Policy(

@@ -37,8 +37,7 @@ def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]]) -> Iterato
         clusterset = clustersets[cluster]
         involved[(clusterset, ns)].add(cluster)
         if fleet.get(cluster, "Namespace", "", ns) is None:
-            yield Violation(use.resource, f"{use.caller} calls {use.ref.text}, but {cluster} has no Namespace "
-                                          f"{ns}; {_where(fleet, clusterset, ns)}", use.path)
+            yield use.violation(f"{cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}")
 
 
 def _label_mismatches(fleet: Fleet, clusterset: str, ns: str, clusters: set[str]) -> Iterator[Violation]:
