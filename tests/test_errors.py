@@ -27,11 +27,14 @@ CASES = [
                  id="missing-patch"),
     pytest.param("inventory.yaml", '    kubernetesVersion: "1.33"\n    mcs: gke\n    sync: argocd\n',
                  '    kubernetesVersion: 1.33\n    mcs: gke\n    sync: argocd\n',
-                 "error: inventory.yaml:18: 'kubernetesVersion' must be a string (quote numbers such as \"1.33\")",
+                 "error: inventory.yaml:18:24: 'kubernetesVersion' must be a non-empty string (quote values such as \"1.33\")",
                  id="inventory-type"),
     pytest.param("inventory.yaml", "    sync: config-sync\n", "    sync: flux\n",
-                 "error: inventory.yaml:27: 'sync' is 'flux'; expected one of: argocd, config-sync",
+                 "error: inventory.yaml:27:11: 'sync' is 'flux'; expected one of: argocd, config-sync",
                  id="inventory-choice"),
+    pytest.param("inventory.yaml", "    location: us-east1\n", "    locaton: us-east1\n",
+                 "error: inventory.yaml:24:5: unknown field 'locaton' in a cluster; expected: name, clusterset, "
+                 "location, kubernetesVersion, mcs, sync, overlay", id="inventory-typo"),
     pytest.param("inventory.yaml", '    kubernetesVersion: "1.33"\n    mcs: gke\n    sync: config-sync\n',
                  '    kubernetesVersion: "1.12"\n    mcs: gke\n    sync: config-sync\n',
                  "error: inventory.yaml:22: cluster cluster-2: no Kubernetes schemas for 1.12 in kubernetes-validate; "

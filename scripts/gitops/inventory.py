@@ -8,6 +8,7 @@ from pathlib import Path
 import yaml
 
 from . import yamlsrc
+from .yamlsrc import Fields
 from .errors import InputError
 
 INVENTORY_FILE = "inventory.yaml"
@@ -67,91 +68,61 @@ class Inventory:
         return [c for c in self.clusters if c.clusterset == clusterset]
 
 
-class _Reader:
-    """Reads fields off a mapping node and reports the line of whatever is wrong."""
+_TOP = ("repository", "argocd", "clustersets", "clusters")
+_CLUSTER = ("name", "clusterset", "location", "kubernetesVersion", "mcs", "sync", "overlay")
 
-    def __init__(self, node: yaml.Node, file: str) -> None:
-        self.node, self.file = node, file
 
-    def fail(self, message: str, line: int | None = None) -> InputError:
-        return InputError(message, self.file, line or self.node.start_mark.line + 1)
-
-    def child(self, key: str, required: bool = True) -> yaml.Node | None:
-        if not isinstance(self.node, yaml.MappingNode):
-            raise self.fail("expected a mapping")
-        found = yamlsrc.node_at(self.node, key)
-        if found is None and required:
-            raise self.fail(f"missing required field {key!r}")
-        return found
-
-    def string(self, key: str, pattern: re.Pattern[str] | None = None, choices: tuple[str, ...] = (),
-               required: bool = True, default: str = "") -> str:
-        node = self.child(key, required)
-        if node is None:
-            return default
-        line = node.start_mark.line + 1
-        if not isinstance(node, yaml.ScalarNode) or node.tag != "tag:yaml.org,2002:str":
-            raise self.fail(f"{key!r} must be a string (quote numbers such as \"1.33\")", line)
-        value = node.value
-        if choices and value not in choices:
-            raise self.fail(f"{key!r} is {value!r}; expected one of: {', '.join(choices)}", line)
-        if pattern and not pattern.match(value):
-            raise self.fail(f"{key!r} value {value!r} does not match {pattern.pattern}", line)
-        return value
-
-    def items(self, key: str) -> list["_Reader"]:
-        node = self.child(key)
-        if not isinstance(node, yaml.SequenceNode):
-            raise self.fail(f"{key!r} must be a list", node.start_mark.line + 1 if node else None)
-        return [_Reader(item, self.file) for item in node.value]
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
 
 
 def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
     nodes = yamlsrc.compose_file(root / file, root)
     if len(nodes) != 1:
         raise InputError("expected exactly one YAML document", file)
-    top = _Reader(nodes[0], file)
-    repo = _Reader(top.child("repository"), file)
-    repository = Repository(repo.string("url"), repo.string("revision", default="main", required=False))
+    top = Fields(nodes[0], file, _TOP, "the inventory")
+    repo = Fields(top.get("repository"), file, ("url", "revision"), "'repository'")
+    repository = Repository(repo.string("url"), repo.string("revision", required=False, default="main"))
 
-    clustersets = tuple(
-        Clusterset(r.string("name", _DNS_LABEL), r.string("description", required=False),
-                   r.node.start_mark.line + 1)
-        for r in top.items("clustersets")
-    )
+    clustersets = []
+    for node in top.items("clustersets"):
+        r = Fields(node, file, ("name", "description"), "a clusterset")
+        clustersets.append(Clusterset(r.string("name", pattern=_DNS_LABEL),
+                                      r.string("description", required=False), _line(node)))
     set_names = {s.name for s in clustersets}
     clusters: list[Cluster] = []
-    for r in top.items("clusters"):
-        line = r.node.start_mark.line + 1
+    for node in top.items("clusters"):
+        r = Fields(node, file, _CLUSTER, "a cluster")
         cluster = Cluster(
-            name=r.string("name", _DNS_LABEL),
+            name=r.string("name", pattern=_DNS_LABEL),
             clusterset=r.string("clusterset"),
             location=r.string("location"),
-            kubernetes_version=r.string("kubernetesVersion", _MINOR),
+            kubernetes_version=r.string("kubernetesVersion", pattern=_MINOR),
             mcs=r.string("mcs", choices=MCS_FLAVOURS),
             sync=r.string("sync", choices=SYNC_ENGINES),
             overlay=r.string("overlay"),
-            line=line,
+            line=_line(node),
         )
         if cluster.clusterset not in set_names:
             raise r.fail(f"cluster {cluster.name!r} names clusterset {cluster.clusterset!r}, "
-                         f"which is not declared under clustersets", line)
+                         f"which is not declared under clustersets", r.get("clusterset"))
         if any(c.name == cluster.name for c in clusters):
-            raise r.fail(f"cluster {cluster.name!r} is declared twice", line)
+            raise r.fail(f"cluster {cluster.name!r} is declared twice", r.get("name"))
         if not (root / cluster.overlay / "kustomization.yaml").is_file():
-            raise r.fail(f"cluster {cluster.name!r}: overlay {cluster.overlay!r} has no kustomization.yaml", line)
+            raise r.fail(f"cluster {cluster.name!r}: overlay {cluster.overlay!r} has no kustomization.yaml",
+                         r.get("overlay"))
         clusters.append(cluster)
     if not clusters:
-        raise top.fail("no clusters declared")
+        raise top.fail("no clusters declared", top.get("clusters"))
 
     argocd = None
-    argo_node = top.child("argocd", required=False)
+    argo_node = top.get("argocd", required=False)
     if argo_node is not None:
-        a = _Reader(argo_node, file)
-        argocd = ArgoCD(a.string("cluster"), a.string("namespace", default="argocd", required=False),
-                        a.string("project", _DNS_LABEL))
+        a = Fields(argo_node, file, ("cluster", "namespace", "project"), "'argocd'")
+        argocd = ArgoCD(a.string("cluster"), a.string("namespace", required=False, default="argocd"),
+                        a.string("project", pattern=_DNS_LABEL))
         if argocd.cluster not in {c.name for c in clusters}:
-            raise a.fail(f"argocd.cluster {argocd.cluster!r} is not a declared cluster")
+            raise a.fail(f"argocd.cluster {argocd.cluster!r} is not a declared cluster", a.get("cluster"))
     elif any(c.sync == "argocd" for c in clusters):
         raise top.fail("some clusters sync with argocd but no 'argocd' section says where Argo CD runs")
-    return Inventory(root, repository, argocd, clustersets, tuple(clusters))
+    return Inventory(root, repository, argocd, tuple(clustersets), tuple(clusters))

@@ -20,6 +20,7 @@ from typing import Iterable, Sequence
 import yaml
 
 from . import yamlsrc
+from .yamlsrc import Fields
 from .errors import InputError
 from .findings import Finding, ObjectRef, Severity, SourceLocation
 from .policy import Rule
@@ -87,46 +88,19 @@ def object_key(obj: ObjectRef | None) -> str | None:
 
 # --- loading -------------------------------------------------------------------------------------
 
-def _line(node: yaml.Node) -> int:
-    return node.start_mark.line + 1
-
-
 def _fail(message: str, node: yaml.Node) -> InputError:
-    return InputError(message, WAIVERS_FILE, _line(node), node.start_mark.column + 1)
+    return InputError(message, WAIVERS_FILE, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _fields(node: yaml.Node, allowed: tuple[str, ...], what: str) -> dict[str, yaml.Node]:
-    """A mapping's value nodes by key; any key outside `allowed` is an error at its line."""
-    if not isinstance(node, yaml.MappingNode):
-        raise _fail(f"{what} must be a mapping with fields: {', '.join(allowed)}", node)
-    out: dict[str, yaml.Node] = {}
-    for key, value in node.value:
-        if key.value not in allowed:
-            raise _fail(f"unknown field {key.value!r} in {what}; expected: {', '.join(allowed)}", key)
-        out[key.value] = value
-    return out
-
-
-def _text(fields: dict[str, yaml.Node], key: str, parent: yaml.Node, what: str) -> str:
-    node = fields.get(key)
-    if node is None:
-        raise _fail(f"{what} is missing required field {key!r}", parent)
-    if not isinstance(node, yaml.ScalarNode) or node.tag != _STR or not node.value.strip():
-        raise _fail(f"{key!r} must be a non-empty string", node)
-    return node.value.strip()
-
-
-def _expires(fields: dict[str, yaml.Node], parent: yaml.Node) -> date:
-    node = fields.get("expires")
-    if node is None:
-        raise _fail("waiver is missing required field 'expires' (a date, YYYY-MM-DD)", parent)
+def _expires(fields: Fields) -> date:
+    node = fields.get("expires", hint=" (a date, YYYY-MM-DD)")
+    assert node is not None
     if not isinstance(node, yaml.ScalarNode) or node.tag not in (_STR, _TIMESTAMP) or not _DATE.match(node.value):
-        raise _fail("'expires' must be a date written YYYY-MM-DD", node)
-    value = node.value
+        raise fields.fail("'expires' must be a date written YYYY-MM-DD", node)
     try:
-        return date.fromisoformat(value)
+        return date.fromisoformat(node.value)
     except ValueError:
-        raise _fail(f"'expires' is not a real date: {value!r}", node) from None
+        raise fields.fail(f"'expires' is not a real date: {node.value!r}", node) from None
 
 
 def _check_rule(rule: str, known: set[str] | None, node: yaml.Node) -> None:
@@ -138,21 +112,19 @@ def _check_rule(rule: str, known: set[str] | None, node: yaml.Node) -> None:
 
 
 def _entry(node: yaml.Node, known: set[str] | None) -> Waiver:
-    fields = _fields(node, ENTRY_FIELDS, "a waiver")
-    rule = _text(fields, "rule", node, "waiver")
-    _check_rule(rule, known, fields["rule"])
-    if "target" not in fields:
-        raise _fail("waiver is missing required field 'target' (use cluster: \"*\" to waive a rule everywhere)", node)
-    target_node = fields["target"]
-    target = _fields(target_node, TARGET_FIELDS, "'target'")
-    if not target:
-        raise _fail(f"'target' needs at least one of: {', '.join(TARGET_FIELDS)}", target_node)
-    globs = {k: _text(target, k, target_node, "'target'") for k in target}
+    fields = Fields(node, WAIVERS_FILE, ENTRY_FIELDS, "a waiver")
+    rule = fields.string("rule")
+    _check_rule(rule, known, fields.values["rule"])
+    target_node = fields.get("target", hint=" (use cluster: \"*\" to waive a rule everywhere)")
+    target = Fields(target_node, WAIVERS_FILE, TARGET_FIELDS, "'target'")
+    if not target.values:
+        raise target.fail(f"'target' needs at least one of: {', '.join(TARGET_FIELDS)}")
+    globs = {k: target.string(k) for k in target.values}
     return Waiver(
         rule=rule,
-        reason=_text(fields, "reason", node, "waiver"),
-        expires=_expires(fields, node),
-        line=_line(node),
+        reason=fields.string("reason"),
+        expires=_expires(fields),
+        line=node.start_mark.line + 1,
         column=node.start_mark.column + 1,
         cluster=globs.get("cluster"),
         obj=globs.get("object"),
