@@ -78,3 +78,14 @@ def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
         ("clusters/cluster-2/istio-apps/service-sample-producer.yaml", "cluster-2",
          "clusters/cluster-2/istio-apps/service-sample-producer.yaml is missing: the overlay now renders it"),
     }
+
+
+def test_generator_files_are_data_not_manifests(repo: Path, capsys) -> None:
+    """A configMapGenerator file is content, even when its name ends in .yaml and it is not valid YAML."""
+    (repo / "overlays/cluster-2/app.yaml").write_text("template: {{ not yaml [\n")
+    edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n",
+         "configMapGenerator:\n  - name: app\n    namespace: istio-apps\n    files:\n      - app.yaml\ncomponents:\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    rendered = list((repo / "clusters/cluster-2/istio-apps").glob("configmap-app-*.yaml"))
+    assert len(rendered) == 1
+    assert "template: {{ not yaml [" in rendered[0].read_text()

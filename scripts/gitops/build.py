@@ -51,12 +51,19 @@ def build_annotated(kustomize: Path, cluster: Cluster, root: Path) -> list[Resou
 
 def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
               closures: kustomizations.Closures | None = None) -> dict[str, list[Resource]]:
-    """Check each overlay's inputs, then build them; kustomize is a separate process, so threads give
-    real parallelism."""
+    """Check each overlay's references, then build them; kustomize is a separate process, so threads
+    give real parallelism. When a build fails, a malformed manifest is named with its file and line."""
     closures = closures or kustomizations.Closures(root)
     for c in clusters:
-        closures.of(root / c.overlay)  # remote, missing and malformed inputs, with file and line
+        closures.of(root / c.overlay)  # remote, missing and absolute references, with file and line
     workers = workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {c.name: pool.submit(_build, kustomize, c, root) for c in clusters}
-        return {name: f.result() for name, f in futures.items()}
+        built = {}
+        for c in clusters:
+            try:
+                built[c.name] = futures[c.name].result()
+            except InputError:
+                closures.check_manifests(root / c.overlay)
+                raise
+        return built

@@ -15,6 +15,9 @@ from . import yamlsrc
 from .errors import InputError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Fields whose files hold Kubernetes objects (or patches); generator files are data, not manifests.
+_MANIFEST_FIELDS = {"resources", "crds", "patches", "patchesStrategicMerge", "patchesJson6902", "replacements",
+                    "configurations", "generators", "transformers", "validators"}
 _REMOTE = re.compile(r"^([a-z][a-z0-9+.-]*://|git@|github\.com/|gitlab\.com/|bitbucket\.org/)|\?ref=|//.*\?", re.I)
 
 
@@ -24,6 +27,7 @@ class Closure:
 
     kustomizations: list[str] = field(default_factory=list)
     files: set[str] = field(default_factory=set)
+    manifests: set[str] = field(default_factory=set)  # the files kustomize parses as YAML objects
 
 
 def find_kustomization(directory: Path) -> Path | None:
@@ -88,6 +92,17 @@ class Closures:
         """Walk a kustomization tree; raise InputError on remote, missing or absolute references."""
         return self._walk(directory.resolve(), ())
 
+    def check_manifests(self, directory: Path) -> None:
+        """Parse every manifest the build reads; raise InputError at the first malformed line.
+
+        Only run when kustomize has failed: it rejects malformed YAML and duplicate keys too, but
+        without naming the file, and parsing every file of every overlay up front would cost more
+        than the builds save.
+        """
+        for rel in sorted(self.of(directory).manifests):
+            if rel.endswith((".yaml", ".yml")):
+                yamlsrc.compose_file(self.root / rel, self.root)
+
     def _walk(self, directory: Path, stack: tuple[Path, ...]) -> Closure:
         if directory in self._memo:
             return self._memo[directory]
@@ -120,12 +135,13 @@ class Closures:
                 sub = self._walk(target, (*stack, directory))
                 result.kustomizations += [k for k in sub.kustomizations if k not in result.kustomizations]
                 result.files |= sub.files
+                result.manifests |= sub.manifests
             elif target.is_file():
                 if kind == "dir":
                     raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)
-                if target.suffix in (".yaml", ".yml"):
-                    yamlsrc.compose_file(target, root)  # malformed YAML and duplicate keys, with their line
                 result.files.add(_rel(target, root))
+                if key in _MANIFEST_FIELDS:
+                    result.manifests.add(_rel(target, root))
             else:
                 raise InputError(f"{key} entry {value!r} does not exist", rel, line, col)
         self._memo[directory] = result
