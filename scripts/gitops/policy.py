@@ -52,7 +52,7 @@ class Rule:
 
 @dataclass(frozen=True)
 class Policy(Rule):
-    check: Callable[["Fleet"], Iterable[Violation]] = lambda fleet: ()
+    check: Callable[["Fleet"], Iterable[Violation]]
     scope: str = "cluster"  # "cluster" (one cluster at a time) or "clusterset" (across clusters)
 
 
@@ -126,12 +126,17 @@ class Fleet:
 
 
 def rules_table(rules: Iterable[Rule], markdown: bool = False) -> str:
-    """Every rule with id, severity and rationale: `--list-policies` output and the README's table."""
-    rows = [(r.id, r.severity.value, r.summary, r.rationale) for r in rules]
+    """Every rule with id, severity, scope and rationale: `--list-policies` output and the README's table.
+
+    Scope says what a rule looks at: one cluster, a whole clusterset, or (for the schema, staleness
+    and waiver rules) a pipeline stage rather than a policy module.
+    """
+    rows = [(r.id, r.severity.value, r.scope if isinstance(r, Policy) else "pipeline", r.summary, r.rationale)
+            for r in rules]
     if markdown:
-        lines = ["| id | severity | summary | rationale |", "| --- | --- | --- | --- |"]
-        lines += [f"| `{i}` | {s} | {m} | {why} |" for i, s, m, why in rows]
+        lines = ["| id | severity | scope | summary | rationale |", "| --- | --- | --- | --- | --- |"]
+        lines += [f"| `{i}` | {s} | {scope} | {m} | {why} |" for i, s, scope, m, why in rows]
     else:
         width = max(len(r[0]) for r in rows)
-        lines = [f"{i:<{width}}  {s:<7}  {m}" for i, s, m, _ in rows]
+        lines = [f"{i:<{width}}  {s:<7}  {scope:<10}  {m}" for i, s, scope, m, _ in rows]
     return "\n".join(lines) + "\n"
