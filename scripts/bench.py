@@ -18,7 +18,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitops import fleetgen, pipeline, schemas, tools
+from gitops import engine, fleetgen, pipeline, schemas, tools
+from gitops.policy import Fleet
 
 PROJECT = Path(__file__).resolve().parent.parent
 SIZES = (2, 10, 50, 200)
@@ -94,6 +95,19 @@ def _incremental(root: Path) -> float:
     return wall
 
 
+def _policy_stage(root: Path, result: pipeline.Result, policies: tuple, repeats: int) -> float:
+    """The policy stage alone (fleet index + every policy), best of `repeats`: inside validate it
+    shares the CPUs with kubeconform, which runs meanwhile, so its in-pipeline time overstates it."""
+    kustomize = tools.ensure(tools.KUSTOMIZE, PROJECT)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        engine.run_policies(policies, Fleet(result.inventory, result.resources),
+                            pipeline.source_map(root, result.inventory, kustomize))
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
 def measure(clusters: int, services: int) -> dict:
     """All figures of one fleet size (run in a process of its own)."""
     from policies import REGISTRY
@@ -107,10 +121,12 @@ def measure(clusters: int, services: int) -> dict:
         in_process = time.perf_counter() - start
         errors = [f.message for f in result.findings if f.severity.value == "error"]
         repeats = REPEATS if clusters <= 50 else 1
+        policy_stage = _policy_stage(root, result, REGISTRY, repeats)
         runs = [_timed(_cli(root, "validate")) for _ in range(repeats)]
         wall, code, rss = min(w for w, _, _ in runs), max(c for _, c, _ in runs), max(r for _, _, r in runs)
         out = {"clusters": clusters, "objects": result.objects, "in_process": in_process, "wall": wall,
                "exit": code, "rss": rss, "timings": result.timings, "errors": errors[:3], "repeats": repeats,
+               "policy_stage": policy_stage,
                **dict(zip(("baseline", "baseline_estimated"), _baseline(root, clusters, repeats)))}
         if clusters == INCREMENTAL_AT:
             out["incremental"] = _incremental(root)
@@ -134,7 +150,7 @@ def report(rows: list[dict]) -> str:
             + f" {'obj/s':>8} {'policy obj/s':>12} {'peak MiB':>8} {'baseline':>8} {'ratio':>6}")
     lines = [head, "-" * len(head)]
     for r in rows:
-        policy_rate = r["objects"] / max(r["timings"].get("policies", 0.0), 1e-9)
+        policy_rate = r["objects"] / r["policy_stage"]
         lines.append(f"{r['clusters']:>8} {r['objects']:>7} {r['wall']:>7.2f} {r['in_process']:>7.2f} "
                      + " ".join(f"{r['timings'][s]:>8.2f}" for s in stages)
                      + f" {r['objects'] / r['wall']:>8.0f} {policy_rate:>12.0f} {r['rss'] / 2**20:>8.0f}"
@@ -142,8 +158,9 @@ def report(rows: list[dict]) -> str:
                      f" {r['wall'] / r['baseline']:>6.2f}")
         if r["exit"] != 0 or r["errors"]:
             lines.append(f"         !! exit {r['exit']}, errors: {r['errors']}")
-    lines.append(f"wall s and baseline: best of {REPEATS} runs up to 50 clusters, one run above; "
-                 "in-proc and stage times: one in-process run")
+    lines.append(f"wall s, baseline and policy obj/s (the policy stage alone): best of {REPEATS} runs up to 50 "
+                 "clusters, one run above; in-proc and stage times: one in-process validate, where the policy "
+                 "stage shares the CPUs with kubeconform")
     if any(r["baseline_estimated"] for r in rows):
         lines.append(f"~ baseline measured on {BASELINE_SAMPLE} evenly spaced overlays and scaled to all")
     by = {r["clusters"]: r for r in rows}
@@ -160,7 +177,7 @@ def report(rows: list[dict]) -> str:
         if "incremental" in r:
             lines.append(f"  incremental one-overlay change at 50 < 2 s: {r['incremental']:.2f} s "
                          f"-> {_met(r['incremental'] < 2)}")
-    rates = [r["objects"] / max(r["timings"].get("policies", 0.0), 1e-9) for r in rows if r["clusters"] >= 10]
+    rates = [r["objects"] / r["policy_stage"] for r in rows if r["clusters"] >= 10]
     if rates:
         lines.append(f"  policy stage >= 50,000 objects/s: lowest {min(rates):,.0f} -> {_met(min(rates) >= 50_000)}")
     if 200 in by:
