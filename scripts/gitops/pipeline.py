@@ -120,7 +120,7 @@ def _schema_findings(problems: list[schemacheck.SchemaProblem], sources: SourceM
 
 
 @contextmanager
-def _frozen_heap() -> Iterator[None]:
+def frozen_heap() -> Iterator[None]:
     """Keep the garbage collector off the rendered objects while the later stages run.
 
     Every object of every cluster stays alive until the end, so a full collection only re-walks
@@ -144,7 +144,7 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, cache_dir(root),
                                                     options.workers)
-    with _frozen_heap():
+    with frozen_heap():
         findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
