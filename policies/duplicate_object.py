@@ -4,20 +4,15 @@ from __future__ import annotations
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.manifests import Resource
 from gitops.policy import Also, Fleet, Policy, Violation
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
-    for cluster, resources in fleet.resources.items():
-        seen: dict[tuple[str, str, str], Resource] = {}
-        for r in resources:
-            key = (r.kind, r.namespace, r.name)
-            first = seen.setdefault(key, r)
-            if first is not r:
-                yield Violation(r, f"{r.ref} is declared twice in cluster {cluster} "
-                                   f"(as {r.api_version} and {first.api_version})", ("metadata", "name"),
-                                related=(Also(first, ("metadata", "name"), f"the other {first.kind} {first.name}"),))
+    # The fleet's (cluster, kind, namespace, name) index already meets every repeat while it is built.
+    for first, r in fleet.repeats:
+        yield Violation(r, f"{r.ref} is declared twice in cluster {r.cluster} "
+                           f"(as {r.api_version} and {first.api_version})", ("metadata", "name"),
+                        related=(Also(first, ("metadata", "name"), f"the other {first.kind} {first.name}"),))
 
 
 POLICY = Policy(

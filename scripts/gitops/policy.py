@@ -71,6 +71,8 @@ class Fleet:
     _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str, str, str], Resource] = field(default_factory=dict, repr=False)
     _derived: dict[Callable[["Fleet"], Any], Any] = field(default_factory=dict, repr=False)
+    # (first, repeat) for objects whose cluster, kind, namespace and name an earlier object already has.
+    repeats: list[tuple[Resource, Resource]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         by_kind: dict[tuple[str, str], list[Resource]] = defaultdict(list)
@@ -82,7 +84,9 @@ class Fleet:
                 by_kind[(cluster, kind)].append(r)
                 of_kind[kind].append(r)  # clusters in order, each cluster's objects in order
                 by_ns[(cluster, namespace)].append(r)
-                self._by_key.setdefault((cluster, kind, namespace, r.name), r)
+                first = self._by_key.setdefault((cluster, kind, namespace, r.name), r)
+                if first is not r:
+                    self.repeats.append((first, r))
         self._by_kind, self._of_kind, self._by_ns = dict(by_kind), dict(of_kind), dict(by_ns)
 
     @property
