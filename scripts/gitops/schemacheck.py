@@ -51,7 +51,7 @@ def problems_of(result: dict, resource: Resource) -> list[SchemaProblem]:
 
 
 def _write(tmp: Path, resources: dict[str, list[Resource]]) -> dict[tuple[str, str, str, str], Resource]:
-    """Write each cluster's objects as JSON documents of a few multi-document files; return how to find them.
+    """Write each cluster's objects into a few multi-document files; return how to find them.
 
     kubeconform names a result by file, apiVersion, kind and name, so no file holds two objects with the
     same three (a namespace per file, and a further file for any repeat). Few files, not one per object:
@@ -72,7 +72,8 @@ def _write(tmp: Path, resources: dict[str, list[Resource]]) -> dict[tuple[str, s
                     break
                 slot += 1
             index[key] = res
-            files[name].append(json.dumps(res.body))
+            # kustomize's own YAML where there is one (no serialising); JSON, which is YAML too, otherwise.
+            files[name].append(res.text if res.text is not None else json.dumps(res.body))
         for name, docs in files.items():
             Path(name).write_text("\n---\n".join(docs) + "\n")
     return index
