@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import re
 
-from conftest import PROJECT
+import pytest
+
+from conftest import PROJECT, findings_by_rule
 from gitops import cli, pipeline
-from gitops.policy import rules_table
+from gitops.policy import Policy, rules_table
 from policies import REGISTRY
 
 
@@ -36,3 +38,14 @@ def test_repository_validates_clean(capsys) -> None:
     out = capsys.readouterr().out
     assert code == 0, out
     assert '"findings": []' in out
+
+
+@pytest.fixture(scope="module")
+def repository_findings() -> dict[str, list[str]]:
+    """Every policy's findings on the repository as committed, from one build."""
+    return findings_by_rule(PROJECT, REGISTRY)
+
+
+@pytest.mark.parametrize("policy", REGISTRY, ids=[p.id for p in REGISTRY])
+def test_every_policy_is_quiet_on_the_repository(repository_findings: dict[str, list[str]], policy: Policy) -> None:
+    assert repository_findings[policy.id] == []

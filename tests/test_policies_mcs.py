@@ -1,7 +1,8 @@
 """Cross-cluster Multi-Cluster Services policies, against the real kustomize build of a repo copy.
 
 Each case breaks the caller (cluster-1) / producer (cluster-2) pair with a small edit, and checks one
-message word for word and the file and line a person would edit; the unmodified repository is quiet.
+message word for word and the file and line a person would edit. That the unmodified repository is
+quiet for every rule is checked for the whole registry in test_cli.py.
 """
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, Case, assert_fires, edit, findings_by_rule, run_policies, run_policy, snippet_line
+from conftest import Case, assert_fires, edit, run_policies, run_policy, snippet_line
 from gitops.findings import Severity, SourceLocation
 from gitops.policy import Policy
 from policies import (_mcs, mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
@@ -300,14 +301,6 @@ def test_rule_fires_on_a_small_edit(repo: Path, case: Case) -> None:
     assert_fires(repo, case)
 
 
-@pytest.fixture(scope="module")
-def pristine_findings() -> dict[str, list[str]]:
-    """Every rule's findings on the unmodified repository, from one build."""
-    return findings_by_rule(PROJECT, POLICIES)
-
-@pytest.mark.parametrize("policy", POLICIES, ids=[p.id for p in POLICIES])
-def test_unmodified_repo_is_quiet(pristine_findings: dict[str, list[str]], policy: Policy) -> None:
-    assert pristine_findings[policy.id] == []
 
 
 def test_upstream_mcs_api_cluster_with_its_component_is_quiet(repo: Path) -> None:

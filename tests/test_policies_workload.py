@@ -1,7 +1,8 @@
 """Per-cluster workload and Service policies, against the real kustomize build of a repo copy.
 
 Each case makes one rule fire with a small edit and checks one message word for word and the
-file and line a person would edit; the unmodified repository is quiet for every rule.
+file and line a person would edit. That the unmodified repository is quiet for every rule is
+checked for the whole registry in test_cli.py.
 """
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, Case, assert_fires, edit, findings_by_rule, run_policy, write
-from gitops.policy import Policy
+from conftest import Case, assert_fires, edit, run_policy, write
 from policies import (_k8s, deployment_selector_matches, duplicate_object, image_pinned, image_pull_policy,
                       no_default_namespace, no_plain_secret, probe_port_exposed, probes_set, reference_exists,
                       resources_set, route_backend_exists, security_context, service_selects_pods,
@@ -21,13 +21,6 @@ PRODUCER = "base/producer/deployment.yaml"
 IMAGE = "us-docker.pkg.dev/sample/docker-repo/sample-caller"
 CALLER_WHO = "cluster-1 Deployment istio-apps/sample-caller-v1"
 PRODUCER_WHO = "cluster-2 Deployment istio-apps/sample-producer-v1"
-
-POLICIES: tuple[Policy, ...] = (
-    duplicate_object.POLICY, image_pinned.POLICY, image_pull_policy.POLICY, resources_set.POLICY,
-    probes_set.POLICY, probe_port_exposed.POLICY, security_context.POLICY, deployment_selector_matches.POLICY,
-    service_selects_pods.POLICY, service_target_port.POLICY, route_backend_exists.POLICY,
-    reference_exists.POLICY, no_plain_secret.POLICY, no_default_namespace.POLICY,
-)
 
 INGRESS = """\
 apiVersion: networking.k8s.io/v1
@@ -175,14 +168,6 @@ def test_rule_fires_on_a_small_edit(repo: Path, case: Case) -> None:
     assert_fires(repo, case)
 
 
-@pytest.fixture(scope="module")
-def pristine_findings() -> dict[str, list[str]]:
-    """Every rule's findings on the unmodified repository, from one build."""
-    return findings_by_rule(PROJECT, POLICIES)
-
-@pytest.mark.parametrize("policy", POLICIES, ids=[p.id for p in POLICIES])
-def test_unmodified_repo_is_quiet(pristine_findings: dict[str, list[str]], policy: Policy) -> None:
-    assert pristine_findings[policy.id] == []
 
 
 @pytest.mark.parametrize(("image", "tag"), [
