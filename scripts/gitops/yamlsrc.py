@@ -74,10 +74,6 @@ def construct(node: yaml.Node) -> Any:
     return yaml.SafeLoader("").construct_document(node)
 
 
-def load_file(path: Path, root: Path | None = None) -> list[Any]:
-    return [construct(n) for n in compose_file(path, root)]
-
-
 def node_at(node: yaml.Node, key: str) -> yaml.Node | None:
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
