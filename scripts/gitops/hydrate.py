@@ -50,11 +50,11 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
     tops = list(MANAGED) if clusters is None else \
         [bootstrap.BOOTSTRAP_DIR, *(f"{bootstrap.CLUSTERS_DIR}/{c}" for c in clusters)]
     for top in tops:
-        base = root / top
-        if base.is_dir():
-            for path in base.rglob("*"):
-                if path.is_file():
-                    files[path.relative_to(root).as_posix()] = path.read_text(encoding="utf-8", errors="replace")
+        for folder, _, names in os.walk(root / top):
+            rel_folder = Path(folder).relative_to(root).as_posix()
+            for name in names:
+                with open(os.path.join(folder, name), encoding="utf-8", errors="replace") as fh:
+                    files[f"{rel_folder}/{name}"] = fh.read()
     return files
 
 
