@@ -11,6 +11,8 @@ Small API (paths are Violation paths, so findings point at the line a person edi
   found once per fleet (`Fleet.derived`) and shared by the mcs-* policies.
 - `clusterset_labels(host)`, `clusterset_service(host)`, `local_service(host)`: split a
   `.svc.clusterset.local` or an in-cluster name; `clusterset_name(ns, svc)` builds the clusterset one.
+- `exported_service(fleet, export)`: the Service a ServiceExport exports;
+  `clusterset_services(fleet, cluster, ns, name)`: that Service in every cluster of a clusterset.
 - `service_ports(service)`, `port_numbers(service)`, `is_headless(service)`: Service facts MCS exports.
 - `listing(items)`: "a, b and c" for messages.
 """
@@ -197,6 +199,17 @@ def local_service(host: str) -> tuple[str, str] | None:
 
 def clusterset_name(namespace: str, service: str) -> str:
     return f"{service}.{namespace}{CLUSTERSET_SUFFIX}"
+
+
+def exported_service(fleet: Fleet, export: Resource) -> Resource | None:
+    """The Service a ServiceExport exports: same cluster, namespace and name."""
+    return fleet.get(export.cluster, "Service", export.namespace, export.name)
+
+
+def clusterset_services(fleet: Fleet, cluster: str, namespace: str, name: str) -> list[Resource]:
+    """The Service of that name in every cluster of `cluster`'s clusterset (itself included), in inventory order."""
+    found = (fleet.get(c.name, "Service", namespace, name) for c in fleet.clusterset_members(cluster))
+    return [s for s in found if s is not None]
 
 
 def service_ports(service: Resource) -> list[dict[str, Any]]:

@@ -6,8 +6,8 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import (Usage, clusterset_labels, clusterset_name, clusterset_of, exports_by_name, is_headless,
-                   used_hosts)
+from ._mcs import (Usage, clusterset_labels, clusterset_name, clusterset_of, exported_service, exports_by_name,
+                   is_headless, used_hosts)
 
 FORMS = ("<svc>.<ns>.svc.clusterset.local, or <hostname>.<clusterid>.<svc>.<ns>.svc.clusterset.local "
          "for a headless export")
@@ -44,8 +44,7 @@ class _Names:
     def pod_name(self, use: Usage, ns: str, svc: str) -> str | None:
         """Per-pod names need a headless export; an unknown export is mcs-clusterset-url-resolves' to report."""
         key = (self.clusterset_of[use.resource.cluster], ns, svc)
-        services = [s for e in self.exports.get(key, ())
-                    for s in [self.fleet.get(e.cluster, "Service", ns, svc)] if s is not None]
+        services = [s for e in self.exports.get(key, ()) if (s := exported_service(self.fleet, e)) is not None]
         flat = [s.cluster for s in services if not is_headless(s)]
         if flat:
             return (f"per-pod names exist only for headless exports, and {ns}/{svc} exported from {flat[0]} "

@@ -9,7 +9,8 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Also, Fleet, Policy, Violation
 
-from ._mcs import Usage, clusterset_of, clusterset_service, exports_by_name, listing, port_numbers, used_hosts
+from ._mcs import (Usage, clusterset_of, clusterset_service, clusterset_services, exported_service, exports_by_name,
+                   listing, port_numbers, used_hosts)
 
 
 class _Clustersets:
@@ -24,14 +25,9 @@ class _Clustersets:
             self.exported_in[(clusterset, ns)].append(name)
         self._ports: dict[tuple[str, str, str], set[int]] = {}
 
-    def unexported(self, clusterset: str, ns: str, name: str) -> list[str]:
-        """Clusters of the clusterset that have the Service but do not export it."""
-        return [c.name for c in self.fleet.inventory.members(clusterset)
-                if self.fleet.get(c.name, "Service", ns, name)]
-
-    def instead(self, clusterset: str, ns: str, name: str) -> str:
+    def instead(self, caller: str, clusterset: str, ns: str, name: str) -> str:
         """What exists in place of an unexported name, for the message."""
-        have = self.unexported(clusterset, ns, name)
+        have = [s.cluster for s in clusterset_services(self.fleet, caller, ns, name)]
         if have:
             return f"; {listing(have)} {'has' if len(have) == 1 else 'have'} Service {ns}/{name} but no ServiceExport"
         exported = sorted(self.exported_in.get((clusterset, ns), ()))
@@ -42,16 +38,14 @@ class _Clustersets:
             return f"; exported from {ns}: {', '.join(exported)}"
         return f"; nothing is exported from namespace {ns}"
 
-    def services(self, clusterset: str, ns: str, name: str) -> list[Resource]:
-        """The Service of that name in every cluster of the clusterset: the other end of a call."""
-        found = (self.fleet.get(c.name, "Service", ns, name) for c in self.fleet.inventory.members(clusterset))
-        return [s for s in found if s is not None]
+    def exported(self, key: tuple[str, str, str]) -> list[Resource]:
+        """The exported Service in every exporting cluster that has it."""
+        return [s for e in self.exports[key] if (s := exported_service(self.fleet, e)) is not None]
 
     def ports(self, key: tuple[str, str, str]) -> set[int]:
         """Ports of the exported Service in every exporting cluster that has it, computed once per export."""
         if key not in self._ports:
-            services = (self.fleet.get(e.cluster, "Service", e.namespace, e.name) for e in self.exports[key])
-            self._ports[key] = {p for s in services if s is not None for p in port_numbers(s)}
+            self._ports[key] = {p for s in self.exported(key) for p in port_numbers(s)}
         return self._ports[key]
 
 
@@ -61,16 +55,16 @@ def _problem(sets: _Clustersets, use: Usage, ns: str, name: str) -> tuple[str, t
     clusterset = sets.clusterset_of[cluster]
     if (clusterset, ns, name) not in sets.exports:
         others = tuple(Also(s, ("metadata", "name"), f"{s.cluster} Service {ns}/{name}, not exported")
-                       for s in sets.services(clusterset, ns, name))
-        return f"no cluster in clusterset {clusterset} exports {ns}/{name}{sets.instead(clusterset, ns, name)}", others
+                       for s in clusterset_services(fleet, cluster, ns, name))
+        instead = sets.instead(cluster, clusterset, ns, name)
+        return f"no cluster in clusterset {clusterset} exports {ns}/{name}{instead}", others
     if fleet.get(cluster, "Namespace", "", ns) is None:
         return (f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{name} only into clusters "
                 f"that have the namespace"), ()
     port, ports = use.ref.service_port, sets.ports((clusterset, ns, name))
     if port is not None and ports and port not in ports:
-        services = (fleet.get(e.cluster, "Service", ns, name) for e in sets.exports[(clusterset, ns, name)])
         exported = tuple(Also(s, ("spec", "ports", i, "port"), f"{s.cluster} Service {ns}/{name} port {p.get('port')}")
-                         for s in services if s is not None
+                         for s in sets.exported((clusterset, ns, name))
                          for i, p in enumerate(s.body["spec"].get("ports") or []))
         return (f"port {port} is not a port of the exported Service {ns}/{name}; "
                 f"exported ports are {', '.join(map(str, sorted(ports)))}"), exported

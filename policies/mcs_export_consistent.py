@@ -8,7 +8,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import exports_by_name, is_headless, service_ports
+from ._mcs import exported_service, exports_by_name, is_headless, service_ports
 
 # Service spec fields every exporting cluster must agree on, with the API server's default when unset.
 SPEC_FIELDS: dict[str, Any] = {
@@ -90,7 +90,7 @@ def _differences(first: Resource, other: Resource, label: str) -> Iterator[Viola
 
 def check(fleet: Fleet) -> Iterator[Violation]:
     for (_, ns, name), exports in exports_by_name(fleet).items():
-        pairs = [(e, s) for e in exports for s in [fleet.get(e.cluster, "Service", ns, name)] if s is not None]
+        pairs = [(e, s) for e in exports if (s := exported_service(fleet, e)) is not None]
         for _, service in pairs:
             yield from _duplicates(service)
         for export, service in pairs[1:]:

@@ -8,18 +8,17 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import exports_by_name, listing
+from ._k8s import names_in
+from ._mcs import clusterset_services, exported_service, exports_by_name, listing
 
 
 def _instead(fleet: Fleet, export: Resource) -> str:
     """What exists instead: a similarly named Service here, or the same Service in other clusters."""
     ns, name = export.namespace, export.name
-    local = [s.name for s in fleet.of_kind("Service", export.cluster) if s.namespace == ns]
-    close = difflib.get_close_matches(name, local, n=3)
+    close = difflib.get_close_matches(name, names_in(fleet, export.cluster, "Service", ns), n=3)
     if close:
         return f"; did you mean {' or '.join(close)}?"
-    elsewhere = [c.name for c in fleet.clusterset_members(export.cluster)
-                 if c.name != export.cluster and fleet.get(c.name, "Service", ns, name)]
+    elsewhere = [s.cluster for s in clusterset_services(fleet, export.cluster, ns, name) if s.cluster != export.cluster]
     if elsewhere:
         return f"; {listing(elsewhere)} {'has' if len(elsewhere) == 1 else 'have'} Service {ns}/{name}"
     return ""
@@ -29,7 +28,7 @@ def check(fleet: Fleet) -> Iterator[Violation]:
     for exports in exports_by_name(fleet).values():
         for export in exports:
             ns, name, cluster = export.namespace, export.name, export.cluster
-            service = fleet.get(cluster, "Service", ns, name)
+            service = exported_service(fleet, export)
             if service is None:
                 yield Violation(export, f"{cluster} ServiceExport {ns}/{name} exports Service {ns}/{name}, "
                                         f"which does not exist in {cluster}{_instead(fleet, export)}",

@@ -6,12 +6,12 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import is_mcs, service_ports
+from ._mcs import exported_service, is_mcs, service_ports
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
     for e in fleet.of_kind("ServiceExport"):
-        service = fleet.get(e.cluster, "Service", e.namespace, e.name) if is_mcs(e) else None
+        service = exported_service(fleet, e) if is_mcs(e) else None
         for i, p in enumerate(service_ports(service) if service else ()):
             if not p.get("name"):
                 yield Violation(service, f"{e.cluster} Service {e.namespace}/{e.name} is exported but port "

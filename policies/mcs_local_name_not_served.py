@@ -6,15 +6,15 @@ from typing import Iterator
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._mcs import Usage, clusterset_name, clusterset_of, exports_by_name, local_service, used_hosts
+from ._mcs import (Usage, clusterset_name, clusterset_of, clusterset_services, exports_by_name, local_service,
+                   used_hosts)
 
 
 def _problem(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -> str | None:
     cluster = use.resource.cluster
     if fleet.get(cluster, "Service", ns, name) is not None:
         return None
-    others = [c.name for c in fleet.clusterset_members(cluster)
-              if c.name != cluster and fleet.get(c.name, "Service", ns, name)]
+    others = [s.cluster for s in clusterset_services(fleet, cluster, ns, name) if s.cluster != cluster]
     if not others:
         return None
     exporter = next((c for c in others if c in exported), None)
