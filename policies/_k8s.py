@@ -10,6 +10,7 @@ Small API (paths are Violation paths, so findings point at the line a person edi
   "initContainers" or "containers": the container's path is `prefix + (field, index)`.
 - `pod_containers(fleet)`: every container of the fleet as `ContainerAt(resource, path, init,
   container)`, flattened once per fleet for the per-container policies.
+- `configmap_refs(spec, prefix)`: every ConfigMap a pod spec reads (`ConfigMapRef`), with the path of its name.
 - `template_labels(resource, prefix)` is the labels of the pod the spec at `prefix` creates.
 - `dig(obj, path)` reads a nested field, None when any step is missing.
 - `PodIndex.of(fleet)` indexes `PodTemplate`s once per fleet by namespace and label, for Service
@@ -109,6 +110,37 @@ def template_labels(resource: Resource, prefix: Path) -> dict[str, str]:
     """Labels of the pods created from the spec at `prefix` (the template's metadata, or a Pod's own)."""
     labels = dig(resource.body, prefix[:-1] + ("metadata", "labels"))
     return labels if isinstance(labels, dict) else {}
+
+
+class ConfigMapRef(NamedTuple):
+    """A ConfigMap a pod spec reads: `key` None when it reads every key; `path` is where the name is written."""
+
+    name: str
+    key: str | None
+    optional: bool
+    path: Path
+
+
+def configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[ConfigMapRef]:
+    """Every ConfigMap the pod spec at `prefix` reads: envFrom, env valueFrom, volumes and projected volumes."""
+    def ref_at(ref: Any, key: str | None, path: Path) -> Iterator[ConfigMapRef]:
+        if isinstance(ref, dict):
+            yield ConfigMapRef(str(ref.get("name", "")), key, bool(ref.get("optional")), path + ("name",))
+
+    for field, i, c in containers(spec):
+        cpath = prefix + (field, i)
+        for j, src in enumerate(c.get("envFrom") or ()):
+            yield from ref_at((src or {}).get("configMapRef"), None, cpath + ("envFrom", j, "configMapRef"))
+        for j, env in enumerate(c.get("env") or ()):
+            ref = ((env or {}).get("valueFrom") or {}).get("configMapKeyRef")
+            key = str(ref.get("key", "")) if isinstance(ref, dict) else None
+            yield from ref_at(ref, key, cpath + ("env", j, "valueFrom", "configMapKeyRef"))
+    for j, vol in enumerate(spec.get("volumes") or ()):
+        vol = vol or {}
+        yield from ref_at(vol.get("configMap"), None, prefix + ("volumes", j, "configMap"))
+        for k, src in enumerate((vol.get("projected") or {}).get("sources") or ()):
+            yield from ref_at((src or {}).get("configMap"), None,
+                              prefix + ("volumes", j, "projected", "sources", k, "configMap"))
 
 
 class PodTemplate(NamedTuple):

@@ -1,36 +1,19 @@
 """Pod templates reference a ServiceAccount and ConfigMaps that the same cluster and namespace define."""
 from __future__ import annotations
 
-from typing import Any, Iterator
+from typing import Iterator
 
 from gitops.findings import Severity
 from gitops.policy import Fleet, Policy, Violation
 
-from ._k8s import Path, containers, listing, names_in, pod_specs
-
-
-def _configmap_refs(spec: dict[str, Any], prefix: Path) -> Iterator[tuple[str, Path]]:
-    """(name, path of the name) of every required ConfigMap the pod spec reads."""
-    for field, i, c in containers(spec):
-        cpath = prefix + (field, i)
-        for j, src in enumerate(c.get("envFrom") or ()):
-            ref = (src or {}).get("configMapRef")
-            if ref and not ref.get("optional"):
-                yield str(ref.get("name", "")), cpath + ("envFrom", j, "configMapRef", "name")
-        for j, env in enumerate(c.get("env") or ()):
-            ref = ((env or {}).get("valueFrom") or {}).get("configMapKeyRef")
-            if ref and not ref.get("optional"):
-                yield str(ref.get("name", "")), cpath + ("env", j, "valueFrom", "configMapKeyRef", "name")
-    for j, vol in enumerate(spec.get("volumes") or ()):
-        ref = (vol or {}).get("configMap")
-        if ref and not ref.get("optional"):
-            yield str(ref.get("name", "")), prefix + ("volumes", j, "configMap", "name")
+from ._k8s import Path, configmap_refs, listing, names_in, pod_specs
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
     for r, prefix, spec in pod_specs(fleet):
         cluster, namespace = r.cluster, r.namespace
-        wanted: list[tuple[str, str, Path]] = [("ConfigMap", n, p) for n, p in _configmap_refs(spec, prefix)]
+        wanted: list[tuple[str, str, Path]] = [("ConfigMap", ref.name, ref.path)
+                                               for ref in configmap_refs(spec, prefix) if not ref.optional]
         sa = spec.get("serviceAccountName")
         if sa and sa != "default":
             wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))

@@ -142,6 +142,12 @@ CASES = (
          ((CALLER, "name: sample-caller-config", "name: sample-caller-cfg"),),
          f"{CALLER_WHO} uses ConfigMap istio-apps/sample-caller-cfg, but cluster-1 has no such ConfigMap "
          "(ConfigMaps in istio-apps: sample-caller-config)", CALLER, "sample-caller-cfg"),
+    Case("configmap-projected", reference_exists.POLICY,
+         ((CALLER, "        - name: tmp\n          emptyDir: {}\n",
+           "        - name: tmp\n          emptyDir: {}\n        - name: settings\n          projected:\n"
+           "            sources:\n              - configMap:\n                  name: caller-settings\n"),),
+         f"{CALLER_WHO} uses ConfigMap istio-apps/caller-settings, but cluster-1 has no such ConfigMap "
+         "(ConfigMaps in istio-apps: sample-caller-config)", CALLER, "name: caller-settings"),
     Case("secret", no_plain_secret.POLICY,
          (("base/producer/kustomization.yaml", "  - service.yaml\n", "  - service.yaml\n  - secret.yaml\n"),),
          "cluster-2 Secret istio-apps/producer-db commits stringData (password) to Git in plain text",

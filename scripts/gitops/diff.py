@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 from . import bootstrap, hydrate, pipeline, tools
 from .errors import UsageError
@@ -193,36 +193,14 @@ def rendered_files(inv: Inventory, resources: dict[str, list[Resource]], norm: N
     return out
 
 
-def _reads(spec: dict[str, Any]) -> Iterator[tuple[str, str | None]]:
-    """(ConfigMap name, key or None for all keys) of every ConfigMap a pod spec reads."""
-    from policies import _k8s
-
-    for _, _, c in _k8s.containers(spec):
-        for src in c.get("envFrom") or ():
-            ref = (src or {}).get("configMapRef")
-            if ref:
-                yield str(ref.get("name", "")), None
-        for env in c.get("env") or ():
-            ref = ((env or {}).get("valueFrom") or {}).get("configMapKeyRef")
-            if ref:
-                yield str(ref.get("name", "")), str(ref.get("key", ""))
-    for vol in spec.get("volumes") or ():
-        vol = vol or {}
-        sources = [vol] + list((vol.get("projected") or {}).get("sources") or ())
-        for src in sources:
-            ref = (src or {}).get("configMap")
-            if ref:
-                yield str(ref.get("name", "")), None
-
-
 def _consumers(fleet: Fleet) -> dict[tuple[str, str, str], list[tuple[Resource, str | None]]]:
     """Who reads each ConfigMap, by (cluster, namespace, name), indexed once."""
     from policies import _k8s
 
     index: dict[tuple[str, str, str], list[tuple[Resource, str | None]]] = defaultdict(list)
-    for r, _, spec in _k8s.pod_specs(fleet):
-        for name, key in _reads(spec):
-            index[(r.cluster, r.namespace, name)].append((r, key))
+    for r, prefix, spec in _k8s.pod_specs(fleet):
+        for ref in _k8s.configmap_refs(spec, prefix):
+            index[(r.cluster, r.namespace, ref.name)].append((r, ref.key))
     return dict(index)
 
 
