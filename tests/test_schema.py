@@ -117,3 +117,19 @@ def test_file_url_mirror_serves_crds(repo: Path, tmp_path: Path) -> None:
     lock = crds.load_lock(repo)
     data = crds.fetch(lock.crds[0], repo, tmp_path / "cache", SHARED_CRDS.as_uri())
     assert hashlib.sha256(data).hexdigest() == lock.crds[0].sha256
+
+
+@pytest.mark.parametrize(("old", "new", "expected"), [
+    ("    sha256: 1ec6ffc8094c8f67434431737b9c1d5132e686f21577250a615ed1e30da67097",
+     "    sha256: 1ec6ffc8",
+     "crds.lock.yaml:9:13: 'sha256' value '1ec6ffc8' does not match ^[0-9a-fA-F]{64}$"),
+    ("    url: https://raw.githubusercontent.com/kubernetes-sigs/mcs-api/v0.5.0/config/crd/"
+     "multicluster.x-k8s.io_serviceexports.yaml",
+     "    uri: https://example.com/x.yaml",
+     "crds.lock.yaml:8:5: unknown field 'uri' in a locked CRD; expected: name, url, sha256"),
+])
+def test_malformed_lock_file_names_the_line(repo: Path, old: str, new: str, expected: str) -> None:
+    edit(repo, "crds.lock.yaml", old, new)
+    with pytest.raises(InputError) as err:
+        crds.load_lock(repo)
+    assert str(err.value) == expected

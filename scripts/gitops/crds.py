@@ -10,6 +10,7 @@ import copy
 import hashlib
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -20,9 +21,11 @@ from typing import Any
 import yaml
 
 from . import yamlsrc
+from .yamlsrc import Fields
 from .errors import InputError, ToolError
 
 LOCK_FILE = "crds.lock.yaml"
+_SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 CONVERTER_VERSION = "1"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -45,19 +48,14 @@ def load_lock(root: Path) -> Lock:
     nodes = yamlsrc.compose_file(root / LOCK_FILE, root)
     if len(nodes) != 1:
         raise InputError("expected one YAML document", LOCK_FILE)
-    data = yamlsrc.construct(nodes[0]) or {}
-    entries = yamlsrc.node_at(nodes[0], "crds")
-    if not isinstance(entries, yaml.SequenceNode):
-        raise InputError("'crds' must be a list", LOCK_FILE, 1)
+    top = Fields(nodes[0], LOCK_FILE, ("mirror", "crds"), "the lock file")
     crds = []
-    for node, item in zip(entries.value, data["crds"]):
-        line = node.start_mark.line + 1
-        if not isinstance(item, dict) or not all(isinstance(item.get(k), str) for k in ("name", "url", "sha256")):
-            raise InputError("each CRD needs string fields name, url and sha256", LOCK_FILE, line)
-        if len(item["sha256"]) != 64:
-            raise InputError(f"sha256 of {item['name']} is not 64 hex digits", LOCK_FILE, line)
-        crds.append(LockedCRD(item["name"], item["url"], item["sha256"].lower(), line))
-    return Lock(data.get("mirror"), tuple(crds))
+    for node in top.items("crds"):
+        entry = Fields(node, LOCK_FILE, ("name", "url", "sha256"), "a locked CRD")
+        name, url = entry.string("name"), entry.string("url")
+        sha256 = entry.string("sha256", pattern=_SHA256)
+        crds.append(LockedCRD(name, url, sha256.lower(), node.start_mark.line + 1))
+    return Lock(top.string("mirror", required=False) or None, tuple(crds))
 
 
 def _read_source(source: str, root: Path) -> bytes | None:
