@@ -15,6 +15,7 @@ from typing import Callable, Iterator
 from .diff import ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, ClusterDiff, Diff, Edge, Graph, Node, title
 from .errors import UsageError
 from .findings import Finding
+from .report._common import plural
 from .report.json import finding_dict
 
 MARKER = "<!-- gitops-diff part {i} -->"
@@ -23,10 +24,6 @@ MIN_MAX_CHARS = 500
 JSON_VERSION = 1
 _KINDS_OF_CHANGE = (ADDED, REMOVED, CHANGED)
 _SIGN = {ADDED: "+", REMOVED: "-", CHANGED: "~"}
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def counts(c: ClusterDiff) -> str:
@@ -74,7 +71,7 @@ def text(d: Diff, color: bool = False) -> str:
     out.append(paint(_BOLD, f"findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed"))
     out += [paint(_COLOR["+"], f"  + {_finding_line(f)}") for f in d.introduced]
     out += [paint(_COLOR["-"], f"  - {_finding_line(f)}") for f in d.fixed]
-    out.append(paint(_BOLD, f"call graph across clusters: {_plural(len(d.graph.edges), 'edge')}"))
+    out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}"))
     out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges]
     for c in d.clusters:
         for ch in c.changes:
@@ -142,7 +139,7 @@ def _md(s: str) -> str:
 
 
 def _summary_blocks(d: Diff) -> Iterator[Block]:
-    verdict = (f"{_plural(sum(bool(c.changes) for c in d.clusters), 'cluster')} of {len(d.clusters)} receive changes."
+    verdict = (f"{plural(sum(bool(c.changes) for c in d.clusters), 'cluster')} of {len(d.clusters)} receive changes."
                if d.changed else "No cluster receives a change.")
     yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change. "
                 f"{verdict}\n\n| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n",
@@ -196,7 +193,7 @@ def mermaid(g: Graph) -> list[str]:
 
 
 def _graph_blocks(g: Graph, budget: int) -> Iterator[Block]:
-    head = f"\n### Call graph across clusters ({_plural(len(g.edges), 'edge')})\n\n"
+    head = f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')})\n\n"
     if not g.nodes:
         yield Block(head, ("No workload calls a `*.svc.clusterset.local` name and nothing is exported.",))
         return

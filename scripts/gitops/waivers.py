@@ -24,6 +24,7 @@ from .yamlsrc import Fields
 from .errors import InputError
 from .findings import Finding, ObjectRef, Severity, SourceLocation
 from .policy import Rule
+from .report._common import plural
 
 WAIVERS_FILE = "policies/waivers.yaml"
 ENTRY_FIELDS = ("rule", "target", "reason", "expires")
@@ -161,10 +162,6 @@ def _finding(rule: Rule, w: Waiver, message: str) -> Finding:
                    location=SourceLocation(WAIVERS_FILE, w.line, w.column))
 
 
-def _plural(n: int) -> str:
-    return f"{n} finding" + ("" if n == 1 else "s")
-
-
 def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -> list[Finding]:
     """Mark findings covered by a valid waiver as waived; return findings about the waivers themselves."""
     by_rule: dict[str, list[int]] = defaultdict(list)
@@ -182,7 +179,7 @@ def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -
     for w, n in zip(waivers, matched, strict=True):
         what = f"waiver for {w.rule} ({w.target_text()})"
         if w.expired(today):
-            consequence = f"the {_plural(n)} it covered count again" if n else "it matches no finding any more"
+            consequence = f"the {plural(n, 'finding')} it covered count again" if n else "it matches no finding any more"
             extra.append(_finding(WAIVER_EXPIRED, w, f"{what} expired on {w.expires.isoformat()}; {consequence}"))
         elif n == 0:
             extra.append(_finding(WAIVER_UNUSED, w, f"{what} matches no finding; it is stale or its target has a typo"))

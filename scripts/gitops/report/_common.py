@@ -22,10 +22,12 @@ def summarize(findings: Iterable[Finding]) -> dict[str, int]:
     return counts
 
 
-def summary_text(counts: dict[str, int]) -> str:
-    def plural(n: int, word: str) -> str:
-        return f"{n} {word}" + ("" if n == 1 else "s")
+def plural(n: int, word: str) -> str:
+    """"1 error", "2 errors": every count a report or message prints."""
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
+
+def summary_text(counts: dict[str, int]) -> str:
     return ", ".join([plural(counts["errors"], "error"), plural(counts["warnings"], "warning"),
                       plural(counts["notices"], "notice"), f"{counts['waived']} waived"])
 

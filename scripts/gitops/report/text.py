@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
-from ._common import by_cluster, summarize, summary_text, where
+from ._common import by_cluster, plural, summarize, summary_text, where
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -33,6 +33,6 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
                 lines.append(f"{_INDENT}see: {r}")
             if f.fix:
                 lines.append(paint(_DIM, f"{_INDENT}fix: {f.fix}"))
-    checked = f"{len(ctx.clusters)} cluster{'' if len(ctx.clusters) == 1 else 's'} checked: "
+    checked = f"{plural(len(ctx.clusters), 'cluster')} checked: "
     lines.append(paint(_BOLD, checked + summary_text(summarize(findings))))
     return "\n".join(lines) + "\n"
