@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
-from gitops import cli, fleetgen, hydrate, incremental, inventory, pipeline
+from gitops import cli, fleetgen, hydrate, incremental, inventory, manifests, pipeline
+from gitops.errors import InputError
 from gitops.kustomizations import Closures
 from policies import REGISTRY
 
@@ -111,20 +112,33 @@ def test_a_bad_ref_is_a_usage_error(fleet: Path, capsys) -> None:
     assert "--changed-since" in capsys.readouterr().err
 
 
-def test_committed_objects_read_back_as_render_wrote_them(repo: Path, tmp_path: Path) -> None:
-    """Render keeps each cluster's parsed objects; reading them back equals parsing the YAML cold."""
-    cache = tmp_path / "cache"
+def test_committed_objects_read_back_as_render_wrote_them(repo: Path) -> None:
+    """Reading clusters/<name>/ gives the objects the overlay builds; shared text shares one parse."""
     inv, resources = pipeline.render(repo)
-    files = hydrate.expected_files(inv, resources)
-    hydrate.write(repo, files)
-    incremental.remember(cache, "cluster-1", files, resources["cluster-1"])
-    assert len(list((cache / "committed").glob("*.json"))) == 1
-    warm = incremental.load_committed(repo, "cluster-1", cache)
-    cold = incremental.load_committed(repo, "cluster-1", tmp_path / "cold")
-    assert [r.body for r in warm] == [r.body for r in cold]
-    assert {r.ref for r in warm} == {r.ref for r in resources["cluster-1"]}
-    # A hand edit changes the files, so the kept objects no longer apply.
+    hydrate.write(repo, hydrate.expected_files(inv, resources))
+    documents = manifests.Documents()
+    committed = {c: incremental.load_committed(repo, c, documents) for c in ("cluster-1", "cluster-2")}
+    for cluster, items in committed.items():
+        assert sorted((str(r.ref), r.text) for r in items) == sorted((str(r.ref), r.text) for r in resources[cluster])
+        assert all(r.cluster == cluster for r in items)
+    (ns1,), (ns2,) = ([r for r in committed[c] if r.kind == "Namespace"] for c in ("cluster-1", "cluster-2"))
+    assert ns1.body is ns2.body  # the same namespace in both clusters: parsed once
+    # A hand edit is what is read back.
     edited = repo / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml"
     edited.write_text(edited.read_text().replace(":8080", ":9090"))
-    (config,) = [r for r in incremental.load_committed(repo, "cluster-1", cache) if r.kind == "ConfigMap"]
+    (config,) = [r for r in incremental.load_committed(repo, "cluster-1", documents) if r.kind == "ConfigMap"]
     assert config.body["data"]["PRODUCER_URL"].endswith(":9090")
+
+
+def test_a_malformed_committed_file_names_its_line(repo: Path) -> None:
+    inv, resources = pipeline.render(repo)
+    hydrate.write(repo, hydrate.expected_files(inv, resources))
+    broken = repo / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml"
+    broken.write_text(broken.read_text().replace("kind: ConfigMap\n", "kind: ConfigMap\n\tteam: a\n"))
+    with pytest.raises(InputError) as err:
+        incremental.load_committed(repo, "cluster-1", manifests.Documents())
+    assert err.value.file == "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml"
+    assert err.value.line == broken.read_text().splitlines().index("\tteam: a") + 1
+    assert str(err.value).startswith(f"{err.value.file}:{err.value.line}: not one YAML object: ")
+
+

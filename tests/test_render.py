@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from conftest import PROJECT, edit
-from gitops import cli, hydrate, pipeline
+from gitops import cli, hydrate, manifests, pipeline
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -89,3 +89,15 @@ def test_generator_files_are_data_not_manifests(repo: Path, capsys) -> None:
     rendered = list((repo / "clusters/cluster-2/istio-apps").glob("configmap-app-*.yaml"))
     assert len(rendered) == 1
     assert "template: {{ not yaml [" in rendered[0].read_text()
+
+
+def test_identical_documents_are_parsed_once_and_annotated_ones_never_shared(tmp_path: Path) -> None:
+    documents = manifests.Documents()
+    plain = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: a\n"
+    (a,), (b,) = (manifests.parse_build(c, plain, tmp_path, tmp_path, documents) for c in ("c1", "c2"))
+    assert a.body is b.body and (a.cluster, b.cluster) == ("c1", "c2") and a.text == plain
+    # An annotated document loses its build annotations to Resource fields, so each gets its own body.
+    annotated = plain + "  annotations:\n    config.kubernetes.io/origin: |\n      path: ns.yaml\n"
+    (x,), (y,) = (manifests.parse_build(c, annotated, tmp_path, tmp_path, documents) for c in ("c1", "c2"))
+    assert x.body is not y.body
+    assert (x.origin, x.text, x.body["metadata"]) == ("ns.yaml", None, {"name": "a"})

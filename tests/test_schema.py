@@ -39,6 +39,18 @@ def test_unknown_field_names_cluster_object_field_and_line(repo: Path, capsys) -
     assert f["location"] == {"path": "base/producer/deployment.yaml", "line": 33, "column": 11}
 
 
+def test_an_object_every_cluster_receives_is_reported_in_every_cluster(repo: Path, capsys) -> None:
+    """The same document is validated once (schemacheck) and parsed once (manifests.Documents), yet
+    each cluster that receives it gets its own finding."""
+    edit(repo, "base/namespace/namespace.yaml", "  name: istio-apps\n", "  name: istio-apps\n  owner: team-a\n")
+    code, findings = _validate_json(repo, capsys)
+    assert code == 1
+    schema = sorted((f["cluster"], f["message"], f["location"]["path"], f["location"]["line"])
+                    for f in findings if f["rule"] == "schema")
+    assert schema == [(c, f"Namespace istio-apps in cluster {c}: metadata: additional properties 'owner' not allowed",
+                       "base/namespace/namespace.yaml", 7) for c in ("cluster-1", "cluster-2")]
+
+
 def test_wrong_type_points_at_the_field(repo: Path, capsys) -> None:
     edit(repo, "base/caller/deployment.yaml", "  replicas: 1\n", "  replicas: one\n")
     code, findings = _validate_json(repo, capsys)

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import kustomizations
 from .errors import InputError
 from .inventory import Cluster
-from .manifests import Resource, parse_build
+from .manifests import Documents, Resource, parse_build
 
 # kustomize allocates heavily; collecting less often cuts its CPU time by about a third
 # (measured on an annotated 20-service overlay) for ~80 MB of peak memory per build.
@@ -34,9 +34,9 @@ def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> str:
     return proc.stdout
 
 
-def _build(kustomize: Path, cluster: Cluster, root: Path) -> list[Resource]:
+def _build(kustomize: Path, cluster: Cluster, root: Path, documents: Documents) -> list[Resource]:
     overlay = root / cluster.overlay
-    return parse_build(cluster.name, _kustomize(kustomize, overlay, cluster), overlay.resolve(), root)
+    return parse_build(cluster.name, _kustomize(kustomize, overlay, cluster), overlay.resolve(), root, documents)
 
 
 def build_annotated(kustomize: Path, cluster: Cluster, root: Path) -> list[Resource]:
@@ -46,19 +46,21 @@ def build_annotated(kustomize: Path, cluster: Cluster, root: Path) -> list[Resou
         rel = os.path.relpath((root / cluster.overlay).resolve(), wrapper)
         (wrapper / "kustomization.yaml").write_text(
             f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {rel}\n{_ANNOTATIONS}")
-        return parse_build(cluster.name, _kustomize(kustomize, wrapper, cluster), wrapper, root)
+        return parse_build(cluster.name, _kustomize(kustomize, wrapper, cluster), wrapper, root, Documents())
 
 
 def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
-              closures: kustomizations.Closures | None = None) -> dict[str, list[Resource]]:
+              closures: kustomizations.Closures | None = None,
+              documents: Documents | None = None) -> dict[str, list[Resource]]:
     """Check each overlay's references, then build them; kustomize is a separate process, so threads
     give real parallelism. When a build fails, a malformed manifest is named with its file and line."""
     closures = closures or kustomizations.Closures(root)
     for c in clusters:
         closures.of(root / c.overlay)  # remote, missing and absolute references, with file and line
+    documents = documents or Documents()
     workers = workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {c.name: pool.submit(_build, kustomize, c, root) for c in clusters}
+        futures = {c.name: pool.submit(_build, kustomize, c, root, documents) for c in clusters}
         built = {}
         for c in clusters:
             try:

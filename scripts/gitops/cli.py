@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Sequence
 
-from . import diff, diffreport, hydrate, incremental, pipeline
+from . import diff, diffreport, hydrate, pipeline
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .policy import rules_table
@@ -69,8 +69,6 @@ def _render(root: Path) -> int:
     inv, resources = pipeline.render(root)
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
-    for cluster, items in resources.items():
-        incremental.remember(pipeline.cache_dir(root), cluster, files, items)
     for path in changed:
         print(f"rendered {path}")
     print(f"{len(changed)} file(s) changed" if changed else "clusters/ and bootstrap/ are up to date")

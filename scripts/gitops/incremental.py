@@ -7,22 +7,18 @@ whole clusterset. A change to a file every build or check depends on rebuilds ev
 """
 from __future__ import annotations
 
-import hashlib
-import json
-import os
 import subprocess
 from pathlib import Path
 
 import yaml
 
-from . import bootstrap, build, crds, hydrate, schemas
+from . import bootstrap, build, crds, schemas
 from .errors import InputError, UsageError
 from .inventory import INVENTORY_FILE, Inventory
 from .kustomizations import Closures
-from .manifests import Resource
+from .manifests import Documents, Resource
 
 GLOBAL_INPUTS = (INVENTORY_FILE, crds.LOCK_FILE, f"{schemas.HANDWRITTEN}/")
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 def _git(root: Path, *args: str) -> list[str]:
@@ -58,50 +54,36 @@ def select(inv: Inventory, root: Path, changed: set[str], closures: Closures) ->
     return selected
 
 
-def _parsed_path(cache: Path, files: list[tuple[str, str]]) -> Path:
-    """Where the parsed objects of exactly these files (path, text) are kept."""
-    digest = hashlib.sha256()
-    for rel, text in files:
-        digest.update(f"{rel}\0{text}\0".encode())
-    return cache / "committed" / f"{digest.hexdigest()}.json"
-
-
-def remember(cache: Path, cluster: str, files: dict[str, str], resources: list[Resource]) -> None:
-    """Keep what render wrote for a cluster, parsed, so a later incremental run need not parse its YAML."""
-    folder = f"{bootstrap.CLUSTERS_DIR}/{cluster}/"
-    by_path = {hydrate.object_path(r): r.body for r in resources}
-    ordered = sorted((rel, text) for rel, text in files.items() if rel.startswith(folder))
-    _store(_parsed_path(cache, ordered), [by_path[rel] for rel, _ in ordered])
-
-
-def _store(target: Path, bodies: list[dict]) -> None:
-    if not target.is_file():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(bodies))
-        os.replace(tmp, target)
-
-
-def load_committed(root: Path, cluster: str, cache: Path) -> list[Resource]:
+def load_committed(root: Path, cluster: str, documents: Documents) -> list[Resource]:
     """A cluster's objects as rendered into clusters/<name>/ (a finding's source line comes from an
-    annotated build of the cluster, made only when needed). YAML parsing is most of the cost of an
-    incremental run, so objects parsed before (by render, or an earlier run) are read back as JSON."""
+    annotated build of the cluster, made only when needed). Each file is render's header line and
+    kustomize's text of one object, the same text a build of another cluster parses, so most of
+    them are parsed once for the whole fleet."""
     folder = root / bootstrap.CLUSTERS_DIR / cluster
-    files = [(p.relative_to(root).as_posix(), p.read_text(encoding="utf-8")) for p in sorted(folder.rglob("*.yaml"))]
-    parsed = _parsed_path(cache, files)
-    if parsed.is_file():
-        return [Resource(cluster, body) for body in json.loads(parsed.read_text())]
-    bodies = [b for _, text in files for b in yaml.load_all(text, Loader=_Loader) if isinstance(b, dict)]
-    _store(parsed, bodies)
-    return [Resource(cluster, body) for body in bodies]
+    out = []
+    for path in sorted(folder.rglob("*.yaml")):
+        text = path.read_text(encoding="utf-8")
+        header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
+        try:
+            body = documents.load(doc)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 + (1 if header else 0) if mark else None
+            raise InputError(f"not one YAML object: {getattr(exc, 'problem', None) or exc}",
+                             path.relative_to(root).as_posix(), line) from None
+        if isinstance(body, dict):
+            out.append(Resource(cluster, body, text=doc))
+    return out
 
 
-def render(kustomize: Path, inv: Inventory, root: Path, ref: str, cache: Path,
+def render(kustomize: Path, inv: Inventory, root: Path, ref: str,
            workers: int | None = None) -> tuple[dict[str, list[Resource]], set[str]]:
     """({cluster: resources} for every cluster, names of the clusters rebuilt from their overlay)."""
     closures = Closures(root)
     rebuilt = select(inv, root, changed_files(root, ref), closures)
-    built = build.build_all(kustomize, [c for c in inv.clusters if c.name in rebuilt], root, workers, closures)
-    resources = {c.name: built[c.name] if c.name in rebuilt else load_committed(root, c.name, cache)
+    documents = Documents()
+    built = build.build_all(kustomize, [c for c in inv.clusters if c.name in rebuilt], root, workers, closures,
+                            documents)
+    resources = {c.name: built[c.name] if c.name in rebuilt else load_committed(root, c.name, documents)
                  for c in inv.clusters}
     return resources, rebuilt

@@ -66,7 +66,25 @@ def _repo_path(path: str, base: Path, root: Path) -> str:
 _SEPARATOR = re.compile(r"^---[ \t]*\n", re.M)  # kustomize starts every document after the first so
 
 
-def parse_build(cluster: str, text: str, build_dir: Path, root: Path) -> list[Resource]:
+class Documents:
+    """Parses each distinct document text once per run.
+
+    A fleet's clusters mostly receive the same objects (one base, fifty clusters: 4,601 documents of
+    a generated 50-cluster fleet are 373 distinct texts), and parsing is most of Python's share of
+    validate. Resources with the same text share one body, so nothing may change a body once parsed.
+    """
+
+    def __init__(self) -> None:
+        self._bodies: dict[str, Any] = {}
+
+    def load(self, text: str) -> Any:
+        body = self._bodies.get(text)
+        if body is None:
+            body = self._bodies[text] = yaml.load(text, Loader=_Loader)
+        return body
+
+
+def parse_build(cluster: str, text: str, build_dir: Path, root: Path, documents: Documents) -> list[Resource]:
     """Split one overlay's build output; move kustomize's build annotations into Resource fields.
 
     A plain build's document text is kept as it is: it is already the stable, sorted YAML that
@@ -74,19 +92,23 @@ def parse_build(cluster: str, text: str, build_dir: Path, root: Path) -> list[Re
     """
     resources = []
     for part in _SEPARATOR.split(text):
-        doc = yaml.load(part, Loader=_Loader)
+        annotated = ORIGIN in part or TRANSFORMATIONS in part
+        # An annotated document is changed below (its build annotations move out), so it gets a body of its own.
+        doc = yaml.load(part, Loader=_Loader) if annotated else documents.load(part)
         if not doc:
             continue
         if not isinstance(doc, dict):
             raise InputError(f"kustomize produced a non-object document for cluster {cluster}")
+        if not annotated:
+            resources.append(Resource(cluster, doc, text=part))
+            continue
         meta = doc.setdefault("metadata", {})
         annotations = meta.get("annotations") or {}
-        annotated = ORIGIN in annotations or TRANSFORMATIONS in annotations
         origin = yaml.load(annotations.pop(ORIGIN, "") or "{}", Loader=_Loader) or {}
         steps = yaml.load(annotations.pop(TRANSFORMATIONS, "") or "[]", Loader=_Loader) or []
         if not annotations:
             meta.pop("annotations", None)
-        res = Resource(cluster, doc, text=None if annotated else part)
+        res = Resource(cluster, doc)
         if "path" in origin:
             res.origin = _repo_path(origin["path"], build_dir, root)
         elif "configuredIn" in origin:

@@ -142,8 +142,7 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         if options.changed_since is None:
             resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
         else:
-            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, cache_dir(root),
-                                                    options.workers)
+            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
         findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
     return Result(inv, resources, findings, timer.timings,

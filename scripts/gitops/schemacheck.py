@@ -1,8 +1,8 @@
 """Schema stage: one kubeconform run per Kubernetes minor version over every rendered object.
 
-Objects are written as JSON documents, a file per (cluster, namespace), so that each kubeconform
-result (file, apiVersion, kind, name) maps back to exactly one object; kubeconform's own worker pool
-does the parallel work.
+Each distinct document is validated once per minor, however many clusters receive it, and each
+kubeconform result (file, apiVersion, kind, name) maps back to the objects it stands for;
+kubeconform's own worker pool does the parallel work.
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from .errors import ToolError
 from .inventory import Inventory
@@ -50,32 +50,37 @@ def problems_of(result: dict, resource: Resource) -> list[SchemaProblem]:
     return [SchemaProblem(resource, p, m) for p, m in leaves]
 
 
-def _write(tmp: Path, resources: dict[str, list[Resource]]) -> dict[tuple[str, str, str, str], Resource]:
-    """Write each cluster's objects into a few multi-document files; return how to find them.
+_Key = tuple[str, str, str, str]  # how kubeconform names a result: file, apiVersion, kind, name
 
-    kubeconform names a result by file, apiVersion, kind and name, so no file holds two objects with the
-    same three (a namespace per file, and a further file for any repeat). Few files, not one per object:
-    creating thousands of small files was the slowest part of this stage.
+
+def _write(folder: Path, resources: Iterable[Resource]) -> dict[_Key, list[Resource]]:
+    """Write each distinct document once into a few multi-document files; return the Resources each
+    result stands for.
+
+    The same text validates the same against one Kubernetes version's schemas, and a fleet's clusters
+    mostly receive the same objects, so each distinct document is validated once and its result is
+    every copy's. kubeconform names a result by file, apiVersion, kind and name, so no file holds two
+    documents with the same three. Few files, not one per object: creating thousands of small files
+    was the slowest part of this stage.
     """
-    index: dict[tuple[str, str, str, str], Resource] = {}
-    for cluster, items in resources.items():
-        folder = tmp / cluster
-        folder.mkdir()
-        files: dict[str, list[str]] = defaultdict(list)
-        namespaces: dict[str, int] = {}
-        for res in items:
-            group, slot = namespaces.setdefault(res.namespace, len(namespaces)), 0
-            while True:
-                name = str(folder / f"{group}.{slot}.yaml")
-                key = (name, res.api_version, res.kind, res.name)
-                if key not in index:
-                    break
-                slot += 1
-            index[key] = res
-            # kustomize's own YAML where there is one (no serialising); JSON, which is YAML too, otherwise.
-            files[name].append(res.text if res.text is not None else json.dumps(res.body))
-        for name, docs in files.items():
-            Path(name).write_text("\n---\n".join(docs) + "\n")
+    folder.mkdir()
+    index: dict[_Key, list[Resource]] = {}
+    by_text: dict[str, _Key] = {}
+    slots: dict[tuple[str, str, str], int] = defaultdict(int)
+    files: dict[str, list[str]] = defaultdict(list)
+    for res in resources:
+        # kustomize's own YAML where there is one (no serialising); JSON, which is YAML too, otherwise.
+        text = res.text if res.text is not None else json.dumps(res.body)
+        key = by_text.get(text)
+        if key is None:
+            name = (res.api_version, res.kind, res.name)
+            key = by_text[text] = (str(folder / f"{slots[name]}.yaml"), *name)
+            slots[name] += 1
+            index[key] = []
+            files[key[0]].append(text)
+        index[key].append(res)
+    for name, docs in files.items():
+        Path(name).write_text("\n---\n".join(docs) + "\n")
     return index
 
 
@@ -86,20 +91,22 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
     """Start kubeconform (one run per Kubernetes minor) in the background; yield a function that
     waits for it and returns the problems. Python runs the other stages meanwhile."""
     workers = workers or max(2, os.cpu_count() or 2)
-    by_version: dict[str, list[str]] = defaultdict(list)
-    for cluster in resources:
-        by_version[inventory.cluster(cluster).kubernetes_version].append(cluster)
+    by_version: dict[str, list[Resource]] = defaultdict(list)
+    for cluster, items in resources.items():
+        by_version[inventory.cluster(cluster).kubernetes_version] += items
     with tempfile.TemporaryDirectory(prefix="gitops-schema-") as tmp:
-        index = _write(Path(tmp), resources)
+        index: dict[_Key, list[Resource]] = {}
         runs = []
-        for minor, clusters in sorted(by_version.items()):
+        for minor, items in sorted(by_version.items()):
+            folder = Path(tmp) / minor
+            index |= _write(folder, items)
             cmd = [str(kubeconform), "-strict", "-output", "json", "-n", str(workers)]
             for loc in locations_for(minor):
                 cmd += ["-schema-location", loc]
-            cmd += [str(Path(tmp) / c) for c in clusters]
             out = Path(tmp) / f"kubeconform-{minor}.json"  # a file, not a pipe: a full pipe would stall it
             with out.open("w") as sink:
-                runs.append((subprocess.Popen(cmd, stdout=sink, stderr=subprocess.PIPE, text=True), out))
+                runs.append((subprocess.Popen([*cmd, str(folder)], stdout=sink, stderr=subprocess.PIPE, text=True),
+                             out))
 
         def problems() -> list[SchemaProblem]:
             found: list[SchemaProblem] = []
@@ -114,7 +121,8 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
                            result.get("name", ""))
                     if key not in index:
                         raise ToolError(f"kubeconform reported an unknown object: {key}")
-                    found += problems_of(result, index[key])
+                    for res in index[key]:
+                        found += problems_of(result, res)
             return found
 
         try:
