@@ -60,3 +60,14 @@ def test_a_small_fleet_validates_clean(tmp_path: Path, capsys) -> None:
     assert set(result.resources) == {"cluster-1", "cluster-2", "cluster-3"}
     capsys.readouterr()
     assert cli.main(["--root", str(tmp_path), "validate"]) == 0
+
+
+def test_cluster_labels_make_every_document_distinct(tmp_path: Path) -> None:
+    fleetgen.generate(tmp_path, clusters=3, services=3, cluster_labels=True)
+    assert cli.main(["--root", str(tmp_path), "render"]) == 0
+    result = pipeline.validate(tmp_path, REGISTRY, pipeline.Options())
+    assert [f.message for f in result.findings if f.severity is Severity.ERROR] == []
+    for cluster, items in result.resources.items():
+        assert {r.labels.get(fleetgen.CLUSTER_LABEL) for r in items} == {cluster}
+    texts = [r.text for items in result.resources.values() for r in items]
+    assert len(set(texts)) == len(texts)

@@ -7,6 +7,10 @@ run itself are reached through their clusterset.local name: the overlay patches 
 ConfigMap, as overlays/cluster-1/producer-url.yaml does. Every namespace exists in every
 cluster (namespace sameness), so each export is importable wherever it is called.
 
+With cluster_labels, every overlay also labels all its objects with its cluster's name, as many
+fleets do; then no two clusters receive the same document (the worst case for validate, which
+parses and schema-checks each distinct document once).
+
 The output is deterministic (same arguments, byte-identical tree) and validates clean.
 """
 from __future__ import annotations
@@ -253,7 +257,10 @@ def _gateway(p: ClusterPlan, front: Service) -> dict[str, str]:
     }
 
 
-def _overlay(p: ClusterPlan) -> dict[str, str]:
+CLUSTER_LABEL = "fleet.example.com/cluster"
+
+
+def _overlay(p: ClusterPlan, cluster_labels: bool) -> dict[str, str]:
     by_name = {s.name: s for s in p.services}
     files: dict[str, str] = {}
     resources = ["../../base/namespaces"] + [f"../../base/{s.name}" for s in p.services]
@@ -276,6 +283,8 @@ def _overlay(p: ClusterPlan) -> dict[str, str]:
         text += "components:\n" + "".join(f"  - {c}\n" for c in exports)
     if patches:
         text += "patches:\n" + "".join(f"  - path: {f}\n" for f in patches)
+    if cluster_labels:
+        text += f"labels:\n  - pairs:\n      {CLUSTER_LABEL}: {p.name}\n"
     files[f"{p.overlay}/kustomization.yaml"] = text
     return files
 
@@ -289,7 +298,7 @@ def _crds_lock() -> str:
     return text
 
 
-def files(clusters: int, services: int, clustersets: int = 1) -> dict[str, str]:
+def files(clusters: int, services: int, clustersets: int = 1, cluster_labels: bool = False) -> dict[str, str]:
     """{repository path: text} of the generated sources (without the copied schemas/)."""
     plans = plan(clusters, services, clustersets)
     out = {INVENTORY_FILE: _inventory(plans, clustersets), crds.LOCK_FILE: _crds_lock(), **_namespaces()}
@@ -299,15 +308,15 @@ def files(clusters: int, services: int, clustersets: int = 1) -> dict[str, str]:
         for svc in p.services:
             if svc.exported:
                 out.update(_export_component(svc, p.mcs))
-        out.update(_overlay(p))
+        out.update(_overlay(p, cluster_labels))
     return out
 
 
-def generate(dest: Path, clusters: int, services: int, clustersets: int = 1) -> None:
+def generate(dest: Path, clusters: int, services: int, clustersets: int = 1, cluster_labels: bool = False) -> None:
     """Write a complete repository into dest (which must be empty or absent)."""
     if dest.exists() and any(dest.iterdir()):
         raise FileExistsError(f"{dest} is not empty")
-    for rel, text in sorted(files(clusters, services, clustersets).items()):
+    for rel, text in sorted(files(clusters, services, clustersets, cluster_labels).items()):
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
@@ -320,8 +329,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--services", type=int, default=20, help="services per cluster")
     parser.add_argument("--clustersets", type=int, default=1)
+    parser.add_argument("--cluster-labels", action="store_true",
+                        help=f"label every object with its cluster ({CLUSTER_LABEL}): no two clusters share a document")
     args = parser.parse_args(argv)
-    generate(args.dest, args.clusters, args.services, args.clustersets)
+    generate(args.dest, args.clusters, args.services, args.clustersets, args.cluster_labels)
     print(f"wrote {args.clusters} clusters x {args.services} services into {args.dest}; "
           f"run `python -m gitops --root {args.dest} render` to fill clusters/")
 
