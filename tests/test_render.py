@@ -101,3 +101,7 @@ def test_identical_documents_are_parsed_once_and_annotated_ones_never_shared(tmp
     (x,), (y,) = (manifests.parse_build(c, annotated, tmp_path, tmp_path, documents) for c in ("c1", "c2"))
     assert x.body is not y.body
     assert (x.origin, x.text, x.body["metadata"]) == ("ns.yaml", None, {"name": "a"})
+    # Naming the annotation is not carrying it: kustomize's own text is kept for clusters/.
+    mentions = plain + "data:\n  note: see config.kubernetes.io/origin\n"
+    (m,) = manifests.parse_build("c1", mentions, tmp_path, tmp_path, documents)
+    assert (m.text, m.origin, m.body["data"]) == (mentions, None, {"note": "see config.kubernetes.io/origin"})

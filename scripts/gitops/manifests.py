@@ -92,23 +92,25 @@ def parse_build(cluster: str, text: str, build_dir: Path, root: Path, documents:
     """
     resources = []
     for part in _SEPARATOR.split(text):
-        annotated = ORIGIN in part or TRANSFORMATIONS in part
-        # An annotated document is changed below (its build annotations move out), so it gets a body of its own.
-        doc = yaml.load(part, Loader=_Loader) if annotated else documents.load(part)
+        # A document that may carry build annotations is changed below (they move out), so it gets a
+        # body of its own; any other is shared.
+        maybe_annotated = ORIGIN in part or TRANSFORMATIONS in part
+        doc = yaml.load(part, Loader=_Loader) if maybe_annotated else documents.load(part)
         if not doc:
             continue
         if not isinstance(doc, dict):
             raise InputError(f"kustomize produced a non-object document for cluster {cluster}")
-        if not annotated:
+        if not maybe_annotated:
             resources.append(Resource(cluster, doc, text=part))
             continue
         meta = doc.setdefault("metadata", {})
         annotations = meta.get("annotations") or {}
+        annotated = ORIGIN in annotations or TRANSFORMATIONS in annotations
         origin = yaml.load(annotations.pop(ORIGIN, "") or "{}", Loader=_Loader) or {}
         steps = yaml.load(annotations.pop(TRANSFORMATIONS, "") or "[]", Loader=_Loader) or []
         if not annotations:
             meta.pop("annotations", None)
-        res = Resource(cluster, doc)
+        res = Resource(cluster, doc, text=None if annotated else part)
         if "path" in origin:
             res.origin = _repo_path(origin["path"], build_dir, root)
         elif "configuredIn" in origin:
