@@ -6,27 +6,18 @@ Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
 from . import diff, diffreport, hydrate, pipeline
+from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .policy import rules_table
 from .report import FORMATS, ReportContext
 
 VERSION = "0.1.0"
-
-
-def write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, hydrate, pipeline, tools
+from . import bootstrap, git, hydrate, pipeline, tools
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -51,9 +51,8 @@ def title(kind: str, namespace: str, name: str) -> str:
 # --- git: the base revision, read-only --------------------------------------------------------------
 
 def _git(root: Path, *args: str) -> str | None:
-    """stdout of a read-only git command, or None when it fails (unknown ref, not a repository)."""
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True)
-    return proc.stdout.strip() if proc.returncode == 0 else None
+    out = git.run(root, *args)
+    return out.strip() if out is not None else None
 
 
 def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
@@ -61,13 +60,9 @@ def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     if _git(root, "rev-parse", "--show-toplevel") is None:
         raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
     if ref is not None:
-        commit = _git(root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
-        if commit is None:
-            raise UsageError(f"unknown git revision {ref!r}: give --base a branch, tag or commit that exists here "
-                             "(in CI, check out with fetch-depth: 0)")
-        return ref, commit
+        return ref, git.verified(root, ref, "--base")
     for branch in MAIN_BRANCHES:
-        commit = _git(root, "merge-base", "HEAD", branch)
+        commit = _git(root, "merge-base", "--end-of-options", "HEAD", branch)
         if commit:
             return f"merge-base(HEAD, {branch})", commit
     raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")

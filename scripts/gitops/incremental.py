@@ -7,13 +7,12 @@ whole clusterset. A change to a file every build or check depends on rebuilds ev
 """
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from . import bootstrap, build, crds, schemas
-from .errors import InputError, UsageError
+from . import bootstrap, build, crds, git, schemas
+from .errors import InputError
 from .inventory import INVENTORY_FILE, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
@@ -21,17 +20,11 @@ from .manifests import Documents, Resource
 GLOBAL_INPUTS = (INVENTORY_FILE, crds.LOCK_FILE, f"{schemas.HANDWRITTEN}/")
 
 
-def _git(root: Path, *args: str) -> list[str]:
-    proc = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise UsageError(f"--changed-since: git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return [line for line in proc.stdout.splitlines() if line]
-
-
 def changed_files(root: Path, ref: str) -> set[str]:
     """Root-relative paths changed since ref: committed, staged, unstaged and untracked."""
-    changed = _git(root, "diff", "--name-only", "--no-renames", "--relative", ref, "--")
-    return set(changed) | set(_git(root, "ls-files", "--others", "--exclude-standard"))
+    commit = git.verified(root, ref, "--changed-since")
+    changed = git.lines(root, "diff", "--name-only", "--no-renames", "--relative", commit, "--", purpose="--changed-since")
+    return set(changed) | set(git.lines(root, "ls-files", "--others", "--exclude-standard", purpose="--changed-since"))
 
 
 def select(inv: Inventory, root: Path, changed: set[str], closures: Closures) -> set[str]:

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import proc
 from .errors import ToolError
+
+INSTALL_TIMEOUT = 1200.0  # a first build from an empty Go cache takes minutes on 2 cores
 
 
 @dataclass(frozen=True)
@@ -37,9 +39,12 @@ def installed_version(binary: Path, tool: Tool) -> str | None:
     if not binary.is_file():
         return None
     try:
-        out = subprocess.run(["go", "version", "-m", str(binary)], capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
+        done = proc.run(["go", "version", "-m", str(binary)], what="go version -m", timeout=60)
+    except ToolError:
         return None
+    if done.returncode != 0:
+        return None
+    out = done.stdout
     for line in out.splitlines():
         parts = line.split()
         if len(parts) >= 3 and parts[0] == "mod" and parts[1] == tool.module:
@@ -58,10 +63,10 @@ def ensure(tool: Tool, root: Path) -> Path:
     # Build into a private folder, then rename: a concurrent run never sees half a binary.
     with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
         env = dict(os.environ, GOBIN=tmp, GOFLAGS="-buildvcs=false")
-        proc = subprocess.run(["go", "install", f"{tool.package}@{tool.version}"],
-                              capture_output=True, text=True, env=env)
-        if proc.returncode != 0:
-            raise ToolError(f"go install {tool.package}@{tool.version} failed:\n{proc.stderr.strip()}")
+        done = proc.run(["go", "install", f"{tool.package}@{tool.version}"], what=f"go install {tool.name}",
+                        timeout=INSTALL_TIMEOUT, env=env)
+        if done.returncode != 0:
+            raise ToolError(f"go install {tool.package}@{tool.version} failed:\n{done.stderr.strip()}")
         os.replace(Path(tmp) / tool.name, binary)
     found = installed_version(binary, tool)
     if found != tool.version:
