@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import traceback
 from pathlib import Path
 from typing import Sequence
 
@@ -28,6 +29,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: current folder)")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an unexpected error")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     sub.add_parser("render", help="write clusters/<name>/ and bootstrap/ from the overlays and inventory")
     val = sub.add_parser("validate", help="render in memory and check everything; nothing is written")
@@ -107,6 +109,23 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; never a traceback (unless --debug): an unexpected error is exit 2 with one line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _main(argv)
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes exit 2
+        if debug:
+            traceback.print_exc()
+        command = next((a for a in argv if a in ("render", "validate", "diff")), "gitops")
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: {command} failed unexpectedly: {exc.__class__.__name__}{': ' + detail if detail else ''} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         root = args.root.resolve()

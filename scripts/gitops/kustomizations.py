@@ -5,6 +5,7 @@ and line ourselves, and tells incremental validation which overlays a changed fi
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Closure:
     kustomizations: list[str] = field(default_factory=list)
     files: set[str] = field(default_factory=set)
     manifests: set[str] = field(default_factory=set)  # the files kustomize parses as YAML objects
+    objects: set[str] = field(default_factory=set)  # resources files: each document must be one object
 
 
 def find_kustomization(directory: Path) -> Path | None:
@@ -49,6 +51,17 @@ def _rel(path: Path, root: Path) -> str:
         return _abs(path).relative_to(_abs(root)).as_posix()
     except ValueError:
         return str(path)
+
+
+def _below(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _references(doc: yaml.Node) -> list[tuple[str, str, yaml.ScalarNode]]:
@@ -94,6 +107,7 @@ class Closures:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._memo: dict[Path, Closure] = {}
+        self._prechecked: set[str] = set()
 
     def of(self, directory: Path) -> Closure:
         """Walk a kustomization tree; raise InputError on remote, missing or absolute references."""
@@ -106,9 +120,86 @@ class Closures:
         without naming the file, and parsing every file of every overlay up front would cost more
         than the builds save.
         """
-        for rel in sorted(self.of(directory).manifests):
-            if rel.endswith((".yaml", ".yml")):
-                yamlsrc.compose_file(self.root / rel, self.root)
+        closure = self.of(directory)
+        for rel in sorted(closure.manifests):
+            if rel.endswith((".yaml", ".yml", ".json")):
+                docs = yamlsrc.compose_file(self.root / rel, self.root)
+                if rel in closure.objects:
+                    for doc in docs:
+                        _check_object(doc, rel)
+
+    def _contained(self, path: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
+        """Refuse a reference that leaves the repository, lexically or through a symlink (kustomize's load
+        restrictor stops file symlinks but not folder symlinks), or that runs into a symlink loop."""
+        root = _abs(self.root)
+        lexical = _abs(path)
+        if not _below(lexical, root):
+            raise InputError(f"{key} entry {value!r} is outside the repository", rel, line, col)
+        try:
+            os.stat(lexical)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise InputError(f"{key} entry {value!r} is a symlink loop", rel, line, col) from None
+            return  # missing: reported by the caller with the same line
+        real_root = Path(os.path.realpath(root))
+        if _below(Path(os.path.realpath(lexical)), real_root):
+            return
+        link = lexical
+        for part in [*reversed(lexical.parents), lexical]:  # the first symlink on the way that leaves the repository
+            if _below(part, root) and part.is_symlink() and not _below(Path(os.path.realpath(part)), real_root):
+                link = part
+                break
+        raise InputError(f"{key} entry {value!r} leads outside the repository through the symlink "
+                         f"{_rel(link, root)} -> {os.readlink(link) if link.is_symlink() else '?'}; "
+                         "the build may read only files of this repository", rel, line, col)
+
+    def _no_functions(self, target: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
+        """Exec and container KRM functions run programs: never allowed (kustomize runs without --enable-exec)."""
+        for doc in yamlsrc.compose_file(target, self.root):
+            meta = yamlsrc.node_at(doc, "metadata")
+            annotations = yamlsrc.node_at(meta, "annotations") if meta is not None else None
+            if annotations is not None and yamlsrc.node_at(annotations, "config.kubernetes.io/function") is not None:
+                raise InputError(f"{key} entry {value!r} is a KRM function (exec or container), which would run a "
+                                 "program during the build; not allowed: use a built-in generator or transformer",
+                                 rel, line, col)
+
+    def precheck(self, directory: Path) -> None:
+        """Every file the build reads, before kustomize sees it: the size limit for all, and for YAML the
+        UTF-8 and alias-expansion limits, each error naming the file (and line)."""
+        closure = self.of(directory)
+        yaml_files = set(closure.kustomizations) | closure.manifests
+        for rel in sorted(closure.files - self._prechecked):
+            shown = rel
+            text = yamlsrc.read_checked(self.root / rel, shown)
+            if rel in yaml_files:
+                yamlsrc.check_expansion(text, shown)
+            self._prechecked.add(rel)
+
+    def explain(self, directory: Path, message: str) -> tuple[str, int] | None:
+        """The kustomization (or manifest) file and line a kustomize error message is about: a path it names,
+        or an object id (Kind.version.group/name.namespace) it names."""
+        closure = self.of(directory)
+        paths = set(re.findall(r"[\w./-]+\.(?:ya?ml|json|env|properties|txt)\b|[\w./-]+/[\w.-]+", message))
+        ids = re.findall(r"\b[A-Z]\w*\.[\w]+\.?[\w.]*/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
+        ids += re.findall(r"name: ([a-z0-9][-a-z0-9.]*)", message)
+        def first(files: list[str], pattern: str) -> tuple[str, int] | None:
+            for f in files:
+                for number, text in enumerate(_lines(self.root / f), 1):
+                    if re.search(pattern, text):
+                        return f, number
+            return None
+
+        for p in sorted(paths, key=len, reverse=True):
+            tail = re.escape(p.rstrip("/").rsplit("/", 1)[-1])
+            if tail and (found := first(closure.kustomizations, rf"(^|[\s/'\"=]){tail}(['\"]|\s*$)")):
+                return found
+        for name in ids:
+            if found := first(sorted(closure.manifests) + closure.kustomizations,
+                              rf"\bname:\s*['\"]?{re.escape(name)}['\"]?\s*$"):
+                return found
+        if ids:  # a generated or prefixed name: the kustomization that renames
+            return first(closure.kustomizations, r"^\s*name(Prefix|Suffix):") or (closure.kustomizations[0], 1)
+        return None
 
     def _walk(self, directory: Path, stack: tuple[Path, ...]) -> Closure:
         if directory in self._memo:
@@ -118,6 +209,8 @@ class Closures:
         if file is None:
             raise InputError("no kustomization.yaml in this directory", _rel(directory, root))
         rel = _rel(file, root)
+        if not _below(Path(os.path.realpath(file)), Path(os.path.realpath(root))):
+            raise InputError(f"is a symlink to {os.path.realpath(file)}, outside the repository", rel)
         result = Closure([rel], {rel})
         docs = yamlsrc.compose_file(file, root)
         helm_line = yamlsrc.key_line(docs[0], "helmCharts") if docs else None
@@ -134,22 +227,54 @@ class Closures:
                 raise InputError(f"{key} entry {value!r} is an absolute path; use a path relative to {rel}",
                                  rel, line, col)
             target = _abs(directory / value)
+            self._contained(directory / value, value, key, rel, line, col)
+            if not target.is_dir() and not _below(target, directory):
+                raise InputError(f"{key} entry {value!r} is outside this kustomization's folder "
+                                     f"{_rel(directory, root)}/: kustomize loads files only from in or below it "
+                                 "(refer to a folder with its own kustomization instead)", rel, line, col)
+            if key in ("generators", "transformers", "validators") and target.is_file():
+                self._no_functions(target, value, key, rel, line, col)
             if target.is_dir():
                 if kind == "file":
                     raise InputError(f"{key} entry {value!r} is a directory; a file is expected", rel, line, col)
-                if target in stack or target == directory:
+                if target in stack or target == directory or \
+                        os.path.realpath(target) in {os.path.realpath(d) for d in (*stack, directory)}:
                     raise InputError(f"{key} entry {value!r} makes a cycle", rel, line, col)
                 sub = self._walk(target, (*stack, directory))
                 result.kustomizations += [k for k in sub.kustomizations if k not in result.kustomizations]
                 result.files |= sub.files
                 result.manifests |= sub.manifests
+                result.objects |= sub.objects
             elif target.is_file():
                 if kind == "dir":
                     raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)
                 result.files.add(_rel(target, root))
                 if key in _MANIFEST_FIELDS:
                     result.manifests.add(_rel(target, root))
+                if key == "resources":
+                    result.objects.add(_rel(target, root))
             else:
                 raise InputError(f"{key} entry {value!r} does not exist", rel, line, col)
         self._memo[directory] = result
         return result
+
+
+def _check_object(doc: yaml.Node, rel: str) -> None:
+    """One document of a resources file is one Kubernetes object: a mapping with kind and metadata.name."""
+    line = doc.start_mark.line + 1
+    if not isinstance(doc, yaml.MappingNode):
+        raise InputError("a resources file holds Kubernetes objects, one mapping per document; this document is "
+                         f"a {'list' if isinstance(doc, yaml.SequenceNode) else 'scalar'}", rel, line)
+    for key in ("apiVersion", "kind"):
+        value = yamlsrc.node_at(doc, key)
+        if not isinstance(value, yaml.ScalarNode) or not value.value:
+            raise InputError(f"object without {key}", rel, line)
+    if yamlsrc.node_at(doc, "kind").value.endswith("List"):  # type: ignore[union-attr]
+        return  # a v1 List: kustomize unpacks its items
+    meta = yamlsrc.node_at(doc, "metadata")
+    if not isinstance(meta, yaml.MappingNode):
+        raise InputError("metadata must be a mapping with at least a name", rel,
+                         meta.start_mark.line + 1 if meta is not None else line)
+    name = yamlsrc.node_at(meta, "name")
+    if not isinstance(name, yaml.ScalarNode) or not name.value:
+        raise InputError("object without metadata.name", rel, meta.start_mark.line + 1)

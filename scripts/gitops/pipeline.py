@@ -15,7 +15,8 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
+from . import build, engine, hydrate, incremental, inventory, names, schemacheck, schemas, tools, waivers
+from .errors import InputError
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
@@ -34,7 +35,7 @@ STALE = Rule("rendered-up-to-date", Severity.ERROR,
              "The sync engines apply clusters/, so an overlay change that is not rendered never reaches a cluster, "
              "and reviewers would read a diff that is not what clusters get.",
              "Run `nox -s render` and commit the result.")
-BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE)
+BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE, names.NAME)
 
 
 @dataclass
@@ -87,8 +88,28 @@ def _prepare(root: Path) -> tuple[Inventory, Path]:
 
 
 def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+    """Build every overlay; refuse (InputError, exit 2) when an object's name could not be written."""
     inv, kustomize = _prepare(root)
-    return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
+    resources = build.build_all(kustomize, list(inv.clusters), root, workers)
+    bad = name_findings(resources, source_map(root, inv, kustomize))
+    if bad:
+        first = bad[0]
+        more = f" (and {len(bad) - 1} more: run validate to see them all)" if len(bad) > 1 else ""
+        raise InputError(f"{first.message}{more}; nothing was written", first.location.path if first.location
+                         else None, first.location.line if first.location else None)
+    return inv, resources
+
+
+def name_findings(resources: dict[str, list[Resource]], sources: SourceMap) -> list[Finding]:
+    """An `object-name` finding, at its source line, for every name that Kubernetes (and clusters/) cannot take."""
+    out = []
+    for items in resources.values():
+        for res in items:
+            for path, problem in names.problems(res):
+                out.append(Finding(names.NAME.id, names.NAME.severity,
+                                   f"{res.ref} in cluster {res.cluster}: {problem}", res.cluster, res.ref,
+                                   ".".join(path), names.NAME.fix, sources.locate(res, path)))
+    return out
 
 
 def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
@@ -166,6 +187,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
                 kubeconform, inv, to_check, lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
                 options.workers))
         with timer.stage("stale"):
+            findings += name_findings(resources if rebuilt is None else {c: resources[c] for c in rebuilt}, sources)
             if options.check_stale:
                 expected = hydrate.expected_files(inv, resources if rebuilt is None else
                                                   {c: resources[c] for c in rebuilt})
