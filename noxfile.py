@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import nox
+import nox.command
 
 ROOT = Path(__file__).parent
 nox.options.reuse_existing_virtualenvs = True
@@ -23,8 +24,13 @@ def _install(session: nox.Session) -> None:
 
 
 def _gitops(session: nox.Session, command: str) -> None:
+    """Run the tool and leave nox with exactly its exit code (0 clean, 1 findings or changes, 2 bad input):
+    nox reports every failed session as 1, which would make bad input look like findings."""
     _install(session)
-    session.run("python", "-m", "gitops", command, *session.posargs, env=ENV)
+    try:
+        session.run("python", "-m", "gitops", command, *session.posargs, env=ENV)
+    except nox.command.CommandFailed as exc:
+        raise SystemExit(exc.return_code or 2) from None
 
 
 @nox.session

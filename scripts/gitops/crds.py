@@ -20,7 +20,7 @@ from typing import Any
 
 import yaml
 
-from . import yamlsrc
+from . import fsio, yamlsrc
 from .yamlsrc import Fields
 from .errors import InputError, ToolError
 
@@ -86,10 +86,7 @@ def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
         if digest != crd.sha256:
             raise InputError(f"{crd.name} from {source} has sha256 {digest}, but the lock says {crd.sha256}",
                              LOCK_FILE, crd.line)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        fsio.write_atomic(cached, data)
         return data
     raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried)}. Offline, set --crd-mirror or "
                     "GITOPS_CRD_MIRROR to a directory holding the locked CRD files", LOCK_FILE, crd.line)
@@ -144,15 +141,9 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     target = cache / "schemas" / f"crds-{key}"
     if target.is_dir():
         return target
-    staging = cache / "schemas" / f".crds-{key}.tmp{os.getpid()}"
-    for crd in lock.crds:
-        for rel, schema in convert(fetch(crd, root, cache, mirror), crd.name).items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(schema, sort_keys=True))
-    staging.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(staging, target)
-    except OSError:  # another run got there first
-        pass
+    # Staged beside the target and renamed into place; a failed fetch or conversion leaves no debris.
+    with fsio.staging_dir(target) as staging:
+        files = {rel: json.dumps(schema, sort_keys=True)
+                 for crd in lock.crds for rel, schema in convert(fetch(crd, root, cache, mirror), crd.name).items()}
+        fsio.write_tree(staging, files)
     return target

@@ -11,8 +11,9 @@ import os
 import resource
 import signal
 import subprocess
+import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence
 
 from .errors import ToolError
 
@@ -54,3 +55,61 @@ def kill(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+class Started:
+    """A process running in the background with a deadline (kubeconform while Python runs the policies)."""
+
+    def __init__(self, popen: subprocess.Popen, what: str, timeout: float) -> None:
+        self.popen, self.what, self.timeout = popen, what, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def wait(self) -> tuple[int, str]:
+        """(exit code, stderr); ToolError when the deadline set at start passes first (the process is killed)."""
+        try:
+            _, err = self.popen.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill(self.popen)
+            raise ToolError(f"{self.what} did not finish within {self.timeout:g} s and was stopped") from None
+        return self.popen.returncode, err or ""
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            kill(self.popen)
+
+
+def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
+          memory_mib: int | None = None) -> Started:
+    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
+    try:
+        popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
+                                 text=True, env=dict(env) if env is not None else None, start_new_session=True,
+                                 preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+    except OSError as exc:
+        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+    return Started(popen, what, timeout)
+
+
+def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, max_bytes: int,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `cmd` with its stdout streamed into the file `sink` (binary output such as `git archive`), stopped
+    when it passes `timeout` seconds or `max_bytes` of output."""
+    with open(sink, "wb") as out:
+        try:
+            popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
+                                     cwd=cwd, start_new_session=True)
+        except OSError as exc:
+            raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+        deadline = time.monotonic() + timeout
+        while popen.poll() is None:
+            if time.monotonic() > deadline:
+                kill(popen)
+                raise ToolError(f"{what} did not finish within {timeout:g} s and was stopped")
+            if sink.stat().st_size > max_bytes:
+                kill(popen)
+                raise ToolError(f"{what} produced more than {max_bytes:,} bytes and was stopped")
+            time.sleep(0.01)
+        err = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
+        if popen.stderr:
+            popen.stderr.close()
+    return subprocess.CompletedProcess(popen.args, popen.returncode, None, err)

@@ -9,13 +9,11 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
-import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-from . import crds
+from . import crds, fsio
 from .errors import InputError, ToolError
 from .inventory import Inventory
 
@@ -74,16 +72,9 @@ def k8s_schemas(minor: str, cache: Path) -> Path:
         return target
     source = _k8s_base() / f"v{minor}.0-local-strict"
     definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
-    staging = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    staging.mkdir(parents=True, exist_ok=True)
-    for file in source.glob("*.json"):
-        if file.name in ("all.json", "_definitions.json"):
-            continue
-        (staging / file.name).write_text(_self_contained(file.read_text(), definitions))
-    try:
-        os.replace(staging, target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+    with fsio.staging_dir(target) as staging:
+        fsio.write_tree(staging, {file.name: _self_contained(file.read_text(), definitions)
+                                  for file in source.glob("*.json") if file.name not in ("all.json", "_definitions.json")})
     return target
 
 
