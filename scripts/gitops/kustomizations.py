@@ -180,7 +180,7 @@ class Closures:
         or an object id (Kind.version.group/name.namespace) it names."""
         closure = self.of(directory)
         paths = set(re.findall(r"[\w./-]+\.(?:ya?ml|json|env|properties|txt)\b|[\w./-]+/[\w.-]+", message))
-        ids = re.findall(r"\b[A-Z]\w*\.[\w]+\.?[\w.]*/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
+        ids = re.findall(r"\b[A-Z]\w*\.[\w.\[\]]+/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
         ids += re.findall(r"name: ([a-z0-9][-a-z0-9.]*)", message)
         def first(files: list[str], pattern: str) -> tuple[str, int] | None:
             for f in files:
@@ -193,8 +193,10 @@ class Closures:
             tail = re.escape(p.rstrip("/").rsplit("/", 1)[-1])
             if tail and (found := first(closure.kustomizations, rf"(^|[\s/'\"=]){tail}(['\"]|\s*$)")):
                 return found
+        # A patch with no target: the patch file names the object; otherwise the file that declares it.
+        patches_first = sorted(closure.manifests, key=lambda f: (("patch" in message) == (f in closure.objects), f))
         for name in ids:
-            if found := first(sorted(closure.manifests) + closure.kustomizations,
+            if found := first(patches_first + closure.kustomizations,
                               rf"\bname:\s*['\"]?{re.escape(name)}['\"]?\s*$"):
                 return found
         if ids:  # a generated or prefixed name: the kustomization that renames
