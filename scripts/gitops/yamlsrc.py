@@ -40,6 +40,22 @@ def max_yaml_nodes() -> int:
     return int(os.environ.get("GITOPS_MAX_YAML_NODES", "100000"))
 
 
+def max_yaml_depth() -> int:
+    """Deepest nesting of collections one file may have (GITOPS_MAX_YAML_DEPTH): libyaml's composer recurses
+    on the C stack, and a file of nested brackets crashes the interpreter."""
+    return int(os.environ.get("GITOPS_MAX_YAML_DEPTH", "200"))
+
+
+_LEADING = re.compile(r"^[ \t-]*", re.M)
+
+
+def _may_exceed(text: str, depth: int) -> bool:
+    """Whether the text can nest `depth` deep: flow nesting needs brackets, block nesting indentation."""
+    if text.count("[") + text.count("{") >= depth // 2:
+        return True
+    return max(map(len, _LEADING.findall(text)), default=0) >= depth // 2
+
+
 def _line_of(data: bytes, offset: int) -> int:
     return data[:offset].count(b"\n") + 1
 
@@ -85,13 +101,15 @@ def _yaml_error(exc: yaml.YAMLError, text: str, shown: str) -> InputError:
 
 
 def check_expansion(text: str, shown: str) -> None:
-    """Refuse a file whose aliases expand to more than max_yaml_nodes() nodes (a "billion laughs" bomb).
+    """Refuse a file whose aliases expand to more than max_yaml_nodes() nodes (a "billion laughs" bomb), or
+    that nests deeper than max_yaml_depth().
 
     A cheap scan of the parser's events: each anchored node's size is counted once, and an alias adds
     that size, so the expanded size is known without expanding anything. Skipped when the text has no
-    '&' (no anchor, so no alias can expand).
+    '&' (no anchor, so no alias can expand) and too few brackets and too little indentation to nest deep.
     """
-    if "&" not in text:
+    max_depth = max_yaml_depth()
+    if "&" not in text and not _may_exceed(text, max_depth):
         return
     limit = max_yaml_nodes()
     sizes: dict[str, int] = {}
@@ -102,6 +120,9 @@ def check_expansion(text: str, shown: str) -> None:
             if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
                 stack.append([event.anchor, 1])
                 total += 1
+                if len(stack) > max_depth:
+                    raise InputError(f"YAML nested more than {max_depth} levels deep (GITOPS_MAX_YAML_DEPTH)",
+                                     shown, event.start_mark.line + 1, event.start_mark.column + 1)
                 continue
             if isinstance(event, yaml.ScalarEvent):
                 size = 1
