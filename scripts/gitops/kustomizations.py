@@ -176,12 +176,11 @@ class Closures:
             self._prechecked.add(rel)
 
     def explain(self, directory: Path, message: str) -> tuple[str, int] | None:
-        """The kustomization (or manifest) file and line a kustomize error message is about: a path it names,
-        or an object id (Kind.version.group/name.namespace) it names."""
+        """The kustomization (or manifest) file and line a kustomize error message is about: an invalid
+        kustomization it names, a path it names, or an object id (Kind.version.group/name.namespace)."""
         closure = self.of(directory)
-        paths = set(re.findall(r"[\w./-]+\.(?:ya?ml|json|env|properties|txt)\b|[\w./-]+/[\w.-]+", message))
-        ids = re.findall(r"\b[A-Z]\w*\.[\w.\[\]]+/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
-        ids += re.findall(r"name: ([a-z0-9][-a-z0-9.]*)", message)
+        root = str(_abs(self.root))
+
         def first(files: list[str], pattern: str) -> tuple[str, int] | None:
             for f in files:
                 for number, text in enumerate(_lines(self.root / f), 1):
@@ -189,15 +188,25 @@ class Closures:
                         return f, number
             return None
 
+        invalid = re.search(r"couldn't make target for path '([^']+)': invalid Kustomization: (.*)", message)
+        if invalid and invalid.group(1).startswith(root):
+            file = find_kustomization(Path(invalid.group(1)))
+            if file is not None:
+                rel = _rel(file, self.root)
+                field = re.search(r'unknown field "([^"]+)"', invalid.group(2))
+                found = first([rel], rf"^\s*{re.escape(field.group(1))}\s*:") if field else None
+                return found or (rel, 1)
+        paths = set(re.findall(r"[\w./-]+\.(?:ya?ml|json|env|properties|txt)\b|[\w./-]+/[\w.-]+", message))
         for p in sorted(paths, key=len, reverse=True):
             tail = re.escape(p.rstrip("/").rsplit("/", 1)[-1])
             if tail and (found := first(closure.kustomizations, rf"(^|[\s/'\"=]){tail}(['\"]|\s*$)")):
                 return found
+        ids = re.findall(r"\b([A-Z]\w*)\.[\w.\[\]]+/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
         # A patch with no target: the patch file names the object; otherwise the file that declares it.
         patches_first = sorted(closure.manifests, key=lambda f: (("patch" in message) == (f in closure.objects), f))
-        for name in ids:
-            if found := first(patches_first + closure.kustomizations,
-                              rf"\bname:\s*['\"]?{re.escape(name)}['\"]?\s*$"):
+        for kind, name in ids:
+            of_kind = [f for f in patches_first if any(re.match(rf"^kind:\s*{kind}\s*$", t) for t in _lines(self.root / f))]
+            if found := first(of_kind + closure.kustomizations, rf"^\s{{0,2}}name:\s*['\"]?{re.escape(name)}['\"]?\s*$"):
                 return found
         if ids:  # a generated or prefixed name: the kustomization that renames
             return first(closure.kustomizations, r"^\s*name(Prefix|Suffix):") or (closure.kustomizations[0], 1)
@@ -276,7 +285,7 @@ def _check_object(doc: yaml.Node, rel: str) -> None:
     meta = yamlsrc.node_at(doc, "metadata")
     if not isinstance(meta, yaml.MappingNode):
         raise InputError("metadata must be a mapping with at least a name", rel,
-                         meta.start_mark.line + 1 if meta is not None else line)
+                         yamlsrc.key_line(doc, "metadata") or line)
     name = yamlsrc.node_at(meta, "name")
     if not isinstance(name, yaml.ScalarNode) or not name.value:
-        raise InputError("object without metadata.name", rel, meta.start_mark.line + 1)
+        raise InputError("object without metadata.name", rel, yamlsrc.key_line(doc, "metadata") or line)
