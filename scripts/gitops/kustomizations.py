@@ -239,7 +239,7 @@ class Closures:
                                  rel, line, col)
             target = _abs(directory / value)
             self._contained(directory / value, value, key, rel, line, col)
-            if not target.is_dir() and not _below(target, directory):
+            if kind != "dir" and not target.is_dir() and not _below(target, directory):
                 raise InputError(f"{key} entry {value!r} is outside this kustomization's folder "
                                      f"{_rel(directory, root)}/: kustomize loads files only from in or below it "
                                  "(refer to a folder with its own kustomization instead)", rel, line, col)
