@@ -36,7 +36,7 @@ def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> str:
                memory_mib=MEMORY_MIB)
     if proc.returncode != 0:
         detail = proc.stderr.strip().removeprefix("Error: ").replace(str(target.resolve()), "<build>")
-        if "out of memory" in detail or "cannot allocate memory" in detail:
+        if any(m in detail for m in ("out of memory", "cannot allocate memory", "failed to reserve")):
             detail = (f"kustomize ran out of memory (its ceiling is {MEMORY_MIB} MiB, GITOPS_KUSTOMIZE_MEMORY_MIB): "
                       "a manifest expands to far more than it shows")
         raise InputError(f"kustomize build failed for cluster {cluster.name}: {_first_lines(detail)}", cluster.overlay)
