@@ -158,6 +158,9 @@ def frozen_heap() -> Iterator[None]:
 
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer()
+    with timer.stage("waivers"):
+        # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
+        found_waivers = waivers.load(root, [r.id for r in all_rules(policies)])
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
         if options.changed_since is None:
@@ -165,13 +168,14 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
+        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, found_waivers)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
-           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None) -> list[Finding]:
+           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
+           found_waivers: list[waivers.Waiver] | None = None) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
@@ -198,7 +202,8 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
         with timer.stage("schema"):
             findings += _schema_findings(schema_problems(), sources)
     with timer.stage("waivers"):
-        known = [r.id for r in all_rules(policies)]
-        findings += waivers.apply(findings, waivers.load(root, known), options.today)
+        if found_waivers is None:
+            found_waivers = waivers.load(root, [r.id for r in all_rules(policies)])
+        findings += waivers.apply(findings, found_waivers, options.today)
     findings.sort(key=Finding.sort_key)
     return findings
