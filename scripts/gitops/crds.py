@@ -26,6 +26,7 @@ from .errors import InputError, ToolError
 
 LOCK_FILE = "crds.lock.yaml"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_CRD_BYTES = 64 * 1024 * 1024
 CONVERTER_VERSION = "1"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -64,11 +65,14 @@ def _read_source(source: str, root: Path) -> bytes | None:
     if parsed.scheme in ("http", "https"):
         try:
             with urllib.request.urlopen(source, timeout=20) as resp:
-                return resp.read()
+                data = resp.read(MAX_CRD_BYTES + 1)  # a CRD file is at most a few MB; never read without end
+            return data if len(data) <= MAX_CRD_BYTES else None
         except (urllib.error.URLError, OSError):
             return None
     path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else root / source
-    return path.read_bytes() if path.is_file() else None
+    if not path.is_file() or path.stat().st_size > MAX_CRD_BYTES:
+        return None
+    return path.read_bytes()
 
 
 def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
