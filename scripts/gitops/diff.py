@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, git, hydrate, names, pipeline, proc, tools
+from . import bootstrap, git, hydrate, names, pipeline, tools
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -86,10 +86,7 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
         tar = Path(tmp) / "base.tar"
         tree = Path(tmp) / "tree"
-        done = proc.pipe_to_file(["git", "-C", str(top), "archive", "--format=tar", "--end-of-options", commit], tar,
-                                 what="git archive", timeout=git.TIMEOUT, max_bytes=ARCHIVE_MAX_BYTES)
-        if done.returncode != 0:
-            raise UsageError(f"could not unpack revision {commit[:12]}: {done.stderr.strip()}")
+        git.archive(top, commit, tar, ARCHIVE_MAX_BYTES)
         try:
             with tarfile.open(tar) as archive:
                 # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.

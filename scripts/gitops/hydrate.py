@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Iterable
 
-from . import bootstrap, fsio, names
+from . import bootstrap, fsio, names, yamlsrc
 from .errors import InputError
 from .findings import ObjectRef, SourceLocation
 from .inventory import Inventory
@@ -65,6 +65,10 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
                 path = os.path.join(folder, name)
                 if os.path.islink(path):  # never read through it: a rendered file is never a link, so it is stale
                     files[f"{rel_folder}/{name}"] = f"(a symlink to {os.readlink(path)})"
+                    continue
+                size = os.path.getsize(path)
+                if size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, and never read
+                    files[f"{rel_folder}/{name}"] = f"({size} bytes)"
                     continue
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     files[f"{rel_folder}/{name}"] = fh.read()
