@@ -9,11 +9,12 @@ from __future__ import annotations
 import importlib.metadata
 import importlib.util
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
-from . import crds, fsio
+from . import crds, fsio, yamlsrc
 from .errors import InputError, ToolError
 from .inventory import Inventory
 
@@ -78,8 +79,40 @@ def k8s_schemas(minor: str, cache: Path) -> Path:
     return target
 
 
+def check_handwritten(root: Path) -> None:
+    """schemas/ comes from pull requests and kubeconform follows a schema's $ref: only JSON files of this
+    repository (no symlink out, within the size limit) whose every $ref points inside the same schema."""
+    folder = root / HANDWRITTEN
+    if not folder.exists():
+        return
+    if os.path.islink(folder):
+        raise InputError(f"{HANDWRITTEN} is a symlink; it must be a folder of the repository", HANDWRITTEN)
+    for dirpath, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                raise InputError("a symlink; schemas must be plain files of the repository", rel)
+            if name in files:
+                text = yamlsrc.read_checked(path, rel)
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"not valid JSON: {exc.msg}", rel, exc.lineno, exc.colno) from None
+                for number, line in enumerate(text.splitlines(), 1):
+                    for ref in _ANY_REF.findall(line):
+                        if not ref.startswith("#"):
+                            raise InputError(f"$ref {ref!r} leaves the schema; only local references "
+                                             "(\"#/...\") are allowed, nothing is fetched or read elsewhere",
+                                             rel, number)
+
+
+_ANY_REF = re.compile(r'"\$(?:ref|dynamicRef|recursiveRef|id)"\s*:\s*"([^"]*)"')
+
+
 def locations(minor: str, root: Path, cache: Path, mirror: str | None) -> list[str]:
     """kubeconform -schema-location templates for one Kubernetes minor version."""
+    check_handwritten(root)
     return [
         f"{k8s_schemas(minor, cache)}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
         f"{crds.materialize(root, cache, mirror)}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",
