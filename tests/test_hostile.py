@@ -142,3 +142,23 @@ def test_nox_sessions_exit_with_the_tools_code() -> None:
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 2, done.stdout + done.stderr
     assert "invalid choice: 'nope'" in done.stdout + done.stderr
+
+
+def test_failed_crd_materialisation_leaves_no_debris(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    from gitops import crds
+
+    calls = []
+
+    def fetch(crd, *args: object) -> bytes:
+        calls.append(crd.name)
+        if len(calls) == 2:  # the second CRD cannot be fetched
+            raise ToolError(f"cannot fetch {crd.name}")
+        return crds.fetch.__wrapped__(crd, *args)  # type: ignore[attr-defined]
+
+    fetch.__wrapped__ = crds.fetch  # type: ignore[attr-defined]
+    monkeypatch.setattr(crds, "fetch", fetch)
+    cache = tmp_path / "cache"
+    with pytest.raises(ToolError, match="cannot fetch"):
+        crds.materialize(repo, cache, str(PROJECT.parent / "shared" / "crds"))
+    assert len(calls) == 2
+    assert [p.name for p in (cache / "schemas").iterdir()] == []
