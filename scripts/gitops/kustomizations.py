@@ -53,8 +53,9 @@ def _rel(path: Path, root: Path) -> str:
         return str(path)
 
 
-def _below(path: Path, folder: Path) -> bool:
-    return path == folder or folder in path.parents
+def _below(path: str, folder: str) -> bool:
+    """`path` is `folder` or lies in it (both absolute and normalised); string work, as this runs per reference."""
+    return path == folder or path.startswith(folder if folder.endswith(os.sep) else folder + os.sep)
 
 
 def _lines(path: Path) -> list[str]:
@@ -108,6 +109,9 @@ class Closures:
         self.root = root
         self._memo: dict[Path, Closure] = {}
         self._prechecked: set[str] = set()
+        self._abs_root = str(_abs(root))
+        self._real_root = os.path.realpath(root)
+        self._reals: dict[str, str] = {}
 
     def of(self, directory: Path) -> Closure:
         """Walk a kustomization tree; raise InputError on remote, missing or absolute references."""
@@ -128,29 +132,39 @@ class Closures:
                     for doc in docs:
                         _check_object(doc, rel)
 
-    def _contained(self, path: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
-        """Refuse a reference that leaves the repository, lexically or through a symlink (kustomize's load
-        restrictor stops file symlinks but not folder symlinks), or that runs into a symlink loop."""
-        root = _abs(self.root)
-        lexical = _abs(path)
-        if not _below(lexical, root):
+    def _real_dir(self, directory: str) -> str:
+        """realpath of a folder, memoised: the folders of fifty overlays' references are few."""
+        real = self._reals.get(directory)
+        if real is None:
+            real = self._reals[directory] = os.path.realpath(directory)
+        return real
+
+    def _contained(self, target: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
+        """Refuse a reference (`target`: absolute, normalised) that leaves the repository, lexically or through
+        a symlink (kustomize's load restrictor stops file symlinks but not folder symlinks), or that runs into a
+        symlink loop. String work and one lstat per reference: this runs for every entry of every overlay."""
+        lexical = str(target)
+        if not _below(lexical, self._abs_root):
             raise InputError(f"{key} entry {value!r} is outside the repository", rel, line, col)
-        try:
-            os.stat(lexical)
-        except OSError as exc:
-            if exc.errno == errno.ELOOP:
-                raise InputError(f"{key} entry {value!r} is a symlink loop", rel, line, col) from None
-            return  # missing: reported by the caller with the same line
-        real_root = Path(os.path.realpath(root))
-        if _below(Path(os.path.realpath(lexical)), real_root):
+        parent, name = os.path.split(lexical)
+        real = os.path.join(self._real_dir(parent), name)
+        if os.path.islink(real):
+            try:
+                os.stat(real)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise InputError(f"{key} entry {value!r} is a symlink loop", rel, line, col) from None
+            real = os.path.realpath(real)
+        if _below(real, self._real_root):
             return
-        link = lexical
-        for part in [*reversed(lexical.parents), lexical]:  # the first symlink on the way that leaves the repository
-            if _below(part, root) and part.is_symlink() and not _below(Path(os.path.realpath(part)), real_root):
+        link = target
+        for part in [*reversed(target.parents), target]:  # the first symlink on the way that leaves the repository
+            if _below(str(part), self._abs_root) and part.is_symlink() and \
+                    not _below(os.path.realpath(part), self._real_root):
                 link = part
                 break
         raise InputError(f"{key} entry {value!r} leads outside the repository through the symlink "
-                         f"{_rel(link, root)} -> {os.readlink(link) if link.is_symlink() else '?'}; "
+                         f"{_rel(link, self.root)} -> {os.readlink(link) if link.is_symlink() else '?'}; "
                          "the build may read only files of this repository", rel, line, col)
 
     def _no_functions(self, target: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
@@ -220,7 +234,7 @@ class Closures:
         if file is None:
             raise InputError("no kustomization.yaml in this directory", _rel(directory, root))
         rel = _rel(file, root)
-        if not _below(Path(os.path.realpath(file)), Path(os.path.realpath(root))):
+        if os.path.islink(file) and not _below(os.path.realpath(file), self._real_root):
             raise InputError(f"is a symlink to {os.path.realpath(file)}, outside the repository", rel)
         result = Closure([rel], {rel})
         docs = yamlsrc.compose_file(file, root)
@@ -238,8 +252,8 @@ class Closures:
                 raise InputError(f"{key} entry {value!r} is an absolute path; use a path relative to {rel}",
                                  rel, line, col)
             target = _abs(directory / value)
-            self._contained(directory / value, value, key, rel, line, col)
-            if kind != "dir" and not target.is_dir() and not _below(target, directory):
+            self._contained(target, value, key, rel, line, col)
+            if kind != "dir" and not target.is_dir() and not _below(str(target), str(directory)):
                 raise InputError(f"{key} entry {value!r} is outside this kustomization's folder "
                                      f"{_rel(directory, root)}/: kustomize loads files only from in or below it "
                                  "(refer to a folder with its own kustomization instead)", rel, line, col)
@@ -249,7 +263,7 @@ class Closures:
                 if kind == "file":
                     raise InputError(f"{key} entry {value!r} is a directory; a file is expected", rel, line, col)
                 if target in stack or target == directory or \
-                        os.path.realpath(target) in {os.path.realpath(d) for d in (*stack, directory)}:
+                        self._real_dir(str(target)) in {self._real_dir(str(d)) for d in (*stack, directory)}:
                     raise InputError(f"{key} entry {value!r} makes a cycle", rel, line, col)
                 sub = self._walk(target, (*stack, directory))
                 result.kustomizations += [k for k in sub.kustomizations if k not in result.kustomizations]

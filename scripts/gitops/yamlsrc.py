@@ -46,14 +46,11 @@ def max_yaml_depth() -> int:
     return int(os.environ.get("GITOPS_MAX_YAML_DEPTH", "200"))
 
 
-_LEADING = re.compile(r"^[ \t-]*", re.M)
-
-
 def _may_exceed(text: str, depth: int) -> bool:
     """Whether the text can nest `depth` deep: flow nesting needs brackets, block nesting indentation."""
     if text.count("[") + text.count("{") >= depth // 2:
         return True
-    return max(map(len, _LEADING.findall(text)), default=0) >= depth // 2
+    return re.search(rf"^[ \t-]{{{depth // 2}}}", text, re.M) is not None
 
 
 def _line_of(data: bytes, offset: int) -> int:
