@@ -17,7 +17,7 @@ from typing import Iterator
 
 from . import build, engine, hydrate, incremental, inventory, names, schemacheck, schemas, tools, waivers
 from .errors import InputError
-from .findings import Finding, Severity
+from .findings import Finding, Severity, SourceLocation
 from .inventory import Inventory
 from .manifests import Resource
 from .policy import Fleet, Policy, Rule
@@ -100,15 +100,28 @@ def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str,
     return inv, resources
 
 
+def _line_has(root: Path, location: SourceLocation | None, word: str) -> bool:
+    if location is None:
+        return False
+    try:
+        lines = (root / location.path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return 0 < location.line <= len(lines) and word in lines[location.line - 1]
+
+
 def name_findings(resources: dict[str, list[Resource]], sources: SourceMap) -> list[Finding]:
     """An `object-name` finding, at its source line, for every name that Kubernetes (and clusters/) cannot take."""
     out = []
     for items in resources.values():
         for res in items:
             for path, problem in names.problems(res):
+                location = sources.locate(res, path)
+                if path == ("metadata", "namespace") and not _line_has(sources.root, location, "namespace"):
+                    location = sources.kustomization_field(res, "namespace") or location  # a namespace transformer
                 out.append(Finding(names.NAME.id, names.NAME.severity,
                                    f"{res.ref} in cluster {res.cluster}: {problem}", res.cluster, res.ref,
-                                   ".".join(path), names.NAME.fix, sources.locate(res, path)))
+                                   ".".join(path), names.NAME.fix, location))
     return out
 
 
