@@ -365,6 +365,12 @@ def _new_service(root: Path, args: argparse.Namespace) -> dict[str, str]:
     export = f"components/export-{cluster.mcs}-{name}"
     if args.export and (root / export).exists():
         raise _refuse(f"{export}/ already exists")
+    _, resources = pipeline.render(root)
+    taken = {f"{r.kind}/{r.name}": c for c, items in resources.items() for r in items if r.namespace == namespace}
+    for kind, obj in (("Service", name), ("Deployment", f"{name}-v1"), ("ServiceAccount", f"{name}-sa")):
+        if f"{kind}/{obj}" in taken:  # one name across the clusterset: MCS would merge two services
+            raise _refuse(f"service {name!r}: cluster {taken[f'{kind}/{obj}']} already has {kind} {obj} "
+                          f"in namespace {namespace}")
 
     plan = {f"{base}/{file}": text.format(name=name, namespace=namespace, port=args.port, image=image)
             for file, text in _SERVICE_FILES.items()}
