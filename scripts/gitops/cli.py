@@ -42,6 +42,15 @@ def version_text() -> str:
     return "\n".join(lines)
 
 
+class _Version(argparse.Action):
+    """--version, printed as written (argparse's own action re-wraps the lines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit(EXIT_OK)
+
+
 def find_root(start: Path) -> Path:
     """The nearest folder, from `start` upwards, that holds inventory.yaml: the repository root."""
     start = start.resolve()
@@ -102,7 +111,7 @@ class Command:
 
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--version", action="version", version=version_text(),
+    parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the tool's version and the pinned kustomize, kubeconform and schema versions")
     _root_option(parser, None)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
