@@ -61,11 +61,11 @@ def test_root_sync_only_when_asked(repo: Path, capsys) -> None:
 
 
 @pytest.mark.parametrize(("settings", "message"), [
-    ("      auth: token\n", "inventory.yaml:42:7: auth token needs 'secretRef'"),
-    ("      auth: none\n      secretRef: git-creds\n", "inventory.yaml:43:18: auth none takes no 'secretRef'"),
-    ("      auth: gcpserviceaccount\n", "inventory.yaml:42:7: auth gcpserviceaccount needs 'gcpServiceAccountEmail'"),
-    ("      auth: password\n", "inventory.yaml:42:13: 'auth' is 'password'; expected one of: none, token, ssh,"),
-    ("      auth: none\n      branch: main\n", "inventory.yaml:43:7: unknown field 'branch' in 'configSync'"),
+    ("      auth: token\n", "inventory.yaml:32:7: auth token needs 'secretRef'"),
+    ("      auth: none\n      secretRef: git-creds\n", "inventory.yaml:33:18: auth none takes no 'secretRef'"),
+    ("      auth: gcpserviceaccount\n", "inventory.yaml:32:7: auth gcpserviceaccount needs 'gcpServiceAccountEmail'"),
+    ("      auth: password\n", "inventory.yaml:32:13: 'auth' is 'password'; expected one of: none, token, ssh,"),
+    ("      auth: none\n      branch: main\n", "inventory.yaml:33:7: unknown field 'branch' in 'configSync'"),
 ], ids=["token-without-secret", "none-with-secret", "gsa-without-email", "unknown-auth", "unknown-field"])
 def test_bad_sync_settings_exit_2_at_their_line(repo: Path, capsys, settings: str, message: str) -> None:
     edit(repo, "inventory.yaml", CLUSTER_2, "    configSync:\n" + settings)
@@ -75,9 +75,18 @@ def test_bad_sync_settings_exit_2_at_their_line(repo: Path, capsys, settings: st
     assert not (repo / "clusters").exists()
 
 
+SYNC_OPTIONS = ("  syncOptions:\n    serverSideApply: true\n    createNamespace: true\n    retry:\n      limit: 3\n"
+                "      backoffDuration: 5s\n      backoffFactor: 2\n      backoffMaxDuration: 3m\n")
+
+
+def test_argocd_sync_options_default_to_automated_only(repo: Path, capsys) -> None:
+    _render_and_validate(repo, capsys)
+    appset = yaml.safe_load((repo / "bootstrap/argocd/applicationset-cluster-folders.yaml").read_text())
+    assert appset["spec"]["template"]["spec"]["syncPolicy"] == {"automated": {"prune": True, "selfHeal": True}}
+
+
 def test_argocd_sync_options_and_retry(repo: Path, capsys) -> None:
-    edit(repo, "inventory.yaml", "    createNamespace: false\n", "    createNamespace: true\n")
-    edit(repo, "inventory.yaml", "      limit: 5\n", "      limit: 3\n")
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", "  project: mcs-fleet\n" + SYNC_OPTIONS)
     _render_and_validate(repo, capsys)
     appset = yaml.safe_load((repo / "bootstrap/argocd/applicationset-cluster-folders.yaml").read_text())
     assert appset["spec"]["template"]["spec"]["syncPolicy"] == {
@@ -87,15 +96,24 @@ def test_argocd_sync_options_and_retry(repo: Path, capsys) -> None:
 
 
 def test_bad_argocd_sync_option_exits_2(repo: Path, capsys) -> None:
-    edit(repo, "inventory.yaml", "    serverSideApply: true\n", "    serverSideApply: yes please\n")
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n",
+         "  project: mcs-fleet\n" + SYNC_OPTIONS.replace("serverSideApply: true", "serverSideApply: yes please"))
     assert cli.main(["--root", str(repo), "render"]) == 2
-    assert capsys.readouterr().err.startswith("error: inventory.yaml:14:22: 'serverSideApply' must be true or false")
+    assert capsys.readouterr().err.startswith("error: inventory.yaml:12:22: 'serverSideApply' must be true or false")
+
+
+def test_bad_retry_exits_2(repo: Path, capsys) -> None:
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n",
+         "  project: mcs-fleet\n" + SYNC_OPTIONS.replace("backoffDuration: 5s", "backoffDuration: soon"))
+    assert cli.main(["--root", str(repo), "render"]) == 2
+    assert "inventory.yaml:16:24: 'backoffDuration' value 'soon' does not match" in capsys.readouterr().err
 
 
 def test_schema_stage_checks_the_sync_settings(repo: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sync settings reach the schema stage: a retry the Argo CD CRD rejects is a schema finding."""
     real = bootstrap._sync_policy
     monkeypatch.setattr(bootstrap, "_sync_policy", lambda options: {**real(options), "retry": {"limit": "five"}})
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", "  project: mcs-fleet\n" + SYNC_OPTIONS)
     assert cli.main(["--root", str(repo), "render"]) == 0
     capsys.readouterr()
     assert cli.main(["--root", str(repo), "validate", "--format", "json"]) == 1
