@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from gitops import cli, inventory
+from gitops.errors import GitopsError
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -137,3 +138,19 @@ def test_a_second_call_is_refused(rendered: Path, capsys) -> None:
     assert "already sets ORDERS_URL" in capsys.readouterr().err
     assert _tree(rendered) == before
     _validate(rendered, capsys)
+
+
+def test_a_failed_render_puts_every_file_back(rendered: Path, capsys) -> None:
+    """`new service` whose base kustomize cannot build: the render fails (exit 2) and nothing stays written."""
+    from gitops import scaffold
+
+    before = _tree(rendered)
+    plan = {"overlays/cluster-2/kustomization.yaml": "resources:\n  - ../../base/broken\n",
+            "base/broken/kustomization.yaml": "resources:\n  - missing.yaml\n"}
+    code = cli.main(["--root", str(rendered), "render"])  # sanity: the tree renders before
+    assert code == 0
+    with pytest.raises(GitopsError) as err:
+        scaffold.apply(rendered, plan, lambda: cli._render(rendered, None))  # type: ignore[arg-type]
+    assert "missing.yaml" in str(err.value)
+    assert _tree(rendered) == before
+    assert not (rendered / "base/broken").exists()
