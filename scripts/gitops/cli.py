@@ -110,7 +110,10 @@ class Command:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = _Parser(prog="gitops", description="Render and validate a GitOps repository across its clusters "
+                     "(the nox sessions run the same code).",
+                     epilog="exit codes: 0 clean, 1 error findings (diff: some cluster changes), 2 bad input, "
+                     "bad usage or a tool failure")
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the tool's version and the pinned kustomize, kubeconform and schema versions")
     _root_option(parser, None)
