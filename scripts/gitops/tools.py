@@ -1,10 +1,10 @@
 """The pinned Go tools (kustomize, kubeconform, actionlint): installed by `go install` into .tools/bin
 (or GITOPS_TOOLS_DIR).
 
-A binary is reused only when it reports the pinned version itself (`kustomize version`,
-`kubeconform -v`, `actionlint -version`), so bumping a pin here is all it takes to upgrade everyone.
-When Go is on PATH, `go version -m` must also say it was built from the pinned module; without Go,
-binaries already in the tools folder (built earlier, or copied in) are used as they are.
+A binary is reused only when it is the pinned version: with Go on PATH, `go version -m` must say it
+was built from the pinned module (one fast call); without Go, the binary must report it itself
+(`kustomize version`, `kubeconform -v`), so binaries already in the tools folder (built earlier, or
+copied in) work. Bumping a pin here is all it takes to upgrade everyone.
 """
 from __future__ import annotations
 
@@ -59,27 +59,28 @@ def reported_version(binary: Path, tool: Tool) -> str | None:
 
 
 def built_version(binary: Path, tool: Tool) -> str | None:
-    """The module version `go version -m` reads from the binary's build info (None: not built from it)."""
+    """The module version `go version -m` reads from the binary's build info (None: not built from it,
+    or built without the ldflags that make it report its own version)."""
     try:
         done = proc.run(["go", "version", "-m", str(binary)], what="go version -m", timeout=60)
     except ToolError:
         return None
     if done.returncode != 0:
         return None
-    for line in done.stdout.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "mod" and parts[1] == tool.module:
-            return parts[2]
-    return None
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    if tool.ldflags and ["", "build", f'-ldflags="{tool.ldflags}"'] not in rows:
+        return None
+    return next((row[3] for row in rows if len(row) >= 4 and row[1] == "mod" and row[2] == tool.module), None)
 
 
 def installed_version(binary: Path, tool: Tool) -> str | None:
-    """The binary's own version report; with Go on PATH, only when its build info names the same
-    module version too (a script that merely prints the right number is not trusted then)."""
-    reported = reported_version(binary, tool)
-    if reported is None or shutil.which("go") is None:
-        return reported
-    return reported if built_version(binary, tool) == reported else None
+    """With Go on PATH, the module version in the binary's build info (a script that merely prints the
+    right number is not trusted); without Go, what the binary reports itself."""
+    if not binary.is_file():
+        return None
+    if shutil.which("go") is None:
+        return reported_version(binary, tool)
+    return built_version(binary, tool)
 
 
 def ensure(tool: Tool, root: Path) -> Path:
