@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -42,6 +43,19 @@ def repo(tmp_path: Path) -> Path:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, root / name)
     return root
+
+
+def project_copy(target: Path) -> Path:
+    """The project's files as they are now (tracked and new, nothing git-ignored) copied to `target`, for
+    tests that build or clone the project without writing into it (pip's build/, pre-commit's clone)."""
+    listed = subprocess.run(["git", "-C", str(PROJECT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, timeout=120, check=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        src = PROJECT / rel
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+    return target
 
 
 def edit(root: Path, rel: str, old: str, new: str) -> None:

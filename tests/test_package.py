@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, project_copy
 from gitops import cli, tools
 
 
@@ -111,8 +111,8 @@ def test_requirements_pin_the_package_dependencies() -> None:
 
 def test_installed_package_runs_from_any_folder(tmp_path: Path, repo: Path) -> None:
     """`pip install .`: a wheel with gitops, gitops.report and policies, and a working `gitops` script."""
-    wheels = tmp_path / "wheels"
-    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(PROJECT)],
+    wheels, source = tmp_path / "wheels", project_copy(tmp_path / "source")  # pip writes build/ beside the sources
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     (wheel,) = wheels.glob("gitops_mcs-*.whl")

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT, edit
+from conftest import PROJECT, edit, project_copy
 from gitops import cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test",
@@ -46,12 +46,7 @@ def hook_repo() -> tuple[Path, str]:
     target = Path(os.environ["GITOPS_CACHE_DIR"]) / "pre-commit-hook-repo"
     shutil.rmtree(target, ignore_errors=True)
     target.mkdir(parents=True)
-    files = _git(PROJECT, "ls-files", "-z", "--cached", "--others", "--exclude-standard").split("\0")
-    for rel in filter(None, files):
-        src = PROJECT / rel
-        if src.is_file():
-            (target / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target / rel)
+    project_copy(target)
     _git(target, "init", "-q", "-b", "main")
     _git(target, "add", "-A")
     _git(target, "commit", "-q", "-m", "hooks")
