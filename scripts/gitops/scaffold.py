@@ -30,6 +30,8 @@ from .manifests import Resource
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names must start with a letter
 _MINOR = re.compile(r"^1\.\d+$")
+_LOCATION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")  # a region or zone: us-central1, europe-west1-b
+_IMAGE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$")  # registry/path:tag or @digest
 _RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUSTOMIZATION = "kustomization.yaml"
 EXPORT_API = {"gke": "net.gke.io/v1", "mcs-api": "multicluster.x-k8s.io/v1alpha1"}
@@ -136,7 +138,7 @@ def _refuse(message: str) -> UsageError:
 
 
 def _name(value: str, what: str, pattern: re.Pattern[str] = _DNS_LABEL) -> str:
-    if not pattern.match(value):
+    if not pattern.fullmatch(value):
         rule = "a lowercase letter" if pattern is _DNS_1035 else "a lowercase letter or digit"
         raise _refuse(f"{what} {value!r} is not a valid name: up to 63 characters, lowercase letters, digits "
                       f"and '-', starting with {rule} and ending with a letter or digit")
@@ -149,8 +151,8 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
     inv = inventory.load(root)
     name = _name(args.name, "cluster")
     _name(args.clusterset, "clusterset")
-    if not args.location.strip():
-        raise _refuse("--location is empty")
+    if not _LOCATION.fullmatch(args.location):
+        raise _refuse(f"--location {args.location!r} is not a region or zone name such as us-central1")
     if any(c.name == name for c in inv.clusters):
         raise _refuse(f"cluster {name!r} already exists ({INVENTORY_FILE}:{inv.cluster(name).line})")
     overlay = f"overlays/{name}"
@@ -160,19 +162,19 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
         raise _refuse(f"--sync argocd needs an 'argocd' section in {INVENTORY_FILE} saying where Argo CD runs")
     version = args.kubernetes_version or max((c.kubernetes_version for c in inv.clusters),
                                              key=lambda v: int(v.split(".")[1]))
-    if not _MINOR.match(version):
+    if not _MINOR.fullmatch(version):
         raise _refuse(f"--version {version!r} is not a Kubernetes minor version such as 1.33")
 
     doc = _load_rt(root, INVENTORY_FILE)
     if args.clusterset not in {s.name for s in inv.clustersets}:
         _seq(doc, "clustersets").append(CommentedMap([("name", args.clusterset)]))
-    entry = CommentedMap([("name", name), ("clusterset", args.clusterset), ("location", args.location.strip()),
+    entry = CommentedMap([("name", name), ("clusterset", args.clusterset), ("location", args.location),
                           ("kubernetesVersion", DoubleQuotedScalarString(version)), ("mcs", args.mcs),
                           ("sync", args.sync), ("overlay", overlay)])
     _seq(doc, "clusters").append(entry)
     namespace = "  - ../../base/namespace\n" if (root / "base/namespace" / KUSTOMIZATION).is_file() else ""
     kustomization = (
-        f"# {name}: {args.location.strip()}, clusterset {args.clusterset}, MCS {args.mcs}, synced by {args.sync}.\n"
+        f"# {name}: {args.location}, clusterset {args.clusterset}, MCS {args.mcs}, synced by {args.sync}.\n"
         f"# Add services with `gitops new service NAME --namespace NS --cluster {name}`.\n"
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
         + (f"resources:\n{namespace}" if namespace else "resources: []\n"))
@@ -357,6 +359,8 @@ def _new_service(root: Path, args: argparse.Namespace) -> dict[str, str]:
     if not 1 <= args.port <= 65535:
         raise _refuse(f"--port {args.port} is not a port number (1-65535)")
     image = args.image or f"registry.example.com/{namespace}/{name}:0.1.0"
+    if not _IMAGE.fullmatch(image):
+        raise _refuse(f"--image {image!r} is not an image reference such as registry.example.com/team/app:1.0.0")
     if ":" not in image.rsplit("/", 1)[-1] and "@" not in image or image.endswith(":latest"):
         raise _refuse(f"--image {image!r} is not pinned by a version tag or a digest")
     base = f"base/{name}"
