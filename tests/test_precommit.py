@@ -96,3 +96,10 @@ def test_hooks_render_and_validate_the_staged_change(repo: Path, hook_repo: tupl
     assert done.returncode == 1
     assert "gitops validate (incremental on the staged change)" in done.stdout
     assert "image-pinned" in done.stdout, done.stdout
+
+    # The same through `git commit` with the hooks installed: the commit is refused.
+    head = _git(repo, "rev-parse", "HEAD")
+    assert _pre_commit(repo, "install").returncode == 0
+    done = _run(["git", "commit", "-q", "-m", "floating image"], repo, timeout=900)
+    assert done.returncode == 1 and "image-pinned" in done.stdout + done.stderr, done.stdout + done.stderr
+    assert _git(repo, "rev-parse", "HEAD") == head
