@@ -58,6 +58,14 @@ def _policies() -> tuple:
 
 def _render(root: Path) -> int:
     inv, resources = pipeline.render(root)
+    blockers = pipeline.duplicates(root, inv, resources)
+    if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
+        for f in blockers:
+            print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
+            for also in f.related:
+                print(f"  also: {also}", file=sys.stderr)
+        print("render wrote nothing: remove or rename the duplicate objects first", file=sys.stderr)
+        return EXIT_FINDINGS
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
     for path in changed:
