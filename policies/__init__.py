@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gitops.policy import Policy
 
-from . import duplicate_object
+from . import argocd_project_fit, duplicate_object
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
                no_plain_secret, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
@@ -31,6 +31,7 @@ REGISTRY: tuple[Policy, ...] = (
     reference_exists.POLICY,
     no_plain_secret.POLICY,
     no_default_namespace.POLICY,
+    argocd_project_fit.POLICY,
     mcs_export_has_service.POLICY,
     mcs_export_api_version.POLICY,
     mcs_clusterset_url_resolves.POLICY,
