@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import diff, diffreport, hydrate, pipeline
+from . import diff, diffreport, hydrate, pipeline, ruleconfig
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -50,10 +50,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _policies() -> tuple:
+def _config(root: Path) -> ruleconfig.Config:
+    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters)."""
     from policies import REGISTRY  # the registry lives beside the rules, at the repository root
 
-    return REGISTRY
+    return ruleconfig.load(root, REGISTRY)
+
+
+def _policies(root: Path) -> tuple:
+    return _config(root).policies
 
 
 def _render(root: Path) -> int:
@@ -79,11 +84,12 @@ def _color(args: argparse.Namespace) -> bool:
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
-    policies = _policies()
+    config = _config(root)
+    policies = config.policies
     rules = pipeline.all_rules(policies)
     color = _color(args)
-    if args.list_policies:
-        print(rules_table(rules, markdown=args.format == "markdown"), end="")
+    if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
+        print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
         return EXIT_OK
     result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
                                                                 changed_since=args.changed_since))
@@ -99,7 +105,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
 
 
 def _diff(root: Path, args: argparse.Namespace) -> int:
-    result = diff.run(root, args.base, _policies(), pipeline.Options(crd_mirror=args.crd_mirror))
+    result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file

@@ -160,7 +160,7 @@ class Fleet:
         return self.inventory.members(self.inventory.cluster(cluster).clusterset)
 
 
-def rules_table(rules: Iterable[Rule], markdown: bool = False) -> str:
+def rules_table(rules: Iterable[Rule], markdown: bool = False, disabled: Iterable[Rule] = ()) -> str:
     """Every rule with id, severity, scope and rationale: `--list-policies` output and the README's table.
 
     Scope says what a rule looks at: one cluster, a whole clusterset, or (for the schema, staleness
@@ -168,6 +168,8 @@ def rules_table(rules: Iterable[Rule], markdown: bool = False) -> str:
     """
     rows = [(r.id, r.severity.value, r.scope if isinstance(r, Policy) else "pipeline", r.summary, r.rationale,
              _settings_text(r, markdown)) for r in rules]
+    rows += [(r.id, "off", r.scope if isinstance(r, Policy) else "pipeline", r.summary, r.rationale,
+              _settings_text(r, markdown)) for r in disabled]  # switched off in policies/config.yaml
     if markdown:
         lines = ["| id | severity | scope | summary | rationale | parameters |",
                  "| --- | --- | --- | --- | --- | --- |"]
