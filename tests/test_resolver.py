@@ -297,14 +297,35 @@ def test_fleetgen_fleet_calls_resolve(tmp_path: Path) -> None:
     assert {v.kind for v in found} == {CLUSTERSET}
 
 
-def test_a_short_name_fails_validate(repo: Path, capsys) -> None:
-    """Through the command line: the issue's first example, a short name the search path sends nowhere."""
+@pytest.mark.parametrize(("url", "rule", "fix"), [
+    ("http://sample-producer:8080", LOCAL_RULE, f"http://{P}.svc.clusterset.local:8080"),
+    (f"{P}:8080", LOCAL_RULE, f"{P}.svc.clusterset.local:8080"),
+    (f"http://{P}.clusterset.local:8080", FORM_RULE, f"{P}.svc.clusterset.local"),
+])
+def test_the_issues_examples_fail_validate(repo: Path, capsys, url: str, rule: str, fix: str) -> None:
+    """Through the command line: the calls that used to validate clean."""
     edit(repo, "overlays/cluster-1/producer-url.yaml", "http://sample-producer.istio-apps.svc.clusterset.local:8080",
-         "http://sample-producer:8080")
-    write(repo, "clusters/.keep", "")
+         url)
     assert cli.main(["--root", str(repo), "render"]) == 0
     capsys.readouterr()
     assert cli.main(["--root", str(repo), "validate", "--format", "json"]) == 1
-    out = capsys.readouterr().out
-    assert '"rule": "mcs-local-name-not-served"' in out
-    assert "use http://sample-producer.istio-apps.svc.clusterset.local:8080" in out
+    import json
+    [f] = json.loads(capsys.readouterr().out)["findings"]
+    assert f["rule"] == rule and f["message"].endswith(f"use {fix}")
+
+
+def test_a_graph_edge_is_broken_exactly_when_a_finding_says_so(tmp_path: Path) -> None:
+    """Every row of the table as its own caller: diff's call graph and the findings come from one verdict."""
+    from gitops import diff
+
+    callers = [Resource("cluster-1", {"apiVersion": "v1", "kind": "ConfigMap",
+                                      "metadata": {"name": f"caller-{i}", "namespace": "istio-apps"},
+                                      "data": {"TARGET_URL": text}}) for i, (text, _, _) in enumerate(TABLE)]
+    for size in (2, 3):
+        fleet = fleet_of(tmp_path / str(size), size, callers)
+        rules = [p for p in REGISTRY if p.id in (LOCAL_RULE, SET_RULE, FORM_RULE)]
+        flagged = {(v.resource.name, v.message) for p in rules for v in p.run(fleet)}
+        broken = {(call.caller.name, f"{call.caller.cluster} ConfigMap istio-apps/{call.caller.name} calls {call.url}, "
+                   f"but {call.problem}") for call in diff.calls(fleet).values() if not call.exporters}
+        assert flagged and broken == flagged
+        assert any(call.exporters for call in diff.calls(fleet).values())

@@ -217,19 +217,19 @@ def _callers(use: Usage, consumers: dict[tuple[str, str, str], list[tuple[Resour
 
 def calls(fleet: Fleet, norm: Normaliser = _unchanged,
           address_keys: tuple[str, ...] | None = None) -> dict[tuple[Node, str, str], Call]:
-    """Every clusterset call and every broken call to a named Service, from the resolver's verdicts."""
+    """Every clusterset call and every broken call, from the resolver's verdicts (the findings' source)."""
     from policies import _resolve
 
     consumers = _consumers(fleet)
     out: dict[tuple[Node, str, str], Call] = {}
     for v in _resolve.verdicts(fleet, address_keys or _resolve.ADDRESS_KEYS):
-        if not v.service or (v.ok and v.kind != _resolve.CLUSTERSET):
+        if v.ok and v.kind != _resolve.CLUSTERSET:
             continue  # external, or a Service of the caller's own cluster
         clusterset = fleet.cluster(v.cluster).clusterset
-        exporters = v.clusters if v.ok else ()
+        exporters = v.clusters if v.ok else ()  # broken exactly when the verdict (and so a finding) says so
+        ns, svc = (v.namespace, v.service) if v.service else ("", v.host)  # a name that names no Service
         for caller in _callers(v.use, consumers, norm):
-            out.setdefault((caller, v.namespace, v.service),
-                           Call(caller, v.namespace, v.service, clusterset, v.use.ref.text, exporters, v.reason))
+            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, v.use.ref.text, exporters, v.reason))
     return out
 
 

@@ -73,6 +73,7 @@ class SourceMap:
     _texts: dict[str, str] = field(default_factory=dict)
     _twins: dict[str, dict[tuple[str, str, str], list[Resource]]] = field(default_factory=dict)
     _picked: dict[int, Resource] = field(default_factory=dict)
+    _taken: set[int] = field(default_factory=set)
     _patch_cache: dict[str, list[_Patch]] = field(default_factory=dict)
 
     def _with_origin(self, res: Resource) -> Resource:
@@ -94,10 +95,11 @@ class SourceMap:
                 twins.setdefault((r.kind, r.namespace, r.name), []).append(r)
             self._twins[res.cluster] = twins
         same = self._twins[res.cluster].get((res.kind, res.namespace, res.name), [])
-        taken = {id(t) for t in self._picked.values()}
-        twin = next((t for t in same if t.body == res.body and id(t) not in taken),
-                    next((t for t in same if t.body == res.body), same[0] if same else res))
+        twin = same[0] if len(same) == 1 else next(
+            (t for t in same if t.body == res.body and id(t) not in self._taken),
+            next((t for t in same if t.body == res.body), same[0] if same else res))
         self._picked[id(res)] = twin
+        self._taken.add(id(twin))
         return twin
 
     # --- files ------------------------------------------------------------------------------------
