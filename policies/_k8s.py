@@ -103,7 +103,7 @@ def pod_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
 
 
 def _fleet_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
-    """Flattened once per fleet: the per-container policies and `_mcs.used_hosts` need nothing else of the spec."""
+    """Flattened once per fleet: the per-container policies and `_resolve.usages` need nothing else of the spec."""
     return tuple(ContainerAt(r, prefix + (field, i), field == "initContainers", c)
                  for r, prefix, spec in pod_specs(fleet) for field, i, c in containers(spec))
 

@@ -348,14 +348,14 @@ class Resolver:
         self.exported_in: dict[tuple[str, str], list[str]] = defaultdict(list)
         for clusterset, ns, name in self.exports:
             self.exported_in[(clusterset, ns)].append(name)
-        # clusterset -> namespaces in any member (every cluster has the system ones)
+        # clusterset -> namespaces in any member (every cluster has the system ones): Namespace objects and
+        # the namespaces of Services, from the fleet's kind index
         self.namespaces: dict[str, set[str]] = defaultdict(lambda: {"default", "kube-system", "kube-public"})
-        for r in fleet.all():
-            cs = self.clusterset_of.get(r.cluster, "")
-            if r.kind == "Namespace":
-                self.namespaces[cs].add(r.name)
-            elif r.namespace:
-                self.namespaces[cs].add(r.namespace)
+        for r in fleet.of_kind("Namespace"):
+            self.namespaces[self.clusterset_of.get(r.cluster, "")].add(r.name)
+        for r in fleet.of_kind("Service"):
+            self.namespaces[self.clusterset_of.get(r.cluster, "")].add(r.namespace)
+        self._exporters: dict[tuple[str, str, str], tuple[str, ...]] = {}
         self._ports: dict[tuple[str, str, str], set[int]] = {}
 
     # -- the pod's resolver
@@ -513,7 +513,9 @@ class Resolver:
         """A clusterset name: exported by which clusters, imported here (namespace sameness), on which port."""
         clusterset, ns, svc = key
         cluster, fqdn = use.resource.cluster, clusterset_name(ns, svc)
-        exporters = tuple(dict.fromkeys(e.cluster for e in self.exports.get(key, ())))
+        exporters = self._exporters.get(key)
+        if exporters is None:
+            exporters = self._exporters[key] = tuple(dict.fromkeys(e.cluster for e in self.exports.get(key, ())))
         if not exporters:
             related = tuple(Also(s, ("metadata", "name"), f"{s.cluster} Service {ns}/{svc}, not exported")
                             for s in clusterset_services(self.fleet, cluster, ns, svc))

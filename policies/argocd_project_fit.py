@@ -31,14 +31,19 @@ def _kinds(entries: Any) -> str:
 KIND, NAMESPACE = ("kind",), ("metadata", "namespace")
 
 
-def refusal(project: dict[str, Any], cluster: str, res: Resource,
-            cluster_scoped: bool) -> tuple[str, tuple[str, ...]] | None:
+def destinations(project: dict[str, Any], cluster: str) -> list[dict[str, Any]]:
+    """The project's destinations that name `cluster` (Argo CD reads the name as a glob)."""
+    return [d for d in (project.get("spec") or {}).get("destinations") or () if isinstance(d, dict)
+            and fnmatch.fnmatchcase(cluster, str(d.get("name", d.get("server", ""))))]
+
+
+def refusal(project: dict[str, Any], cluster: str, res: Resource, cluster_scoped: bool,
+            dests: list[dict[str, Any]] | None = None) -> tuple[str, tuple[str, ...]] | None:
     """(why, field) Argo CD would refuse to sync `res` to `cluster` under `project`; None when it is permitted."""
     spec = project.get("spec") or {}
     name = (project.get("metadata") or {}).get("name", "")
     group, kind = res.group, res.kind
-    dests = [d for d in spec.get("destinations") or () if isinstance(d, dict)
-             and fnmatch.fnmatchcase(cluster, str(d.get("name", d.get("server", ""))))]
+    dests = destinations(project, cluster) if dests is None else dests
     if not dests:
         return f"AppProject {name} has no destination for cluster {cluster}", KIND
     if cluster_scoped:
@@ -63,11 +68,16 @@ def check(fleet: Fleet) -> Iterator[Violation]:
     if project is None:
         return
     kinds = scopes(fleet)
+    known: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...]] | None] = {}  # a fleet repeats its kinds
     for cluster in fleet.clusters:
         if cluster.sync != "argocd":
             continue
+        dests = destinations(project, cluster.name)
         for r in fleet.resources.get(cluster.name, ()):
-            refused = refusal(project, cluster.name, r, kinds.cluster_scoped(r.group, r.kind))
+            key = (cluster.name, r.api_version, r.kind, r.namespace)
+            if key not in known:
+                known[key] = refusal(project, cluster.name, r, kinds.cluster_scoped(r.group, r.kind), dests)
+            refused = known[key]
             if refused:
                 why, path = refused
                 yield Violation(r, f"{cluster.name} {r.ref} is synced by Argo CD, but {why}; Argo CD refuses to "

@@ -26,7 +26,8 @@ def _protocols(c: dict[str, Any]) -> dict[str, set[str]]:
 def check(fleet: Fleet) -> Iterator[Violation]:
     for r, path, _, c in pod_containers(fleet):
         declared = port_keys((c,))
-        protocols = _protocols(c)
+        protocols = _protocols(c) if any(isinstance(p, dict) and p.get("protocol") not in (None, "TCP")
+                                         for p in c.get("ports") or ()) else {}
         for probe in PROBES:
             handlers = c.get(probe) or {}
             for handler in HANDLERS:

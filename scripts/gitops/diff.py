@@ -40,7 +40,6 @@ _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
 Normaliser = Callable[[str], str]
-Exports = dict[tuple[str, str, str], list[Resource]]  # (clusterset, namespace, name) -> ServiceExports
 
 
 def title(kind: str, namespace: str, name: str) -> str:
