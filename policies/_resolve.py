@@ -24,6 +24,7 @@ clusterset; `... .svc`) is external and left alone.
 """
 from __future__ import annotations
 
+import bisect
 import difflib
 import fnmatch
 import re
@@ -235,17 +236,22 @@ def hosts_in(text: str, key: str | None = None, services: frozenset[str] = froze
 
 def _in_text(text: str, key: str | None, services: frozenset[str], patterns: tuple[str, ...],
              whole: bool) -> Iterator[HostRef]:
-    spans: list[tuple[int, int]] = []
-    for span, ref in _urls(text):
-        spans.append(span)
+    starts: list[int] = []  # URL spans, in order (finditer), for a bisect: hostile texts hold many names
+    ends: list[int] = []
+    for (a, b), ref in _urls(text):
+        if not starts or starts[-1] != a:
+            starts.append(a)
+            ends.append(b)
         yield ref
+    found = bool(starts)
     for m in _ZONE.finditer(text):
-        if not any(a <= m.start() < b for a, b in spans):
+        i = bisect.bisect_right(starts, m.start()) - 1
+        if i < 0 or m.start() >= ends[i]:  # not inside a URL already read
             ref = _ref(m.group(0), m["host"], None, m["port"], True)
             if ref is not None:
-                spans.append(m.span())
+                found = True
                 yield ref
-    if spans or not whole:
+    if found or not whole:
         return
     value = text.strip().strip("\"'")
     tokens = [t for t in re.split(r"[,\s]+", value) if t]
@@ -430,7 +436,7 @@ class Resolver:
                 has = f"{others[0]} has Service {ns}/{svc} but does not export it (add a ServiceExport there)"
             reason = f"no Service {ns}/{svc} exists in {cluster}, so the name does not resolve there; {has}: use {fix}"
             return self._broken(use, ns, svc, RULE_LOCAL, reason, fix)
-        here = sorted({s.name for s in self.fleet.of_kind("Service", cluster) if s.namespace == ns})
+        here = sorted({s.name for s in self.fleet.in_namespace(cluster, ns) if s.kind == "Service"})
         close = difflib.get_close_matches(svc, here, n=1)
         if close:
             fix = use.ref.replace_host(close[0] if "." not in use.ref.host else
