@@ -138,3 +138,13 @@ def test_bad_config_is_bad_input(repo: Path, capsys, text: str, error: str) -> N
     write(repo, "policies/config.yaml", text)
     assert cli.main(["--root", str(repo), "validate"]) == 2
     assert error in capsys.readouterr().err
+
+
+def test_a_waiver_for_a_disabled_rule_is_unused_not_bad_input(repo: Path, capsys) -> None:
+    write(repo, "policies/config.yaml", "disabled: [image-pinned]\n")
+    write(repo, "policies/waivers.yaml", "- rule: image-pinned\n  target: {cluster: cluster-1}\n  reason: rollout\n"
+                                         "  expires: 2999-01-01\n")
+    _rendered(repo, capsys)
+    code, findings = _validate(repo, capsys)
+    assert code == 0
+    assert [f["rule"] for f in findings] == ["waiver-unused"]

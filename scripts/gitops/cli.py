@@ -92,7 +92,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
         return EXIT_OK
     result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since))
+                                                                changed_since=args.changed_since,
+                                                                disabled=tuple(p.id for p in config.disabled)))
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)
