@@ -412,7 +412,10 @@ class Resolver:
             return Verdict(use, LOCAL, True, ns, svc, (cluster,), port, fqdn)
         if service is None:
             return self._not_here(use, ns, svc)
-        ports = port_numbers(service)
+        # A headless Service answers with pod IPs (the caller's port is a container port) and an ExternalName
+        # one with a CNAME: neither has Service ports to check.
+        kind = (service.body.get("spec") or {}).get("type")
+        ports = set() if is_headless(service) or kind == "ExternalName" else port_numbers(service)
         if port is not None and ports and port not in ports:
             related = tuple(Also(service, ("spec", "ports", i, "port"), f"{cluster} Service {ns}/{svc} port {p.get('port')}")
                             for i, p in enumerate(service_ports(service)))
@@ -485,12 +488,17 @@ class Resolver:
         svc, ns = labels[-2], labels[-1]
         key = (self.clusterset_of[cluster], ns, svc)
         if len(labels) == 4:
+            right = clusterset_name(ns, svc)
             flat = [s.cluster for s in self.exported(key) if not is_headless(s)]
             if flat:
-                right = clusterset_name(ns, svc)
                 return self._broken(use, ns, svc, RULE_FORM, f"per-pod names exist only for headless exports, and "
                                     f"{ns}/{svc} exported from {flat[0]} is not headless (clusterIP is not None); "
                                     f"use {right}", use.ref.replace_host(right))
+            exporters = [e.cluster for e in self.exports.get(key, ())]
+            if exporters and labels[1] not in exporters:
+                return self._broken(use, ns, svc, RULE_FORM, f"{labels[1]} does not export {ns}/{svc} (exported from "
+                                    f"{listing(list(dict.fromkeys(exporters)))}), so it has no per-pod name "
+                                    f"{labels[0]}.{labels[1]}.{svc}.{ns}.svc.clusterset.local")
         return self._import(use, key)
 
     def exported(self, key: tuple[str, str, str]) -> list[Resource]:
@@ -533,7 +541,7 @@ class Resolver:
             return Verdict(use, CLUSTERSET, False, ns, svc, exporters, port, fqdn,
                            f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{svc} only into clusters "
                            f"that have the namespace", "", RULE_CLUSTERSET)
-        ports = self.ports(key)
+        ports = set() if any(is_headless(s) for s in self.exported(key)) else self.ports(key)  # pod IPs: no ports
         if port is not None and ports and port not in ports:
             related = tuple(Also(s, ("spec", "ports", i, "port"), f"{s.cluster} Service {ns}/{svc} port {p.get('port')}")
                             for s in self.exported(key) for i, p in enumerate(service_ports(s)))

@@ -123,6 +123,11 @@ TABLE: list[tuple[str, Any, Any]] = [
     ("stateful.istio-apps.svc.clusterset.local:5432", (CLUSTERSET, False, (), SET_RULE), (CLUSTERSET, True, C3, "")),
     ("pod-0.cluster-3.stateful.istio-apps.svc.clusterset.local:5432", (CLUSTERSET, False, (), SET_RULE),
      (CLUSTERSET, True, C3, "")),
+    ("pod-0.cluster-2.stateful.istio-apps.svc.clusterset.local:5432", (CLUSTERSET, False, (), SET_RULE),
+     (UNRESOLVABLE, False, (), FORM_RULE)),  # cluster-3 exports it, not cluster-2
+    ("stateful.istio-apps.svc.clusterset.local:15432", (CLUSTERSET, False, (), SET_RULE),
+     (CLUSTERSET, True, C3, "")),  # headless: pod IPs, the caller's port is a container port
+    ("cache:16379", (LOCAL, True, C1, ""), (LOCAL, True, C1, "")),  # headless too
     ("ledger.payments.svc.clusterset.local:7000", (CLUSTERSET, False, C2, SET_RULE),
      (CLUSTERSET, False, C2, SET_RULE)),
     ("http://sample-produce.istio-apps.svc.clusterset.local:8080", (CLUSTERSET, False, (), SET_RULE),
