@@ -29,7 +29,7 @@ import difflib
 import fnmatch
 import re
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 from gitops.manifests import Resource
@@ -362,11 +362,22 @@ class Resolver:
         for r in fleet.of_kind("Service"):
             self.namespaces[self.clusterset_of.get(r.cluster, "")].add(r.namespace)
         self._exporters: dict[tuple[str, str, str], tuple[str, ...]] = {}
+        self._exported: dict[tuple[str, str, str], list[Resource]] = {}
+        self._verdicts: dict[tuple[str, str, HostRef], Verdict] = {}
         self._ports: dict[tuple[str, str, str], set[int]] = {}
 
     # -- the pod's resolver
 
     def resolve(self, use: Usage) -> Verdict:
+        """One call's verdict. A fleet repeats its calls (every cluster of a clusterset runs the same caller), so
+        the answer for (cluster, namespace, address) is worked out once and shared."""
+        key = (use.resource.cluster, use.resource.namespace, use.ref)
+        known = self._verdicts.get(key)
+        if known is None:
+            known = self._verdicts[key] = self._resolve(use)
+        return known if known.use is use else replace(known, use=use)
+
+    def _resolve(self, use: Usage) -> Verdict:
         host, cluster = use.ref.host, use.resource.cluster
         ns = use.resource.namespace or "default"
         labels = host.split(".")
@@ -502,12 +513,19 @@ class Resolver:
         return self._import(use, key)
 
     def exported(self, key: tuple[str, str, str]) -> list[Resource]:
-        """The exported Service in every exporting cluster that has it."""
-        return [s for e in self.exports.get(key, ()) if (s := exported_service(self.fleet, e)) is not None]
+        """The exported Service in every exporting cluster that has it (found once per export)."""
+        if key not in self._exported:
+            self._exported[key] = [s for e in self.exports.get(key, ())
+                                   if (s := exported_service(self.fleet, e)) is not None]
+        return self._exported[key]
 
     def ports(self, key: tuple[str, str, str]) -> set[int]:
+        """Ports of the exported Service, computed once per export; none to check for a headless export (a
+        caller of pod IPs connects to a container port)."""
         if key not in self._ports:
-            self._ports[key] = {p for s in self.exported(key) for p in port_numbers(s)}
+            exported = self.exported(key)
+            self._ports[key] = set() if any(is_headless(s) for s in exported) else \
+                {p for s in exported for p in port_numbers(s)}
         return self._ports[key]
 
     def _instead(self, cluster: str, clusterset: str, ns: str, name: str) -> str:
@@ -541,7 +559,7 @@ class Resolver:
             return Verdict(use, CLUSTERSET, False, ns, svc, exporters, port, fqdn,
                            f"namespace {ns} does not exist in {cluster}; MCS imports {ns}/{svc} only into clusters "
                            f"that have the namespace", "", RULE_CLUSTERSET)
-        ports = set() if any(is_headless(s) for s in self.exported(key)) else self.ports(key)  # pod IPs: no ports
+        ports = self.ports(key)
         if port is not None and ports and port not in ports:
             related = tuple(Also(s, ("spec", "ports", i, "port"), f"{s.cluster} Service {ns}/{svc} port {p.get('port')}")
                             for s in self.exported(key) for i, p in enumerate(service_ports(s)))

@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from gitops.findings import Severity
+from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
 from ._k8s import exposed, pod_containers, port_keys
@@ -23,6 +24,10 @@ def _protocols(c: dict[str, Any]) -> dict[str, set[str]]:
     return out
 
 
+def _who(r: Resource, c: dict[str, Any], probe: str, handler: str, port: Any) -> str:
+    return f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} port {port}"
+
+
 def check(fleet: Fleet) -> Iterator[Violation]:
     for r, path, _, c in pod_containers(fleet):
         declared = port_keys((c,))
@@ -34,14 +39,14 @@ def check(fleet: Fleet) -> Iterator[Violation]:
                 port = (handlers.get(handler) or {}).get("port")
                 if port is None:
                     continue
-                who = f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} port {port}"
                 if str(port) not in declared:
-                    yield Violation(r, f"{who} is not a port the container exposes (it exposes {exposed([c])})",
-                                    path + (probe, handler, "port"))
-                elif handler != "grpc" and "TCP" not in protocols.get(str(port), {"TCP"}):
+                    yield Violation(r, f"{_who(r, c, probe, handler, port)} is not a port the container exposes "
+                                       f"(it exposes {exposed([c])})", path + (probe, handler, "port"))
+                elif protocols and handler != "grpc" and "TCP" not in protocols.get(str(port), {"TCP"}):
                     # httpGet and tcpSocket connect over TCP; a port declared only as UDP/SCTP never answers.
-                    yield Violation(r, f"{who} is declared as {'/'.join(sorted(protocols[str(port)]))} only, "
-                                       f"and a {handler} probe connects over TCP", path + (probe, handler, "port"))
+                    yield Violation(r, f"{_who(r, c, probe, handler, port)} is declared as "
+                                       f"{'/'.join(sorted(protocols[str(port)]))} only, and a {handler} probe "
+                                       "connects over TCP", path + (probe, handler, "port"))
 
 
 POLICY = Policy(
