@@ -334,3 +334,16 @@ def test_a_graph_edge_is_broken_exactly_when_a_finding_says_so(tmp_path: Path) -
                    f"but {call.problem}") for call in diff.calls(fleet).values() if not call.exporters}
         assert flagged and broken == flagged
         assert any(call.exporters for call in diff.calls(fleet).values())
+
+
+@pytest.mark.parametrize("kind", ["HTTPRoute", "GRPCRoute"])
+def test_route_backend_refs_with_dns_names(tmp_path: Path, kind: str) -> None:
+    """A backendRef name with a dot is a DNS name (an object name never has one): it is resolved like a URL."""
+    route = Resource("cluster-1", {"apiVersion": "gateway.networking.k8s.io/v1", "kind": kind,
+                                   "metadata": {"name": "ui", "namespace": "istio-apps"},
+                                   "spec": {"rules": [{"backendRefs": [
+                                       {"name": "sample-caller", "port": 8080},
+                                       {"name": f"{P}.svc.clusterset.local", "port": 9090}]}]}})
+    [v] = _resolve.verdicts(fleet_of(tmp_path, 2, [route]))
+    assert (v.path, v.kind, v.ok, v.rule, v.port) == (("spec", "rules", 0, "backendRefs", 1, "name"), CLUSTERSET, False,
+                                                      SET_RULE, 9090)

@@ -141,3 +141,11 @@ def test_a_generator_file_is_reported_at_its_entry(repo: Path) -> None:
     write(repo, "overlays/cluster-1/producer.properties", "log.level=info\nproducer.url=http://sample-producer:8080\n")
     assert _located(repo, mcs_local_name_not_served.POLICY, "calls http://sample-producer:8080") == \
         (C1_KUST, snippet_line(repo, C1_KUST, "- producer.properties"))
+
+
+def test_a_generator_env_file_is_reported_at_its_line(repo: Path) -> None:
+    edit(repo, C1_KUST, "patches:\n", "configMapGenerator:\n  - name: env-config\n    namespace: istio-apps\n"
+                                      "    envs:\n      - producer.env\npatches:\n")
+    write(repo, "overlays/cluster-1/producer.env", "LOG_LEVEL=info\nPRODUCER_URL=http://sample-producer:8080\n")
+    assert _located(repo, mcs_local_name_not_served.POLICY, "calls http://sample-producer:8080") == \
+        ("overlays/cluster-1/producer.env", snippet_line(repo, "overlays/cluster-1/producer.env", "PRODUCER_URL="))
