@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
@@ -97,15 +97,15 @@ def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
     return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
 
 
-def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]]) -> list[Finding]:
-    """duplicate-object findings, with both sources' lines: what makes `render` refuse to write."""
+def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+               rule: Callable[[], Policy]) -> list[Finding]:
+    """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
+    makes `render` refuse to write."""
     fleet = Fleet(inv, resources)
     if not fleet.repeats:
         return []
-    from policies import duplicate_object  # the rules live at the repository root, beside the registry
-
     sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root))
-    return engine.run_policies([duplicate_object.POLICY], fleet, sources)
+    return engine.run_policies([rule()], fleet, sources)
 
 
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
