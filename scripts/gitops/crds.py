@@ -27,7 +27,7 @@ from .errors import InputError, ToolError
 LOCK_FILE = "crds.lock.yaml"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_CRD_BYTES = 64 * 1024 * 1024
-CONVERTER_VERSION = "1"  # bump when the conversion changes, to rebuild cached schemas
+CONVERTER_VERSION = "2"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -137,6 +137,24 @@ def convert(crd_text: bytes, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+SCOPES_FILE = "scopes.json"  # {"<group>/<Kind>": "Cluster" | "Namespaced"} of every locked CRD
+
+
+def crd_scopes(crd_text: bytes) -> dict[str, str]:
+    """{"<group>/<Kind>": spec.scope} of the CRDs in one file: which custom kinds are cluster-scoped."""
+    out = {}
+    for doc in yaml.load_all(crd_text, Loader=_Loader):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            spec = doc["spec"]
+            out[f"{spec['group']}/{spec['names']['kind']}"] = str(spec.get("scope", "Namespaced"))
+    return out
+
+
+def scopes(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
+    """The scope of every locked CRD's kind, read from the materialized schema folder (made once, cached)."""
+    return json.loads((materialize(root, cache, mirror) / SCOPES_FILE).read_text())
+
+
 def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     """Convert every locked CRD into a schema folder (cached by the lock's hashes); return the folder."""
     lock = load_lock(root)
@@ -147,7 +165,12 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
         return target
     # Staged beside the target and renamed into place; a failed fetch or conversion leaves no debris.
     with fsio.staging_dir(target) as staging:
-        files = {rel: json.dumps(schema, sort_keys=True)
-                 for crd in lock.crds for rel, schema in convert(fetch(crd, root, cache, mirror), crd.name).items()}
+        files: dict[str, str] = {}
+        kinds: dict[str, str] = {}
+        for crd in lock.crds:
+            data = fetch(crd, root, cache, mirror)
+            kinds.update(crd_scopes(data))
+            files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in convert(data, crd.name).items()}
+        files[SCOPES_FILE] = json.dumps(kinds, sort_keys=True)
         fsio.write_tree(staging, files)
     return target

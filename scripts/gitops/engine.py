@@ -69,7 +69,7 @@ def _run_isolated(policy: Policy, fleet: Fleet, sources: SourceMap) -> list[Find
     while True:
         violations: list[Violation] = []
         try:
-            for v in policy.check(checked):
+            for v in policy.run(checked):
                 violations.append(v)
         except Exception as exc:  # noqa: BLE001 - any policy bug on hostile input is isolated here
             res = _culprit(exc)

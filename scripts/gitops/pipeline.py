@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import build, engine, hydrate, incremental, inventory, names, schemacheck, schemas, tools, waivers
 from .errors import InputError
@@ -45,6 +45,7 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
+    disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
 
 
 @dataclass
@@ -130,6 +131,17 @@ def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
     return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
 
 
+def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+               rule: Callable[[], Policy]) -> list[Finding]:
+    """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
+    makes `render` refuse to write."""
+    fleet = Fleet(inv, resources)
+    if not fleet.repeats:
+        return []
+    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root))
+    return engine.run_policies([rule()], fleet, sources)
+
+
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
 
 
@@ -173,7 +185,7 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     timer = _Timer()
     with timer.stage("waivers"):
         # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
-        found_waivers = waivers.load(root, [r.id for r in all_rules(policies)])
+        found_waivers = waivers.load(root, [r.id for r in all_rules(policies)] + list(options.disabled))
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
         if options.changed_since is None:
@@ -216,7 +228,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
             findings += _schema_findings(schema_problems(), sources)
     with timer.stage("waivers"):
         if found_waivers is None:
-            found_waivers = waivers.load(root, [r.id for r in all_rules(policies)])
+            found_waivers = waivers.load(root, [r.id for r in all_rules(policies)] + list(options.disabled))
         findings += waivers.apply(findings, found_waivers, options.today)
     findings.sort(key=Finding.sort_key)
     return findings
