@@ -12,7 +12,7 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from . import kbuild, kustomizations
+from . import kustomizations
 from .errors import InputError
 from .proc import run
 from .inventory import Cluster
@@ -28,21 +28,11 @@ _ANNOTATIONS = "buildMetadata: [originAnnotations, transformerAnnotations]\n"
 def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> str:
     # Load restrictor on, and none of --enable-exec, --enable-alpha-plugins, --enable-helm, --network.
     cmd = [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsRootOnly", str(target)]
-    if kbuild.is_kbuild(kustomize):
-        [(ok, text)] = kbuild.build_many(kustomize, [target])
-        if not ok:
-            raise _failed(cluster, target, text)
-        return text
     proc = run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV)
     if proc.returncode != 0:
-        raise _failed(cluster, target, proc.stderr.strip().removeprefix("Error: "))
+        detail = proc.stderr.strip().removeprefix("Error: ").replace(str(target.resolve()), "<build>")
+        raise InputError(f"kustomize build failed for cluster {cluster.name}: {detail}", cluster.overlay)
     return proc.stdout
-
-
-def _failed(cluster: Cluster, target: Path, detail: str) -> InputError:
-    """A failed build as the user sees it, the same from the CLI and from kbuild."""
-    detail = detail.replace(str(target.resolve()), "<build>")
-    return InputError(f"kustomize build failed for cluster {cluster.name}: {detail}", cluster.overlay)
 
 
 def _build(kustomize: Path, cluster: Cluster, root: Path, documents: Documents) -> list[Resource]:
@@ -70,8 +60,6 @@ def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int
         closures.of(root / c.overlay)  # remote, missing and absolute references, with file and line
     documents = documents or Documents()
     workers = workers or max(2, os.cpu_count() or 2)
-    if kbuild.is_kbuild(kustomize):
-        return _build_in_one_process(kustomize, clusters, root, workers, closures, documents)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         futures = {c.name: pool.submit(_build, kustomize, c, root, documents) for c in clusters}
         built = {}
@@ -82,17 +70,3 @@ def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int
                 closures.check_manifests(root / c.overlay)
                 raise
         return built
-
-
-def _build_in_one_process(binary: Path, clusters: list[Cluster], root: Path, workers: int,
-                          closures: kustomizations.Closures, documents: Documents) -> dict[str, list[Resource]]:
-    """All overlays through one kbuild process; the first failing cluster (in inventory order) is
-    reported exactly as a failing CLI build would be."""
-    targets = [root / c.overlay for c in clusters]
-    outputs = kbuild.build_many(binary, targets, workers)
-    for c, target, (ok, text) in zip(clusters, targets, outputs):
-        if not ok:
-            closures.check_manifests(target)
-            raise _failed(c, target, text)
-    return {c.name: parse_build(c.name, text, target.resolve(), root, documents)
-            for c, target, (_, text) in zip(clusters, targets, outputs)}

@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: current folder)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    ren = sub.add_parser("render", help="write clusters/<name>/ and bootstrap/ from the overlays and inventory")
+    sub.add_parser("render", help="write clusters/<name>/ and bootstrap/ from the overlays and inventory")
     val = sub.add_parser("validate", help="render in memory and check everything; nothing is written")
     val.add_argument("--format", choices=sorted(FORMATS), default="text")
     val.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
@@ -47,9 +47,6 @@ def _parser() -> argparse.ArgumentParser:
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    for p in (ren, val, dif):
-        p.add_argument("--kustomize-cli", action="store_true",
-                       help="build with one `kustomize build` process per overlay (the reference) instead of kbuild")
     return parser
 
 
@@ -59,8 +56,8 @@ def _policies() -> tuple:
     return REGISTRY
 
 
-def _render(root: Path, args: argparse.Namespace) -> int:
-    inv, resources = pipeline.render(root, kustomize_cli=args.kustomize_cli)
+def _render(root: Path) -> int:
+    inv, resources = pipeline.render(root)
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
     for path in changed:
@@ -81,8 +78,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         print(rules_table(rules, markdown=args.format == "markdown"), end="")
         return EXIT_OK
     result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since,
-                                                                kustomize_cli=args.kustomize_cli))
+                                                                changed_since=args.changed_since))
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)
@@ -95,8 +91,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
 
 
 def _diff(root: Path, args: argparse.Namespace) -> int:
-    result = diff.run(root, args.base, _policies(), pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                      kustomize_cli=args.kustomize_cli))
+    result = diff.run(root, args.base, _policies(), pipeline.Options(crd_mirror=args.crd_mirror))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
@@ -116,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         root = args.root.resolve()
         if args.command == "render":
-            return _render(root, args)
+            return _render(root)
         if args.command == "diff":
             return _diff(root, args)
         return _validate(root, args)

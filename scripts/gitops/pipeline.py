@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from . import build, engine, hydrate, incremental, inventory, kbuild, schemacheck, schemas, tools, waivers
+from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
@@ -44,7 +44,6 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
-    kustomize_cli: bool = False  # one `kustomize build` process per overlay instead of kbuild (kbuild.py)
 
 
 @dataclass
@@ -81,20 +80,14 @@ class _Timer:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def kustomize_binary(root: Path, cli: bool = False) -> Path:
-    """What builds the overlays: kbuild (every overlay in one process), or the kustomize CLI."""
-    return tools.ensure(tools.KUSTOMIZE, root) if cli else tools.ensure_built(kbuild.SOURCE, root)
-
-
-def _prepare(root: Path, cli: bool = False) -> tuple[Inventory, Path]:
+def _prepare(root: Path) -> tuple[Inventory, Path]:
     inv = inventory.load(root)
     schemas.check_versions(inv)
-    return inv, kustomize_binary(root, cli)
+    return inv, tools.ensure(tools.KUSTOMIZE, root)
 
 
-def render(root: Path, workers: int | None = None,
-           kustomize_cli: bool = False) -> tuple[Inventory, dict[str, list[Resource]]]:
-    inv, kustomize = _prepare(root, kustomize_cli)
+def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+    inv, kustomize = _prepare(root)
     return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
 
 
@@ -145,7 +138,7 @@ def frozen_heap() -> Iterator[None]:
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer()
     with timer.stage("render"):
-        inv, kustomize = _prepare(root, options.kustomize_cli)
+        inv, kustomize = _prepare(root)
         if options.changed_since is None:
             resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
         else:
