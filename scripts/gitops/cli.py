@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
+    val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
+                     "(default: re-use .cache/validate/ for overlays whose files did not change)")
     dif = sub.add_parser("diff", help="what each cluster receives and what the call graph becomes, base vs working tree")
     dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
                                     "else origin/main)")
@@ -78,7 +80,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         print(rules_table(rules, markdown=args.format == "markdown"), end="")
         return EXIT_OK
     result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since))
+                                                                changed_since=args.changed_since,
+                                                                cache=not args.no_cache))
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)

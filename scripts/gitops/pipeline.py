@@ -15,7 +15,7 @@ from datetime import date
 from pathlib import Path
 from typing import Iterator
 
-from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
+from . import build, cache as vcache, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
@@ -44,6 +44,7 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
+    cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
 
 
 @dataclass
@@ -139,18 +140,22 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     timer = _Timer()
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
-        if options.changed_since is None:
+        store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
+        if store is not None:
+            resources, rebuilt = store.render(kustomize, inv, options.workers), None
+        elif options.changed_since is None:
             resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
+        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, store)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
-           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None) -> list[Finding]:
+           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
+           store: vcache.Cache | None = None) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
@@ -158,13 +163,16 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
     with ExitStack() as stack:
         with timer.stage("schema"):
             cache = cache_dir(root)
-            kubeconform = tools.ensure(tools.KUBECONFORM, root)
             to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
             for res in hydrate.bootstrap.objects(inv).values():
                 to_check.setdefault(res.cluster, []).append(res)
-            schema_problems = stack.enter_context(schemacheck.started(
-                kubeconform, inv, to_check, lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
-                options.workers))
+            known: list[schemacheck.SchemaProblem] = []
+            if store is not None:
+                to_check, known = store.schema_known(inv, to_check)
+            schema_problems = (stack.enter_context(schemacheck.started(
+                tools.ensure(tools.KUBECONFORM, root), inv, to_check,
+                lambda minor: schemas.locations(minor, root, cache, options.crd_mirror), options.workers))
+                if to_check else list)
         with timer.stage("stale"):
             if options.check_stale:
                 expected = hydrate.expected_files(inv, resources if rebuilt is None else
@@ -174,7 +182,10 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
         with timer.stage("policies"):
             findings += engine.run_policies(policies, Fleet(inv, resources), sources)
         with timer.stage("schema"):
-            findings += _schema_findings(schema_problems(), sources)
+            checked = schema_problems()
+            if store is not None:
+                store.schema_store(inv, to_check, checked)
+            findings += _schema_findings(known + checked, sources)
     with timer.stage("waivers"):
         known = [r.id for r in all_rules(policies)]
         findings += waivers.apply(findings, waivers.load(root, known), options.today)
