@@ -114,20 +114,31 @@ class Cache:
     def render(self, kustomize: Path, inv: Inventory, workers: int | None = None) -> dict[str, list[Resource]]:
         """Every cluster's resources: from the cache where its closure is unchanged, else built (and stored)."""
         closures = Closures(self.root)
-        documents = Documents()
         keys = {c.name: self.build_key(closures, c.overlay) for c in inv.clusters}
+        stored = {c.name: self.get("builds", keys[c.name]) for c in inv.clusters}
+        hits = {name: texts for name, texts in stored.items()
+                if isinstance(texts, list) and all(isinstance(t, str) for t in texts)}
+        documents = Documents()
+        parse_key = _sha(f"{self.inputs}\0parse".encode())
+        bodies = self.get("parse", parse_key) if hits else None
+        if isinstance(bodies, dict):
+            for texts in hits.values():
+                for t in texts:
+                    body = bodies.get(_sha(t.encode()))
+                    if isinstance(body, dict):
+                        documents.known(t, body)
         resources: dict[str, list[Resource]] = {}
-        for c in inv.clusters:
-            texts = self.get("builds", keys[c.name])
-            if isinstance(texts, list) and all(isinstance(t, str) for t in texts):
-                resources[c.name] = [r for r in (_resource(c.name, t, documents) for t in texts) if r is not None]
-                self.hits.add(c.name)
+        for name, texts in hits.items():
+            resources[name] = [r for r in (_resource(name, t, documents) for t in texts) if r is not None]
+            self.hits.add(name)
         misses = [c for c in inv.clusters if c.name not in resources]
         built = build.build_all(kustomize, misses, self.root, workers, closures, documents)
         for c in misses:
             items = built[c.name]
             if all(r.text is not None for r in items):  # an object carrying build annotations: never cached
                 self.put("builds", keys[c.name], [r.text for r in items])
+        if misses or not isinstance(bodies, dict):
+            self.put("parse", parse_key, _json_safe(documents.parsed()))
         return {c.name: resources[c.name] if c.name in resources else built[c.name] for c in inv.clusters}
 
     # -- schema results --------------------------------------------------------------------
@@ -172,6 +183,19 @@ class Cache:
             old = self.get("schema", key)
             old = old if isinstance(old, dict) and len(old) < MAX_SCHEMA_RESULTS else {}  # bounded: start over
             self.put("schema", key, {**old, **results})
+
+
+def _json_safe(parsed: dict[str, Any]) -> dict[str, Any]:
+    """{sha of text: body} for the bodies JSON gives back unchanged (not a YAML date or a non-string
+    key, say): json.loads of them is several times faster than parsing the YAML again."""
+    out = {}
+    for text, body in parsed.items():
+        try:
+            if isinstance(body, dict) and json.loads(json.dumps(body)) == body:
+                out[_sha(text.encode())] = body
+        except (TypeError, ValueError):
+            continue
+    return out
 
 
 def _resource(cluster: str, text: str, documents: Documents) -> Resource | None:
