@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from . import build, crds, schemas, tools
 from .fsio import write_atomic
-from .inventory import Inventory
+from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
 from .schemacheck import SchemaProblem
@@ -111,11 +111,14 @@ class Cache:
             digest.update(f"{rel}\0{self._file(rel)}\0".encode())
         return digest.hexdigest()
 
-    def render(self, kustomize: Path, inv: Inventory, workers: int | None = None) -> dict[str, list[Resource]]:
-        """Every cluster's resources: from the cache where its closure is unchanged, else built (and stored)."""
+    def render(self, kustomize: Path, inv: Inventory, workers: int | None = None,
+               clusters: list[Cluster] | None = None) -> dict[str, list[Resource]]:
+        """Each cluster's resources (all, or `clusters`): from the cache where its closure is unchanged,
+        else built (and stored)."""
+        wanted = list(inv.clusters) if clusters is None else clusters
         closures = Closures(self.root)
-        keys = {c.name: self.build_key(closures, c.overlay) for c in inv.clusters}
-        stored = {c.name: self.get("builds", keys[c.name]) for c in inv.clusters}
+        keys = {c.name: self.build_key(closures, c.overlay) for c in wanted}
+        stored = {c.name: self.get("builds", keys[c.name]) for c in wanted}
         hits = {name: texts for name, texts in stored.items()
                 if isinstance(texts, list) and all(isinstance(t, str) for t in texts)}
         documents = Documents()
@@ -131,7 +134,7 @@ class Cache:
         for name, texts in hits.items():
             resources[name] = [r for r in (_resource(name, t, documents) for t in texts) if r is not None]
             self.hits.add(name)
-        misses = [c for c in inv.clusters if c.name not in resources]
+        misses = [c for c in wanted if c.name not in resources]
         built = build.build_all(kustomize, misses, self.root, workers, closures, documents)
         for c in misses:
             items = built[c.name]
@@ -139,7 +142,7 @@ class Cache:
                 self.put("builds", keys[c.name], [r.text for r in items])
         if misses or not isinstance(bodies, dict):
             self.put("parse", parse_key, _json_safe(documents.parsed()))
-        return {c.name: resources[c.name] if c.name in resources else built[c.name] for c in inv.clusters}
+        return {c.name: resources[c.name] if c.name in resources else built[c.name] for c in wanted}
 
     # -- schema results --------------------------------------------------------------------
 

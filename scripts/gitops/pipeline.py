@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
 from . import build, cache as vcache, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
@@ -162,32 +162,56 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
     sources = source_map(root, inv, kustomize)
     with ExitStack() as stack:
         with timer.stage("schema"):
-            cache = cache_dir(root)
             to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
             for res in hydrate.bootstrap.objects(inv).values():
                 to_check.setdefault(res.cluster, []).append(res)
-            known: list[schemacheck.SchemaProblem] = []
-            if store is not None:
-                to_check, known = store.schema_known(inv, to_check)
-            schema_problems = (stack.enter_context(schemacheck.started(
-                tools.ensure(tools.KUBECONFORM, root), inv, to_check,
-                lambda minor: schemas.locations(minor, root, cache, options.crd_mirror), options.workers))
-                if to_check else list)
+            schema_problems = schema_started(stack, root, inv, to_check, options, store)
         with timer.stage("stale"):
             if options.check_stale:
-                expected = hydrate.expected_files(inv, resources if rebuilt is None else
-                                                  {c: resources[c] for c in rebuilt})
-                for path, cluster, loc, message in hydrate.stale(root, expected, rebuilt):
-                    findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
+                findings += stale_findings(root, inv, resources if rebuilt is None else
+                                           {c: resources[c] for c in rebuilt}, rebuilt)
         with timer.stage("policies"):
             findings += engine.run_policies(policies, Fleet(inv, resources), sources)
         with timer.stage("schema"):
-            checked = schema_problems()
-            if store is not None:
-                store.schema_store(inv, to_check, checked)
-            findings += _schema_findings(known + checked, sources)
+            findings += _schema_findings(schema_problems(), sources)
     with timer.stage("waivers"):
-        known = [r.id for r in all_rules(policies)]
-        findings += waivers.apply(findings, waivers.load(root, known), options.today)
+        findings = with_waivers(root, policies, options, findings)
+    return findings
+
+
+def schema_started(stack: ExitStack, root: Path, inv: Inventory, to_check: dict[str, list[Resource]],
+                   options: Options, store: vcache.Cache | None) -> Callable[[], list[schemacheck.SchemaProblem]]:
+    """Start kubeconform on what the cache has no verdict for (nothing when it has them all); the function
+    returned waits for it, records its verdicts in the cache, and returns every problem."""
+    known: list[schemacheck.SchemaProblem] = []
+    if store is not None:
+        to_check, known = store.schema_known(inv, to_check)
+    if not to_check:
+        return lambda: known
+    cache = cache_dir(root)
+    problems = stack.enter_context(schemacheck.started(
+        tools.ensure(tools.KUBECONFORM, root), inv, to_check,
+        lambda minor: schemas.locations(minor, root, cache, options.crd_mirror), options.workers))
+
+    def done() -> list[schemacheck.SchemaProblem]:
+        checked = problems()
+        if store is not None:
+            store.schema_store(inv, to_check, checked)
+        return known + checked
+    return done
+
+
+def stale_findings(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+                   clusters: Iterable[str] | None) -> list[Finding]:
+    """rendered-up-to-date findings: bootstrap/ and the folders of `clusters` (None: all of clusters/)."""
+    expected = hydrate.expected_files(inv, resources)
+    return [Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc)
+            for _, cluster, loc, message in hydrate.stale(root, expected, clusters)]
+
+
+def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, findings: list[Finding]) -> list[Finding]:
+    """The findings, marked by policies/waivers.yaml, plus the waivers' own findings, in report order."""
+    known = [r.id for r in all_rules(policies)]
+    findings = findings + waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
     return findings
