@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Sequence
 
-from . import diff, diffreport, hydrate, pipeline
+from . import diff, diffreport, hydrate, pipeline, shard
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -40,6 +40,14 @@ def _parser() -> argparse.ArgumentParser:
                      "this git ref; other clusters are read from their committed clusters/<name>/")
     val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
                      "(default: re-use .cache/validate/ for overlays whose files did not change)")
+    val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
+                     "the clusters and write a partial result to --output-file, for `gitops merge`")
+    mrg = sub.add_parser("merge", help="run the cross-cluster policies over every shard's partial result and report "
+                         "as validate does")
+    mrg.add_argument("partials", nargs="+", type=Path, metavar="PARTIAL", help="the files of `validate --shard K/N`")
+    mrg.add_argument("--format", choices=sorted(FORMATS), default="text")
+    mrg.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     dif = sub.add_parser("diff", help="what each cluster receives and what the call graph becomes, base vs working tree")
     dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
                                     "else origin/main)")
@@ -75,14 +83,29 @@ def _color(args: argparse.Namespace) -> bool:
 def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = _policies()
     rules = pipeline.all_rules(policies)
-    color = _color(args)
     if args.list_policies:
         print(rules_table(rules, markdown=args.format == "markdown"), end="")
         return EXIT_OK
-    result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since,
-                                                                cache=not args.no_cache))
-    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
+    options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
+                               cache=not args.no_cache)
+    if args.shard is not None:
+        k, n = shard.parse_shard(args.shard)
+        if args.output_file is None or args.changed_since is not None:
+            raise UsageError("--shard K/N writes a partial result: give --output-file PATH (and no --changed-since)")
+        shard.write(args.output_file, shard.run(root, options, k, n))
+        return EXIT_OK
+    return _report(pipeline.validate(root, policies, options), rules, args)
+
+
+def _merge(root: Path, args: argparse.Namespace) -> int:
+    policies = _policies()
+    result = shard.merge(root, policies, pipeline.Options(), list(args.partials))
+    return _report(result, pipeline.all_rules(policies), args)
+
+
+def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
+    """Print or write the report; the exit code says whether an error finding counts."""
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=_color(args),
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)
     if args.output_file:
@@ -117,6 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(root)
         if args.command == "diff":
             return _diff(root, args)
+        if args.command == "merge":
+            return _merge(root, args)
         return _validate(root, args)
     except GitopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
