@@ -90,6 +90,12 @@ def test_a_changed_file_rebuilds_only_the_overlays_that_read_it(fleet: Path, mon
     spy = _Spy(monkeypatch)
     _findings(fleet)
     assert spy.built == ["cluster-3"]
+    # A file the closure walk does not name (a path inside a transformer's config, say) still counts:
+    # the load restrictor keeps a build inside its kustomizations' folders, and the key hashes them whole.
+    (fleet / "overlays" / "cluster-2" / "transformer-patch.yaml").write_text("# read by a transformer\n")
+    spy.built.clear()
+    _findings(fleet)
+    assert spy.built == ["cluster-2"]
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "other format", "foreign entry", "not json"])
@@ -118,6 +124,17 @@ def test_a_bad_entry_is_rebuilt_never_trusted(fleet: Path, monkeypatch: pytest.M
     spy.built.clear()
     assert _findings(fleet) == cold  # rewritten: trusted again
     assert spy.built == []
+
+
+def test_entries_unused_for_long_are_pruned(fleet: Path) -> None:
+    _findings(fleet)
+    first = _entries("builds")
+    for path in first:
+        os.utime(path, (0, 0))  # as if written long ago
+    edit(fleet, "overlays/cluster-3/kustomization.yaml", "resources:\n", "resources:\n  # a comment\n")
+    _findings(fleet)  # re-uses (and so keeps) two entries, writes one, and prunes cluster-3's old one
+    now = _entries("builds")
+    assert len(now) == CLUSTERS and len(set(first) - set(now)) == 1
 
 
 def test_cli_no_cache_builds_everything(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -23,6 +23,9 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import json
+import os
+import posixpath
+import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
@@ -36,6 +39,8 @@ from .schemacheck import SchemaProblem
 
 FORMAT = "gitops-validate-cache/1"  # bump when what an entry holds, or how it is derived, changes
 FOLDER = "validate"
+_NOT_INPUTS = {".git", ".cache", ".tools", ".nox"}  # never read by a build, and changing all the time
+MAX_AGE_DAYS = 30.0  # a build entry no run has used for this long is removed
 MAX_SCHEMA_RESULTS = 100_000  # distinct documents remembered per Kubernetes minor
 
 
@@ -56,6 +61,7 @@ class Cache:
         self.root = root
         self.folder = folder / FOLDER
         self._files: dict[str, str] = {}
+        self._folders: dict[str, str] = {}
         self.hits: set[str] = set()  # clusters whose build came from the cache in this run
         digest = hashlib.sha256(FORMAT.encode())
         for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, schemas.CONVERSION,
@@ -97,6 +103,25 @@ class Cache:
         except ValueError:
             return None
 
+    def _touch(self, kind: str, key: str) -> None:
+        """Mark an entry used (its mtime), so that prune keeps what is still in use."""
+        try:
+            os.utime(self._path(kind, key))
+        except OSError:
+            pass
+
+    def prune(self, kind: str, max_age_days: float = MAX_AGE_DAYS) -> None:
+        """Remove entries unused for max_age_days: a cache CI carries from run to run must not grow forever."""
+        limit = time.time() - max_age_days * 86400
+        for folder, _, names in os.walk(self.folder / kind):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
+                except OSError:
+                    continue
+
     def put(self, kind: str, key: str, payload: Any) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
         head = json.dumps({"format": FORMAT, "key": key, "sha256": _sha(body)}).encode()
@@ -104,11 +129,28 @@ class Cache:
 
     # -- builds ----------------------------------------------------------------------------
 
+    def _folder(self, rel: str) -> str:
+        """Hash of every file under a kustomization's folder (names and contents), memoised."""
+        if rel not in self._folders:
+            digest = hashlib.sha256()
+            for folder, dirs, names in os.walk(self.root / rel):
+                dirs[:] = sorted(d for d in dirs if d not in _NOT_INPUTS)
+                base = Path(folder).relative_to(self.root).as_posix()
+                for name in sorted(names):
+                    digest.update(f"{base}/{name}\0{self._file(f'{base}/{name}')}\0".encode())
+            self._folders[rel] = digest.hexdigest()
+        return self._folders[rel]
+
     def build_key(self, closures: Closures, overlay: str) -> str:
+        """The closure's files, and every file under each of its kustomizations' folders: with the load
+        restrictor on, a kustomization reads nothing outside its folder, so a file the walk does not
+        know (a path inside a transformer's config, say) still changes the key."""
         closure = closures.of(self.root / overlay)  # remote, missing, absolute references: InputError
         digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
         for rel in sorted(closure.files):
             digest.update(f"{rel}\0{self._file(rel)}\0".encode())
+        for rel in sorted({posixpath.dirname(k) for k in closure.kustomizations}):
+            digest.update(f"{rel}/\0{self._folder(rel or '.')}\0".encode())
         return digest.hexdigest()
 
     def render(self, kustomize: Path, inv: Inventory, workers: int | None = None,
@@ -134,6 +176,7 @@ class Cache:
         for name, texts in hits.items():
             resources[name] = [r for r in (_resource(name, t, documents) for t in texts) if r is not None]
             self.hits.add(name)
+            self._touch("builds", keys[name])
         misses = [c for c in wanted if c.name not in resources]
         built = build.build_all(kustomize, misses, self.root, workers, closures, documents)
         for c in misses:
@@ -142,6 +185,7 @@ class Cache:
                 self.put("builds", keys[c.name], [r.text for r in items])
         if misses or not isinstance(bodies, dict):
             self.put("parse", parse_key, _json_safe(documents.parsed()))
+            self.prune("builds")
         return {c.name: resources[c.name] if c.name in resources else built[c.name] for c in wanted}
 
     # -- schema results --------------------------------------------------------------------
