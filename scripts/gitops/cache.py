@@ -141,17 +141,34 @@ class Cache:
             self._folders[rel] = digest.hexdigest()
         return self._folders[rel]
 
+    def _key(self, overlay: str, files: list[str], folders: list[str]) -> str:
+        digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
+        for rel in sorted(files):
+            digest.update(f"{rel}\0{self._file(rel)}\0".encode())
+        for rel in sorted(folders):
+            digest.update(f"{rel}/\0{self._folder(rel or '.')}\0".encode())
+        return digest.hexdigest()
+
     def build_key(self, closures: Closures, overlay: str) -> str:
         """The closure's files, and every file under each of its kustomizations' folders: with the load
         restrictor on, a kustomization reads nothing outside its folder, so a file the walk does not
-        know (a path inside a transformer's config, say) still changes the key."""
+        know (a path inside a transformer's config, say) still changes the key.
+
+        The walk itself (parsing every kustomization) is skipped when the closure the last run found
+        still gives a key with an entry: that key hashes every kustomization file the closure was
+        derived from, so an equal key means the walk would find the same closure again."""
+        memo_key = _sha(f"{self.inputs}\0closure\0{overlay}".encode())
+        memo = self.get("closures", memo_key)
+        if (isinstance(memo, dict) and isinstance(memo.get("files"), list) and isinstance(memo.get("folders"), list)
+                and all(isinstance(x, str) for x in memo["files"] + memo["folders"])):
+            key = self._key(overlay, memo["files"], memo["folders"])
+            if self._path("builds", key).is_file():
+                return key
         closure = closures.of(self.root / overlay)  # remote, missing, absolute references: InputError
-        digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
-        for rel in sorted(closure.files):
-            digest.update(f"{rel}\0{self._file(rel)}\0".encode())
-        for rel in sorted({posixpath.dirname(k) for k in closure.kustomizations}):
-            digest.update(f"{rel}/\0{self._folder(rel or '.')}\0".encode())
-        return digest.hexdigest()
+        files, folders = sorted(closure.files), sorted({posixpath.dirname(k) for k in closure.kustomizations})
+        if memo != {"files": files, "folders": folders}:
+            self.put("closures", memo_key, {"files": files, "folders": folders})
+        return self._key(overlay, files, folders)
 
     def render(self, kustomize: Path, inv: Inventory, workers: int | None = None,
                clusters: list[Cluster] | None = None) -> dict[str, list[Resource]]:
