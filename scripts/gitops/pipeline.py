@@ -44,6 +44,7 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
+    disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
     cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
 
 
@@ -95,6 +96,17 @@ def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str,
 def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
     """Source lines for findings, from an annotated build of each cluster that has one."""
     return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
+
+
+def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+               rule: Callable[[], Policy]) -> list[Finding]:
+    """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
+    makes `render` refuse to write."""
+    fleet = Fleet(inv, resources)
+    if not fleet.repeats:
+        return []
+    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root))
+    return engine.run_policies([rule()], fleet, sources)
 
 
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
@@ -211,7 +223,7 @@ def stale_findings(root: Path, inv: Inventory, resources: dict[str, list[Resourc
 
 def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, findings: list[Finding]) -> list[Finding]:
     """The findings, marked by policies/waivers.yaml, plus the waivers' own findings, in report order."""
-    known = [r.id for r in all_rules(policies)]
+    known = [r.id for r in all_rules(policies)] + list(options.disabled)
     findings = findings + waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
     return findings
