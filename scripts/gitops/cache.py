@@ -24,8 +24,8 @@ import hashlib
 import importlib.metadata
 import json
 import os
-import stat
 import posixpath
+import stat
 import time
 from collections import defaultdict
 from pathlib import Path
