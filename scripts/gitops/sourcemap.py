@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 import yaml
 
@@ -22,24 +22,111 @@ from .manifests import Resource
 PathElem = str | int
 
 
+_Key = tuple[str, str, str, str]  # kind, namespace, name, the document's text as kustomize printed it
+
+
 @dataclass
 class SourceMap:
     root: Path
     # cluster name -> its annotated build; None where objects already carry their origin (tests, bootstrap).
     annotated: Callable[[str], list[Resource]] | None = None
+    # Several clusters' annotated builds at once (in parallel); default: one after another through `annotated`.
+    annotated_many: Callable[[list[str]], dict[str, list[Resource]]] | None = None
+    # The plain build of every cluster, to find clusters that received the same document.
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
+    # cluster -> every repository file its overlay's build reads (kustomizations.Closures).
+    closure: Callable[[str], set[str]] | None = None
     _cache: dict[str, list[yaml.Node]] = field(default_factory=dict)
     _twins: dict[str, dict[tuple[str, str, str], Resource]] = field(default_factory=dict)
+    _placed: dict[_Key, list[Resource]] = field(default_factory=dict)
+
+    def _key(self, res: Resource) -> _Key | None:
+        return (res.kind, res.namespace, res.name, res.text) if res.text is not None else None
+
+    def _record(self, cluster: str, built: list[Resource]) -> None:
+        """Keep a cluster's annotated build, and index it by document text for the clusters that share one."""
+        twins = self._twins[cluster] = {(r.kind, r.namespace, r.name): r for r in built}
+        for plain in self.resources.get(cluster, ()):
+            key, twin = self._key(plain), twins.get((plain.kind, plain.namespace, plain.name))
+            if key is not None and twin is not None:
+                self._placed.setdefault(key, []).append(twin)
+
+    def _build(self, clusters: list[str]) -> None:
+        todo = [c for c in dict.fromkeys(clusters) if c not in self._twins]
+        if not todo or self.annotated is None:
+            return
+        if self.annotated_many is not None and len(todo) > 1:
+            try:
+                built = self.annotated_many(todo)
+            except (InputError, KeyError):
+                built = {}
+            for c in todo:
+                self._record(c, built.get(c, []))
+            return
+        for c in todo:
+            try:
+                self._record(c, self.annotated(c))
+            except (InputError, KeyError):
+                self._record(c, [])
+
+    def _shared(self, res: Resource) -> Resource | None:
+        """The same document, already placed through another cluster whose build reads every file that
+        placed it (so a copy of a patch in another overlay never stands in for this overlay's own)."""
+        key = self._key(res)
+        if key is None or self.closure is None:
+            return None
+        for twin in self._placed.get(key, ()):
+            files = self._writers(twin)
+            if files and files <= self.closure(res.cluster):
+                return twin
+        return None
+
+    def _writers(self, twin: Resource) -> set[str]:
+        """The files that write this object: where it is declared or generated, and the patches that
+        name it (kustomize lists an overlay as a transformer of every object it holds, patched or not)."""
+        files = {f for f in (twin.origin, twin.generated_by) if f}
+        for kustomization in twin.transformed_in:
+            files |= {rel for rel in self._patch_files(kustomization)
+                      if any(_same_object(doc, twin) for doc in self.nodes(rel))}
+        return files
+
+    def prefetch(self, resources: Iterable[Resource]) -> None:
+        """Annotated builds for every object that will be located, in as few clusters as possible and in
+        parallel: one cluster per distinct document first, then the clusters whose copy did not fit."""
+        if self.annotated is None:
+            return
+        needed = [r for r in resources if not (r.origin or r.generated_by) and r.cluster not in self._twins]
+        uncovered = {}
+        for r in needed:
+            key = self._key(r)
+            if key is None or self.closure is None:
+                uncovered.setdefault(("", r.cluster, "", r.cluster), r.cluster)
+            elif key not in self._placed:
+                uncovered.setdefault(key, r.cluster)
+        holders: dict[_Key, set[str]] = {}
+        if uncovered:
+            for cluster, items in self.resources.items():
+                for r in items:
+                    key = self._key(r)
+                    if key in uncovered:
+                        holders.setdefault(key, set()).add(cluster)
+        chosen: list[str] = []
+        for key, cluster in uncovered.items():
+            if not holders.get(key, set()) & {*chosen, *self._twins}:
+                chosen.append(cluster)
+        self._build(chosen)
+        self._build([r.cluster for r in needed if r.cluster not in self._twins and self._shared(r) is None])
 
     def _with_origin(self, res: Resource) -> Resource:
-        """The same object from its cluster's annotated build (built once per cluster, on first need)."""
+        """The same object from an annotated build: another cluster's copy of the same document when it
+        was placed through the same files, else this cluster's own (built once per cluster, on first need)."""
         if res.origin or res.generated_by or self.annotated is None:
             return res
         if res.cluster not in self._twins:
-            try:
-                built = self.annotated(res.cluster)
-            except (InputError, KeyError):
-                built = []
-            self._twins[res.cluster] = {(r.kind, r.namespace, r.name): r for r in built}
+            shared = self._shared(res)
+            if shared is not None:
+                return shared
+            self._build([res.cluster])
         return self._twins[res.cluster].get((res.kind, res.namespace, res.name), res)
 
     def nodes(self, rel: str) -> list[yaml.Node]:
