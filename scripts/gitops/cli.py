@@ -6,7 +6,9 @@ Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +17,8 @@ from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .policy import rules_table
-from .report import FORMATS, ReportContext
+from .progress import Progress
+from .report import FORMATS, ReportContext, github
 
 VERSION = "0.1.0"
 
@@ -33,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="render in memory and check everything; nothing is written")
     val.add_argument("--format", choices=sorted(FORMATS), default="text")
     val.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    val.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH", type=_output,
+                     help="also write FORMAT to PATH (atomically; '-' is stdout); repeat for several formats "
+                          "from one run, e.g. --format github --output sarif=validate.sarif --output junit=validate.xml")
+    val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="a one-line progress display on stderr (default: only when stderr is a terminal)")
     val.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     val.add_argument("--list-policies", action="store_true", help="print every rule and exit")
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto")
@@ -48,6 +56,15 @@ def _parser() -> argparse.ArgumentParser:
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
+
+
+def _output(value: str) -> tuple[str, str]:
+    fmt, sep, path = value.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=PATH, got {value!r}")
+    if fmt not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {fmt!r} (choose from {', '.join(sorted(FORMATS))})")
+    return fmt, path
 
 
 def _policies() -> tuple:
@@ -66,26 +83,46 @@ def _render(root: Path) -> int:
     return EXIT_OK
 
 
-def _color(args: argparse.Namespace) -> bool:
-    return args.color == "always" or (args.color == "auto" and args.output_file is None and sys.stdout.isatty())
+def _color(args: argparse.Namespace, path: Path | None = None) -> bool:
+    """--color always, or auto: standard output is a terminal and NO_COLOR (no-color.org) is not set."""
+    return args.color == "always" or (args.color == "auto" and path is None and args.output_file is None
+                                      and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(format, path or None for stdout): --format to --output-file or stdout, then every --output."""
+    outputs: list[tuple[str, Path | None]] = [(args.format, args.output_file)]
+    outputs += [(fmt, None if path == "-" else Path(path)) for fmt, path in args.output]
+    if sum(path is None for _, path in outputs) > 1:
+        raise UsageError("only one output can go to standard output; give the others a PATH")
+    return outputs
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = _policies()
     rules = pipeline.all_rules(policies)
-    color = _color(args)
     if args.list_policies:
         print(rules_table(rules, markdown=args.format == "markdown"), end="")
         return EXIT_OK
-    result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since))
-    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
-                        tool_version=VERSION)
-    text = FORMATS[args.format](result.findings, ctx)
-    if args.output_file:
-        write_atomic(args.output_file, text)
-    else:
-        sys.stdout.write(text)
+    outputs = _outputs(args)
+    shown = args.progress if args.progress is not None else sys.stderr.isatty()
+    with Progress(sys.stderr, enabled=shown) as progress:
+        result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
+                                                                    changed_since=args.changed_since,
+                                                                    progress=progress))
+        progress.stage("report")
+        ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
+        rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path))))
+                    for fmt, path in outputs]
+        summary_path = os.environ.get(github.SUMMARY_ENV)
+        if summary_path and any(fmt == "github" for fmt, _ in outputs):
+            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+    for path, text in rendered:  # every file is written whole, or not at all
+        if path is not None:
+            write_atomic(path, text)
+    for path, text in rendered:
+        if path is None:
+            sys.stdout.write(text)
     failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 

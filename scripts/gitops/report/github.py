@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+OTHER_ENDS_SHOWN = 3  # an annotation names this many findings whose other end is its line, then counts
 
 
 def escape_data(s: str) -> str:
@@ -60,12 +61,18 @@ class _Line:
             text += f"\nwaived: {g.first.waived}" if g.first.waived is not None else (
                 f"\nfix: {g.first.fix}" if g.first.fix else "")
             paragraphs.append(text)
-        for g, note in self.other_end:
+        for g, note in self.other_end[:OTHER_ENDS_SHOWN]:
             where = f" ({cluster_list(g.clusters, total)})" if len(g.clusters) > 1 else ""
             at = f" at {g.location.path}:{g.location.line}" if g.location else ""
             paragraphs.append(f"other end of {g.rule}{at}{where}: {g.message}")
-        if len(paragraphs) > 1:
-            paragraphs.insert(0, f"{len(paragraphs)} problems on this line:")
+        rest = self.other_end[OTHER_ENDS_SHOWN:]
+        if rest:
+            lines = sorted({f"{g.location.path}:{g.location.line}" for g, _ in rest if g.location})
+            paragraphs.append(f"and {len(rest)} more findings whose other end is this line "
+                              f"({', '.join(lines[:5])}{' ...' if len(lines) > 5 else ''}); the job summary lists all")
+        count = len(self.own) + len(self.other_end)
+        if count > 1:
+            paragraphs.insert(0, f"{count} problems on this line:")
         props: list[tuple[str, str]] = []
         if self.location:
             props += [("file", self.location.path), ("line", str(self.location.line)),
