@@ -311,3 +311,48 @@ def test_unchanged_edges_are_a_count_and_findings_are_escaped(history) -> None:
     assert "calls &lt;svc&gt;.&lt;ns&gt;.svc.clusterset.local \\| \\*x\\* \\[a\\](b)" in part
     one = diff.compare(history["c1"], history["c2"], "b", "0" * 40)
     assert "1 of 2 clusters receives changes." in diffreport.markdown(one)[0]
+
+
+def _big_graph(callers: int, exporters: int, status: str) -> diff.Graph:
+    """Every caller of `callers` clusters calls one Service exported from `exporters` clusters."""
+    edges = []
+    for i in range(callers):
+        for j in range(exporters):
+            edges.append(diff.Edge(diff.Node(f"c{i}", "Deployment", f"ns{i % 7}", f"app{i}"),
+                                   diff.Node(f"e{j}", "Service", "shop", "orders"), "http://orders", status))
+    nodes = {n: "unchanged" for e in edges for n in (e.caller, e.target)}
+    sets = {n.cluster: f"fleet-{k % 3}" for k, n in enumerate(nodes)}
+    return diff.Graph(nodes, edges, sets)
+
+
+def _mermaid_edges(lines: list[str]) -> list[str]:
+    return [line for line in lines if re.match(r"^  n\d+ \S+\|", line)]
+
+
+def test_mermaid_draws_objects_up_to_100_edges() -> None:
+    g = _big_graph(10, 10, "broken")
+    drawn = _mermaid_edges(diffreport.mermaid(g))
+    assert len(drawn) == 100 and diffreport.drawing(g).level == "object"
+
+
+def test_mermaid_collapses_above_100_edges_and_never_exceeds_500() -> None:
+    g = _big_graph(30, 40, "broken")  # 1,200 broken edges
+    d = diffreport.drawing(g)
+    assert d.level == "namespace"
+    assert sum(n for *_, n in d.edges) == 1200  # every edge counted in some drawn edge
+    drawn = _mermaid_edges(diffreport.mermaid(g))
+    assert 0 < len(drawn) <= 100
+    assert all(re.search(r"\|\d+ broken\|", line) for line in drawn)
+    # Unchanged edges are left out of a large diagram; changed ones stay.
+    g.edges += [diff.Edge(e.caller, e.target, e.url, "unchanged") for e in _big_graph(30, 40, "x").edges]
+    assert sum(n for *_, n in diffreport.drawing(g).edges) == 1200
+    # Even collapsed to clustersets, never more than Mermaid's 500 edges.
+    wide = diff.Graph({}, [diff.Edge(diff.Node(f"c{i}", "Deployment", "a", "x"), diff.Node(f"e{i}", "Service", "b", "y"),
+                                     "u", "broken") for i in range(700)],
+                      {**{f"c{i}": f"cs{i}" for i in range(700)}, **{f"e{i}": f"es{i}" for i in range(700)}})
+    wide.nodes = {n: "unchanged" for e in wide.edges for n in (e.caller, e.target)}
+    d = diffreport.drawing(wide)
+    assert d.level == "clusterset" and len(d.edges) == 500 and d.left_out == 200
+    assert len(_mermaid_edges(diffreport.mermaid(wide))) == 500
+    parts = diffreport.markdown(diff.Diff("b", "0" * 40, [], [], [], wide))
+    assert "200 edges not drawn" in parts[0]

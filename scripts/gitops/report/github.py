@@ -94,7 +94,7 @@ def _lines(groups: list[Group]) -> list[_Line]:
             line = by_line.setdefault(key, _Line(r.location))
             if g not in line.own and all(g is not other for other, _ in line.other_end):
                 line.other_end.append((g, r.note))
-    return sorted(by_line.values(), key=lambda ln: (ln.rank(), ln.location is None,
+    return sorted(by_line.values(), key=lambda ln: (ln.rank(), not ln.own, ln.location is None,
                                                     ln.location or SourceLocation("", 0)))
 
 
