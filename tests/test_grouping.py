@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from gitops import build, cli, fleetgen
+from conftest import edit, write
+from gitops import build, cli, fleetgen, pipeline, tools
 from gitops.findings import Finding, ObjectRef, Related, Severity, SourceLocation
 from gitops.progress import Progress
 from gitops.report import FORMATS, ReportContext
 from gitops.report._common import cluster_list, group
+from gitops.sourcemap import SourceMap
+from policies import REGISTRY
 
 CLUSTERS = tuple(f"cluster-{i}" for i in range(1, 7))
 SERVICE = SourceLocation("base/orders/service.yaml", 13, 7)
@@ -160,6 +163,7 @@ def test_a_failing_run_builds_annotated_once_per_distinct_document(broken_fleet:
         return real(kustomize, cluster, root)
 
     monkeypatch.setattr(build, "build_annotated", counted)
+    monkeypatch.setattr(SourceMap, "_from_tree", lambda self, res: None)  # only kustomize's annotations
     assert cli.main(["--root", str(broken_fleet), "validate", "--format", "json"]) == 1
     doc = json.loads(capsys.readouterr().out)
     callers = {f["cluster"] for f in doc["findings"]}
@@ -197,3 +201,46 @@ def test_progress_draws_only_when_enabled() -> None:
     with Progress(quiet, enabled=False, delay=0) as p:
         p.stage("render", 2)
     assert quiet.getvalue() == ""
+
+
+def _located(root: Path) -> list[tuple]:
+    result = pipeline.validate(root, REGISTRY, pipeline.Options(check_stale=False))
+    return [(f.rule, f.cluster, f.location, f.related) for f in result.findings]
+
+
+@pytest.mark.parametrize("where", ["repository", "fleet"])
+def test_placing_from_the_tree_agrees_with_kustomize_annotations(where: str, repo: Path, broken_fleet: Path,
+                                                                  monkeypatch) -> None:
+    """Objects placed from their overlay's kustomization tree get the lines an annotated build gives."""
+    root = broken_fleet if where == "fleet" else repo
+    if where == "repository":  # a patched URL (overlay), its exported Service (base) and a base image
+        edit(repo, "base/producer/service.yaml", "      port: 8080\n", "      port: 9090\n")
+        edit(repo, "base/caller/deployment.yaml", "sample-caller:1.0.0", "sample-caller:latest")
+    built: list[str] = []
+    real = build.build_annotated
+    monkeypatch.setattr(build, "build_annotated", lambda k, c, r: built.append(c.name) or real(k, c, r))
+    from_tree = _located(root)
+    assert built == [] and len(from_tree) >= 2
+    monkeypatch.setattr(SourceMap, "_from_tree", lambda self, res: None)
+    annotated = _located(root)
+    assert built  # the reference run did use kustomize's annotations
+    assert from_tree == annotated
+    assert all(loc is not None for _, _, loc, _ in from_tree)
+
+
+def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeypatch) -> None:
+    """Two objects of one kind and name in a cluster: the tree cannot tell them apart, kustomize can."""
+    write(repo, "overlays/cluster-1/extra-sa.yaml",
+          "apiVersion: v1\nkind: ServiceAccount\nmetadata:\n  name: sample-caller-sa\n  namespace: other\n")
+    edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - extra-sa.yaml\n")
+    built: list[str] = []
+    real = build.build_annotated
+    monkeypatch.setattr(build, "build_annotated", lambda k, c, r: built.append(c.name) or real(k, c, r))
+    inv, resources = pipeline.render(repo)
+    sources = pipeline.source_map(repo, inv, tools.ensure(tools.KUSTOMIZE, repo), resources)
+    [extra] = [r for r in resources["cluster-1"] if r.kind == "ServiceAccount" and r.namespace == "other"]
+    assert sources._from_tree(extra) is None
+    assert built == []
+    loc = sources.locate(extra, ("metadata", "namespace"))
+    assert built == ["cluster-1"]
+    assert (loc.path, loc.line) == ("overlays/cluster-1/extra-sa.yaml", 5)

@@ -109,7 +109,7 @@ def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str,
                                          lambda _: shown.advance())
 
     return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root), many,
-                     resources or {}, lambda cluster: closures.of(root / inv.cluster(cluster).overlay).files)
+                     resources or {}, lambda cluster: closures.of(root / inv.cluster(cluster).overlay))
 
 
 _EXTRA = re.compile(r"additional properties? '([^']+)'")

@@ -17,9 +17,12 @@ import yaml
 from . import yamlsrc
 from .errors import InputError
 from .findings import SourceLocation
+from .kustomizations import Closure
 from .manifests import Resource
 
 PathElem = str | int
+# Kustomization fields that rename objects: a tree with one is placed by kustomize's annotated build.
+_RENAMING = ("namePrefix", "nameSuffix")
 
 
 _Key = tuple[str, str, str, str]  # kind, namespace, name, the document's text as kustomize printed it
@@ -34,11 +37,16 @@ class SourceMap:
     annotated_many: Callable[[list[str]], dict[str, list[Resource]]] | None = None
     # The plain build of every cluster, to find clusters that received the same document.
     resources: dict[str, list[Resource]] = field(default_factory=dict)
-    # cluster -> every repository file its overlay's build reads (kustomizations.Closures).
-    closure: Callable[[str], set[str]] | None = None
+    # cluster -> its overlay's kustomization tree: every file its build reads (kustomizations.Closures).
+    closure: Callable[[str], Closure] | None = None
     _cache: dict[str, list[yaml.Node]] = field(default_factory=dict)
     _twins: dict[str, dict[tuple[str, str, str], Resource]] = field(default_factory=dict)
     _placed: dict[_Key, list[Resource]] = field(default_factory=dict)
+    # id(resource) -> (the resource, kept alive so the id stays its own; the same object placed from its tree)
+    _tree: dict[int, tuple[Resource, Resource]] = field(default_factory=dict)
+    _same_name: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    _trees: dict[str, tuple[list[str], dict[str, list[str]], list[str]] | None] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
 
     def _key(self, res: Resource) -> _Key | None:
         return (res.kind, res.namespace, res.name, res.text) if res.text is not None else None
@@ -77,7 +85,7 @@ class SourceMap:
             return None
         for twin in self._placed.get(key, ()):
             files = self._writers(twin)
-            if files and files <= self.closure(res.cluster):
+            if files and files <= self.closure(res.cluster).files:
                 return twin
         return None
 
@@ -90,12 +98,76 @@ class SourceMap:
                       if any(_same_object(doc, twin) for doc in self.nodes(rel))}
         return files
 
+    def _from_tree(self, res: Resource) -> Resource | None:
+        """The object's origin and patching kustomizations read from its overlay's kustomization tree,
+        when that is unambiguous: no name prefix or suffix anywhere in the tree, no other object of the
+        same kind and name in the cluster, and exactly one resource document of the tree declaring it.
+        Anything else (generators, renames, duplicates) is left to kustomize's annotated build."""
+        if self.closure is None:
+            return None
+        if res.cluster not in self._same_name:
+            self._same_name[res.cluster] = {}
+            for r in self.resources.get(res.cluster, ()):
+                key = (r.kind, r.name)
+                self._same_name[res.cluster][key] = self._same_name[res.cluster].get(key, 0) + 1
+        if self._same_name[res.cluster].get((res.kind, res.name), 0) != 1:
+            return None
+        tree = self._tree_of(res.cluster)
+        if tree is None:
+            return None
+        kustomizations, patch_files, resource_files = tree
+        origins = [f for f in resource_files if self._declares(f, res)]
+        if len(origins) != 1 or sum(self._declares(origins[0], res, count=True)) != 1:
+            return None
+        transformed = tuple(k for k in reversed(kustomizations)
+                            if any(self._declares(f, res) for f in patch_files[k]))
+        return Resource(res.cluster, res.body, origin=origins[0], transformed_in=transformed)
+
+    def _tree_of(self, cluster: str) -> tuple[list[str], dict[str, list[str]], list[str]] | None:
+        """(kustomizations, each one's patch files, resource files) of a cluster's tree, once per cluster;
+        None when the tree renames objects or cannot be read."""
+        if cluster not in self._trees:
+            self._trees[cluster] = None
+            try:
+                tree = self.closure(cluster) if self.closure else None
+            except (InputError, KeyError):
+                tree = None
+            if tree is None:
+                return None
+            patches: dict[str, list[str]] = {}
+            for k in tree.kustomizations:
+                docs = self.nodes(k)
+                if not docs or any(yamlsrc.node_at(docs[0], key) is not None for key in _RENAMING):
+                    return None
+                patches[k] = self._patch_files(k)
+            every_patch = {f for files in patches.values() for f in files}
+            resources = [f for f in sorted(tree.manifests - every_patch) if f.endswith((".yaml", ".yml"))]
+            self._trees[cluster] = (list(tree.kustomizations), patches, resources)
+        return self._trees[cluster]
+
+    def _declares(self, rel: str, res: Resource, count: bool = False):  # type: ignore[no-untyped-def]
+        """Whether `rel` holds a document for this object: same kind, same name, and the same namespace
+        when the document says one. With count=True, one boolean per document."""
+        if res.name not in self._text(rel):  # most files of a tree are about other objects: skip parsing them
+            return [] if count else False
+        hits = [_scalar(doc, "kind") == res.kind and _scalar(doc, "metadata", "name") == res.name
+                and _scalar(doc, "metadata", "namespace") in (None, res.namespace) for doc in self.nodes(rel)]
+        return hits if count else any(hits)
+
     def prefetch(self, resources: Iterable[Resource]) -> None:
         """Annotated builds for every object that will be located, in as few clusters as possible and in
         parallel: one cluster per distinct document first, then the clusters whose copy did not fit."""
         if self.annotated is None:
             return
-        needed = [r for r in resources if not (r.origin or r.generated_by) and r.cluster not in self._twins]
+        needed = []
+        for r in resources:
+            if r.origin or r.generated_by or r.cluster in self._twins or id(r) in self._tree:
+                continue
+            placed = self._from_tree(r)
+            if placed is not None:
+                self._tree[id(r)] = (r, placed)
+            else:
+                needed.append(r)
         uncovered = {}
         for r in needed:
             key = self._key(r)
@@ -122,12 +194,25 @@ class SourceMap:
         was placed through the same files, else this cluster's own (built once per cluster, on first need)."""
         if res.origin or res.generated_by or self.annotated is None:
             return res
+        if id(res) in self._tree:
+            return self._tree[id(res)][1]
         if res.cluster not in self._twins:
+            placed = self._from_tree(res)
+            if placed is not None:
+                return placed
             shared = self._shared(res)
             if shared is not None:
                 return shared
             self._build([res.cluster])
         return self._twins[res.cluster].get((res.kind, res.namespace, res.name), res)
+
+    def _text(self, rel: str) -> str:
+        if rel not in self._texts:
+            try:
+                self._texts[rel] = (self.root / rel).read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                self._texts[rel] = ""
+        return self._texts[rel]
 
     def nodes(self, rel: str) -> list[yaml.Node]:
         if rel not in self._cache:
