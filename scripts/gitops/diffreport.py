@@ -72,8 +72,11 @@ def text(d: Diff, color: bool = False) -> str:
         out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {ch.title}  {ch.path}")
                 for ch in c.changes]
     out.append(paint(_BOLD, f"findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed"))
-    out += [paint(_COLOR["+"], f"  + {_finding_line(f)}") for f in d.introduced]
-    out += [paint(_COLOR["-"], f"  - {_finding_line(f)}") for f in d.fixed]
+    names = [c.cluster for c in d.clusters]
+    for sign, found in (("+", d.introduced), ("-", d.fixed)):
+        for g in group(found, names):
+            where = f" [{cluster_list(g.clusters, len(names))}]" if len(g.clusters) > 1 else ""
+            out.append(paint(_COLOR[sign], f"  {sign} {_finding_line(g.first)}{where}"))
     unchanged = sum(e.status == UNCHANGED for e in d.graph.edges)
     out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}, {unchanged} unchanged"))
     out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges
