@@ -211,7 +211,7 @@ def test_cli_uncommitted_cluster_2_change_against_default_base(repo: Path, capsy
     texts = [p.read_text() for p in parts]
     assert all(len(t) <= 1500 and _fences_balanced(t) for t in texts)
     whole = "".join(texts)
-    assert "| cluster-1 | 0 | 0 | 0 |" in whole and "| cluster-2 | 0 | 0 | 1 |" in whole
+    assert "No change in cluster-1." in whole and "| cluster-2 | 0 | 0 | 1 |" in whole
     assert "-    port: 8080\n+    port: 9090\n" in whole
     assert "mcs-clusterset-url-resolves" in whole  # the caller still uses port 8080
     assert _git(repo, "status", "--porcelain") == "M base/producer/service.yaml"  # the tree is untouched

@@ -17,7 +17,7 @@ from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, Clust
 from .errors import UsageError
 from .findings import Finding
 from .report._common import cluster_list, group, plural
-from .report.markdown import cell
+from .report.markdown import cell, code
 from .report.json import finding_dict
 
 MARKER = "<!-- gitops-diff part {i} -->"
@@ -165,10 +165,16 @@ def _clusters_md(clusters: list[str], total: int) -> str:
 
 
 def _summary_blocks(d: Diff) -> Iterator[Block]:
+    changed = [c for c in d.clusters if c.changes]
+    quiet = [c.cluster for c in d.clusters if not c.changes]
+    rows = tuple(f"| {cell(c.cluster)} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE) + " |"
+                 for c in changed)
+    if quiet:
+        rows += ("", f"No change {cell(cluster_list(quiet, len(d.clusters)))}." if len(quiet) > 1
+                 else f"No change in {cell(quiet[0])}.")
+    table = "| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n" if changed else ""
     yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change. "
-                f"{_verdict(d)}\n\n| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n",
-                tuple(f"| {cell(c.cluster)} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE) + " |"
-                      for c in d.clusters))
+                f"{_verdict(d)}\n\n{table}", rows)
     same: dict[tuple, list[ClusterDiff]] = {}
     for c in d.clusters:
         if c.changes:
@@ -189,17 +195,23 @@ def _finding_lines(findings: list[Finding], total: int, clusters: list[str], fix
         who = cluster_list(g.clusters, total) or "fleet"
         where = "" if fixed else f" ({_md(g.where())})"
         head = f":white_check_mark: fixed {_md(f.rule)}" if fixed else f":new: {_md(f.rule)} {f.severity.value}"
-        line = f"- {head} in {cell(who)}: {cell(f.message)}{where}"
-        if not fixed and f.fix:
-            line += f"<br>fix: {cell(f.fix)}"
-        out.append(line)
+        out.append(f"- {head} in {cell(who)}: {cell(f.message)}{where}")
     return out
+
+
+def _fix_lines(findings: list[Finding]) -> list[str]:
+    """Each rule's fix hint once, after the list (fifty findings of one rule share one hint)."""
+    fixes = {f.rule: f.fix for f in findings if f.fix}
+    if not fixes:
+        return []
+    return ["", "**How to fix**", ""] + [f"- {_md(rule)}: {cell(fix)}" for rule, fix in fixes.items()]
 
 
 def _findings_block(d: Diff) -> Block:
     clusters = [c.cluster for c in d.clusters]
     lines = _finding_lines(d.introduced, len(clusters), clusters, False)
     lines += _finding_lines(d.fixed, len(clusters), clusters, True)
+    lines += _fix_lines(d.introduced)
     return Block(f"\n### Findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed\n\n",
                  tuple(lines) or ("Nothing introduced, nothing fixed.",))
 
@@ -243,20 +255,19 @@ def drawing(g: Graph) -> Drawing:
         return g.clustersets.get(n.cluster, n.cluster or "not exported")
 
     for level in ("namespace", "clusterset"):
-        def key(n: Node) -> tuple:
-            return (clusterset(n), n.namespace) if level == "namespace" else (clusterset(n),)
+        def caller(n: Node) -> tuple[str, str]:
+            """Callers merge per namespace (or clusterset); the Services they call keep their names."""
+            return (clusterset(n), f"callers in namespace {n.namespace}" if level == "namespace" else "callers")
 
         merged: dict[tuple, int] = {}
         for e in edges:
-            k = (key(e.caller), key(e.target), e.status)
+            k = (caller(e.caller), (clusterset(e.target), title("Service", e.target.namespace, e.target.name)),
+                 e.status)
             merged[k] = merged.get(k, 0) + 1
         if len(merged) <= MERMAID_MAX_EDGES or level == "clusterset":
             ordered = sorted(merged.items(), key=lambda kv: (_SEVERITY[kv[0][2]], -kv[1], kv[0]))
             kept = ordered[:MERMAID_MAX_EDGES]
-            boxes = {}
-            for (a, b, _), _ in kept:
-                for k in (a, b):
-                    boxes[k] = (k[0], f"namespace {k[1]}" if level == "namespace" else k[0], "")
+            boxes = {k: (k[0], k[1], "") for (a, b, _), _ in kept for k in (a, b)}
             return Drawing(level, boxes, [(a, b, st, n) for (a, b, st), n in kept],
                            sum(n for _, n in ordered[MERMAID_MAX_EDGES:]))
     raise AssertionError("unreachable")
@@ -285,7 +296,7 @@ def mermaid(g: Graph) -> list[str]:
     return lines
 
 
-def _edge_rows(g: Graph, total: int) -> list[str]:
+def _edge_rows(g: Graph, total: int, listed: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
     """One row per call that the change adds, removes or breaks: its targets in all exporting clusters together."""
     rows: dict[tuple, list[Edge]] = {}
     for e in g.edges:
@@ -296,14 +307,20 @@ def _edge_rows(g: Graph, total: int) -> list[str]:
     for (_, caller, ns, name, url, status), edges in sorted(rows.items()):
         e = edges[0]
         targets = [t.target.cluster for t in edges if t.target.cluster]
-        target = title("Service", ns, name) + (f" {cluster_list(targets, total)}" if len(targets) > 1 else
+        target = title("Service", ns, name) + (f" ({len(targets)} clusters)" if len(targets) > 1 else
                                                  f" in {targets[0]}" if targets else " (not exported)")
-        why = f"{_md(e.rule)}: {cell(e.problem)} ({_md(e.where)})" if e.rule else cell(e.problem)
-        out.append(f"| {status} | {_md(caller.label)} | {cell(target)} | {_md(url)} | {why} |")
+        if e.rule and (e.rule, e.where) in listed:  # its message is in the findings above: name it, do not repeat it
+            why = f"{code(e.rule)} at {code(e.where)}"
+        elif e.rule:
+            why = f"{code(e.rule)}: {cell(e.problem)} ({code(e.where)})"
+        else:
+            why = cell(e.problem)
+        out.append(f"| {status} | {code(caller.label)} | {cell(target)} | {code(url)} | {why} |")
     return out
 
 
-def _graph_blocks(g: Graph, budget: int, total: int = 0) -> Iterator[Block]:
+def _graph_blocks(g: Graph, budget: int, total: int = 0,
+                  listed: set[tuple[str, str]] = frozenset()) -> Iterator[Block]:  # type: ignore[assignment]
     unchanged = sum(e.status == UNCHANGED for e in g.edges)
     head = (f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')}, "
             f"{unchanged} unchanged)\n\n")
@@ -319,8 +336,8 @@ def _graph_blocks(g: Graph, budget: int, total: int = 0) -> Iterator[Block]:
     if len(chart.render()) <= budget:
         yield chart
     else:  # a diagram cut in two renders as neither; the table below has every changed edge
-        yield Block(head, ("_The diagram is too large for one comment; every changed edge is in the table below._",))
-    rows = tuple(_edge_rows(g, total))
+        yield Block(head + note, ("_The diagram is too large for one comment; every changed edge is in the table below._",))
+    rows = tuple(_edge_rows(g, total, listed))
     if rows:
         yield Block("\n| edge | caller | target | URL | why |\n| --- | --- | --- | --- | --- |\n", rows)
     yield Block("", (f"\n{plural(unchanged, 'unchanged edge')} not listed.",) if unchanged else ())
@@ -381,7 +398,8 @@ def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     if max_chars < MIN_MAX_CHARS:
         raise UsageError(f"--max-comment-chars must be at least {MIN_MAX_CHARS}, not {max_chars}")
     budget = max_chars - len(_header(10**6, 10**6))
-    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, len(d.clusters)),
+    listed = {(f.rule, f.where()) for f in d.introduced}
+    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, len(d.clusters), listed),
               *_diff_blocks(d)]
     bodies: list[str] = []
     for piece in (p for b in blocks for p in split_block(b, budget)):
