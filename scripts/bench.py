@@ -240,11 +240,12 @@ def failing(clusters: int, services: int) -> dict:
         broken = _break_port(root)
         subprocess.run(_cli(root, "render"), env=_env(), check=True, capture_output=True)
         out = root / "out"
-        wall, code, _ = _timed(_cli(root, "validate", "--format", "json", "--output-file", str(out / "v.json"),
-                                    "--output", f"github={out / 'v.github'}", "--output", f"sarif={out / 'v.sarif'}",
-                                    "--output", f"junit={out / 'v.xml'}"))
-        if code != 1:
-            raise SystemExit(f"bench: the failing fleet's validate exited {code}, not 1")
+        runs = [_timed(_cli(root, "validate", "--format", "json", "--output-file", str(out / "v.json"),
+                            "--output", f"github={out / 'v.github'}", "--output", f"sarif={out / 'v.sarif'}",
+                            "--output", f"junit={out / 'v.xml'}")) for _ in range(REPEATS)]
+        if any(code != 1 for _, code, _ in runs):
+            raise SystemExit(f"bench: the failing fleet's validate exited {[c for _, c, _ in runs]}, not 1")
+        wall = min(w for w, _, _ in runs)
         doc = json.loads((out / "v.json").read_text())
         annotations = sum(1 for line in (out / "v.github").read_text().splitlines() if line.startswith("::"))
         dcode = subprocess.run(_cli(root, "diff", "--base", "HEAD", "--format", "markdown", "--output-file",
@@ -266,7 +267,8 @@ def failing_report(r: dict) -> str:
     ratio = r["failing"] / r["clean"]
     one = r["parts"] == 1 and r["chars"] < COMMENT_LIMIT and r["named"] == r["broken_lines"]
     return "\n".join([
-        f"failing fleet ({r['clusters']}x20, one broken port in {r['changed']}): clean {r['clean']:.2f} s, "
+        f"failing fleet ({r['clusters']}x20, one broken port in {r['changed']}; best of {REPEATS} runs each): "
+        f"clean {r['clean']:.2f} s, "
         f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} causes, "
         f"{r['annotations']} annotations; diff comment: {r['parts']} part(s), {r['chars']:,} characters "
         f"(largest part), {r['bytes']:,} bytes; names {r['named']} of {r['broken_lines']} broken calls' source lines",

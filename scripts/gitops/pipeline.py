@@ -98,8 +98,8 @@ def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str,
 
 def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str, list[Resource]] | None = None,
                workers: int | None = None, progress: Progress | None = None) -> SourceMap:
-    """Source lines for findings, from annotated builds: in parallel, and only of the clusters needed to
-    place each distinct document once (see SourceMap.prefetch)."""
+    """Source lines for findings: from each overlay's kustomization tree where that is unambiguous, else from
+    kustomize's annotated builds, in parallel and only of the clusters needed (see SourceMap.prefetch)."""
     closures = kustomizations.Closures(root)
     shown = progress or progress_mod.disabled()
 
