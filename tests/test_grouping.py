@@ -244,3 +244,14 @@ def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeyp
     loc = sources.locate(extra, ("metadata", "namespace"))
     assert built == ["cluster-1"]
     assert (loc.path, loc.line) == ("overlays/cluster-1/extra-sa.yaml", 5)
+
+
+def test_job_summary_stays_under_githubs_limit() -> None:
+    from gitops.report import github
+
+    many = [Finding("r", Severity.ERROR, "x" * 2000, cluster="cluster-1", location=SourceLocation(f"f{i}.yaml", 1))
+            for i in range(700)]
+    text = github.summary(many, ReportContext(clusters=CLUSTERS))
+    assert len(text.encode()) <= github.SUMMARY_MAX_CHARS
+    assert text.endswith("the SARIF or JSON report has every finding._\n")
+    assert github.summary(_findings(), ReportContext(clusters=CLUSTERS)).startswith("### GitOps validation")

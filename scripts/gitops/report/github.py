@@ -102,8 +102,17 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     return "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
 
 
+SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB
+
+
 def summary(findings: list[Finding], ctx: ReportContext) -> str:
-    """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown."""
+    """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown;
+    cut between lines, with a note, in the unlikely case it would exceed GitHub's size limit."""
     from . import markdown
 
-    return markdown.render(findings, ctx)
+    text = markdown.render(findings, ctx)
+    if len(text.encode()) <= SUMMARY_MAX_CHARS:
+        return text
+    note = "\n_The summary is cut here (GitHub limits it to 1 MiB); the SARIF or JSON report has every finding._\n"
+    kept = text.encode()[:SUMMARY_MAX_CHARS - len(note.encode())].decode(errors="ignore")
+    return kept[:kept.rfind("\n") + 1] + note
