@@ -83,9 +83,16 @@ class SourceMap:
         key = self._key(res)
         if key is None or self.closure is None:
             return None
-        for twin in self._placed.get(key, ()):
+        twins = self._placed.get(key, ())
+        if not twins:
+            return None
+        try:
+            tree = self.closure(res.cluster).files
+        except (InputError, KeyError):
+            return None
+        for twin in twins:
             files = self._writers(twin)
-            if files and files <= self.closure(res.cluster).files:
+            if files and files <= tree:
                 return twin
         return None
 
