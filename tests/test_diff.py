@@ -115,8 +115,9 @@ def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
     assert d.graph.nodes == {CALLER: "unchanged", PRODUCER: "unexported"}
     assert d.fixed == []
     assert finding.rule == "mcs-clusterset-url-resolves"
-    assert finding.message.startswith(f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but no "
-                                      "cluster in clusterset fleet-prod exports istio-apps/sample-producer")
+    assert finding.message == (f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but no cluster in "
+                               "clusterset fleet-prod exports istio-apps/sample-producer; cluster-2 has Service "
+                               "istio-apps/sample-producer but no ServiceExport")
     assert (finding.location.path, finding.location.line) == ("overlays/cluster-1/producer-url.yaml", 8)
     # The other way round the finding is fixed and the edge comes back.
     back = _diff(history, "c3", "c2")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, diff, diffreport, hydrate, pipeline, scaffold, tools
+from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -142,6 +142,11 @@ def _output(value: str) -> tuple[str, str]:
     return fmt, path
 
 
+def _config(root: Path) -> ruleconfig.Config:
+    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters)."""
+    return ruleconfig.load(root, _registry(root))
+
+
 def _root_after(parser: argparse.ArgumentParser) -> None:
     """--root accepted after the subcommand too (and after a nested one such as `new cluster`)."""
     _root_option(parser, argparse.SUPPRESS)  # SUPPRESS: a --root given before the subcommand stays
@@ -158,7 +163,7 @@ def _completion(_root: Path | None, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(root: Path) -> tuple:
+def _registry(root: Path) -> tuple:
     """The rule registry: the installed `policies` package, else the repository's own policies/ folder
     (`python -m gitops` run with only scripts/ on the path)."""
     try:
@@ -172,8 +177,22 @@ def _policies(root: Path) -> tuple:
     return module.REGISTRY
 
 
+def _policies(root: Path) -> tuple:
+    """The rules that run, as policies/config.yaml configures them."""
+    return _config(root).policies
+
+
 def _render(root: Path, args: argparse.Namespace) -> int:
     inv, resources = pipeline.render(root)
+    blockers = pipeline.duplicates(root, inv, resources,
+                                   lambda: next(p for p in _registry(root) if p.id == "duplicate-object"))
+    if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
+        for f in blockers:
+            print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
+            for also in f.related:
+                print(f"  also: {also}", file=sys.stderr)
+        print("render wrote nothing: remove or rename the duplicate objects first", file=sys.stderr)
+        return EXIT_FINDINGS
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
     for path in changed:
@@ -198,16 +217,18 @@ def _outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
-    policies = _policies(root)
+    config = _config(root)
+    policies = config.policies
     rules = pipeline.all_rules(policies)
-    if args.list_policies:
-        print(rules_table(rules, markdown=args.format == "markdown"), end="")
+    if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
+        print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
         return EXIT_OK
     outputs = _outputs(args)
     shown = args.progress if args.progress is not None else sys.stderr.isatty()
     with Progress(sys.stderr, enabled=shown) as progress:
         result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
                                                                     changed_since=args.changed_since,
+                                                                    disabled=tuple(p.id for p in config.disabled),
                                                                     progress=progress))
         progress.stage("report")
         ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)

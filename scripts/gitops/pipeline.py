@@ -13,7 +13,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from . import build, engine, hydrate, incremental, inventory, kustomizations, schemacheck, schemas, tools, waivers
 from . import progress as progress_mod
@@ -47,6 +47,7 @@ class Options:
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
     progress: Progress = field(default_factory=progress_mod.disabled)  # the stderr line (progress.py)
+    disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
 
 
 @dataclass
@@ -108,8 +109,20 @@ def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str,
         return build.build_annotated_all(kustomize, [inv.cluster(c) for c in clusters], root, workers,
                                          lambda _: shown.advance())
 
-    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root), many,
-                     resources or {}, lambda cluster: closures.of(root / inv.cluster(cluster).overlay))
+    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root),
+                     annotated_many=many, resources=resources or {}, closures=closures,
+                     overlays={c.name: c.overlay for c in inv.clusters})
+
+
+def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+               rule: Callable[[], Policy]) -> list[Finding]:
+    """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
+    makes `render` refuse to write."""
+    fleet = Fleet(inv, resources)
+    if not fleet.repeats:
+        return []
+    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root), resources)
+    return engine.run_policies([rule()], fleet, sources)
 
 
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
@@ -196,7 +209,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
             sources.prefetch([p.resource for p in problems])
             findings += _schema_findings(problems, sources)
     with timer.stage("waivers"):
-        known = [r.id for r in all_rules(policies)]
+        known = [r.id for r in all_rules(policies)] + list(options.disabled)
         findings += waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
     return findings
