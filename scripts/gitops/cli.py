@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|diff|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, tools
+from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, shard, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -87,6 +87,20 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
+    val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
+                     "(default: re-use .cache/validate/ for overlays whose files did not change)")
+    val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
+                     "the clusters and write a partial result to --output-file, for `gitops merge`")
+
+
+def _merge_args(mrg: argparse.ArgumentParser) -> None:
+    mrg.add_argument("partials", nargs="+", type=Path, metavar="PARTIAL", help="the files of `validate --shard K/N`")
+    mrg.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
+    mrg.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    mrg.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH", type=_output,
+                     help="also write FORMAT to PATH (atomically; '-' is stdout); repeatable, as for validate")
+    mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
 def _diff_args(dif: argparse.ArgumentParser) -> None:
@@ -210,7 +224,7 @@ def _color(args: argparse.Namespace, path: Path | None = None) -> bool:
 def _outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
     """(format, path or None for stdout): --format to --output-file or stdout, then every --output."""
     outputs: list[tuple[str, Path | None]] = [(args.format, args.output_file)]
-    outputs += [(fmt, None if path == "-" else Path(path)) for fmt, path in args.output]
+    outputs += [(fmt, None if path == "-" else Path(path)) for fmt, path in getattr(args, "output", [])]
     if sum(path is None for _, path in outputs) > 1:
         raise UsageError("only one output can go to standard output; give the others a PATH")
     return outputs
@@ -223,20 +237,47 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
         print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
         return EXIT_OK
+    options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
+                               disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
+    if args.shard is not None:
+        k, n = shard.parse_shard(args.shard)
+        if args.output_file is None or args.changed_since is not None:
+            raise UsageError("--shard K/N writes a partial result: give --output-file PATH (and no --changed-since)")
+        shard.write(args.output_file, shard.run(root, options, k, n))
+        return EXIT_OK
     outputs = _outputs(args)
     shown = args.progress if args.progress is not None else sys.stderr.isatty()
     with Progress(sys.stderr, enabled=shown) as progress:
-        result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                    changed_since=args.changed_since,
-                                                                    disabled=tuple(p.id for p in config.disabled),
-                                                                    progress=progress))
+        result = pipeline.validate(root, policies, replace(options, progress=progress))
         progress.stage("report")
-        ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
-        rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path))))
-                    for fmt, path in outputs]
-        summary_path = os.environ.get(github.SUMMARY_ENV)
-        if summary_path and any(fmt == "github" for fmt, _ in outputs):
-            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+        rendered = _rendered(result, rules, args, outputs)
+    return _write(rendered, result)
+
+
+def _merge(root: Path, args: argparse.Namespace) -> int:
+    config = _config(root)
+    options = pipeline.Options(disabled=tuple(p.id for p in config.disabled))
+    result = shard.merge(root, config.policies, options, list(args.partials))
+    return _report(result, pipeline.all_rules(config.policies), args)
+
+
+def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
+    """Print or write the report(s); the exit code says whether an error finding counts."""
+    return _write(_rendered(result, rules, args, _outputs(args)), result)
+
+
+def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
+              outputs: list[tuple[str, Path | None]]) -> list[tuple[Path | None, str]]:
+    """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
+    rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
+    summary_path = os.environ.get(github.SUMMARY_ENV)
+    if summary_path and any(fmt == "github" for fmt, _ in outputs):
+        rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+    return rendered
+
+
+def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> int:
     for path, text in rendered:  # every file is written whole, or not at all
         if path is not None:
             write_atomic(path, text)
@@ -268,6 +309,8 @@ COMMANDS: tuple[Command, ...] = (
             _render),
     Command("validate", "render in memory and check everything; nothing is written", _validate_args,
             _validate),
+    Command("merge", "run the cross-cluster policies over every shard's partial result (validate --shard K/N) "
+            "and report as validate does", _merge_args, _merge),
     Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
             _diff),
     Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
