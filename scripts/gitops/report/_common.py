@@ -34,13 +34,9 @@ def summary_text(counts: dict[str, int]) -> str:
                       plural(counts["notices"], "notice"), f"{counts['waived']} waived"])
 
 
-def by_cluster(findings: Iterable[Finding], clusters: Sequence[str] = ()) -> dict[str, list[Finding]]:
-    """Findings per cluster: the checked clusters' order first, then any others, the fleet group last."""
-    groups: dict[str, list[Finding]] = {}
-    for f in ordered(findings):
-        groups.setdefault(f.cluster or FLEET, []).append(f)
-    rank = {name: i for i, name in enumerate(clusters)}
-    return dict(sorted(groups.items(), key=lambda kv: (kv[0] == FLEET, rank.get(kv[0], len(rank)), kv[0])))
+def _rank(clusters: Sequence[str]) -> dict[str, int]:
+    """Each checked cluster's position: groups and headings follow the inventory's order, not the alphabet."""
+    return {name: i for i, name in enumerate(clusters)}
 
 
 def where(f: Finding) -> str:
@@ -157,7 +153,7 @@ def group(findings: Iterable[Finding], clusters: Sequence[str] = ()) -> list[Gro
         place = str(f.location) if f.location else f"~{f.obj or ''}"
         key = (f.rule, f.severity, f.waived, place, f.field_path if not f.location else "", shape(f.message, pattern))
         buckets.setdefault(key, []).append(f)
-    rank = {name: i for i, name in enumerate(clusters)}
+    rank = _rank(clusters)
     groups = []
     for members in buckets.values():
         names = sorted({f.cluster for f in members if f.cluster}, key=lambda c: (rank.get(c, len(rank)), c))
@@ -171,7 +167,7 @@ def group(findings: Iterable[Finding], clusters: Sequence[str] = ()) -> list[Gro
 def by_clusters(groups: Iterable[Group], clusters: Sequence[str] = ()) -> dict[str, list[Group]]:
     """Groups under one heading per set of clusters: single clusters in the checked order, then the
     groups that span several clusters ("in 47 of 50 clusters: ..."), the fleet-wide ones last."""
-    rank = {name: i for i, name in enumerate(clusters)}
+    rank = _rank(clusters)
     out: dict[str, list[Group]] = {}
     order: dict[str, tuple] = {}
     for g in groups:
