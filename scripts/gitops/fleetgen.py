@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import crds, schemas
-from .inventory import INVENTORY_FILE
+from .inventory import EXPORT_API, INVENTORY_FILE
 
 PROJECT = Path(__file__).resolve().parents[2]
 REPO_URL = "https://github.com/example-org/gitops-fleet.git"
@@ -33,7 +33,6 @@ WORDS = ("orders", "payments", "catalog", "inventory", "shipping", "accounts", "
          "support", "analytics", "audit", "reports")
 NAMESPACES = ("storefront", "commerce", "logistics", "identity", "insights")
 LOCATIONS = ("us-central1", "us-east1", "europe-west1", "asia-east1", "us-west1", "europe-north1")
-EXPORT_API = {"gke": "net.gke.io/v1", "mcs-api": "multicluster.x-k8s.io/v1alpha1"}
 GATEWAY_CLASS = {"gke": "gke-l7-global-external-managed", "mcs-api": "istio"}
 
 

@@ -14,9 +14,10 @@ from .errors import InputError
 
 INVENTORY_FILE = "inventory.yaml"
 MCS_FLAVOURS = ("gke", "mcs-api")
+EXPORT_API = {"gke": "net.gke.io/v1", "mcs-api": "multicluster.x-k8s.io/v1alpha1"}  # ServiceExport per flavour
 SYNC_ENGINES = ("argocd", "config-sync")
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-_MINOR = re.compile(r"^1\.(\d+)$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+MINOR = re.compile(r"^1\.(\d+)$")  # a Kubernetes minor version: 1.33
 _DURATION = re.compile(r"^\d+(ms|s|m|h)$")
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 # Config Sync's git auth types (RootSync spec.git.auth) that this inventory sets, and what each needs.
@@ -162,7 +163,7 @@ def _config_sync(node: yaml.Node | None, file: str, cluster: str, sync: str) -> 
     if sync != "config-sync":
         raise r.fail(f"cluster {cluster!r} syncs with {sync}; 'configSync' is for sync: config-sync")
     auth = r.string("auth", required=False, default="none", choices=AUTH_TYPES)
-    secret = r.string("secretRef", required=False, pattern=_DNS_LABEL) or None
+    secret = r.string("secretRef", required=False, pattern=DNS_LABEL) or None
     email = r.string("gcpServiceAccountEmail", required=False, pattern=_EMAIL) or None
     if auth in AUTH_SECRET and secret is None:
         raise r.fail(f"auth {auth} needs 'secretRef': the Secret in config-management-system with the "
@@ -172,7 +173,7 @@ def _config_sync(node: yaml.Node | None, file: str, cluster: str, sync: str) -> 
     if (auth == "gcpserviceaccount") != (email is not None):
         raise r.fail("auth gcpserviceaccount needs 'gcpServiceAccountEmail'" if email is None else
                      f"auth {auth} takes no 'gcpServiceAccountEmail'", r.get("gcpServiceAccountEmail", required=False))
-    name = r.string("rootSyncName", required=False, default=DEFAULT_ROOTSYNC, pattern=_DNS_LABEL)
+    name = r.string("rootSyncName", required=False, default=DEFAULT_ROOTSYNC, pattern=DNS_LABEL)
     return ConfigSync(name, auth, secret, email)
 
 
@@ -201,17 +202,17 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
     clustersets = []
     for node in top.items("clustersets"):
         r = Fields(node, file, ("name", "description"), "a clusterset")
-        clustersets.append(Clusterset(r.string("name", pattern=_DNS_LABEL),
+        clustersets.append(Clusterset(r.string("name", pattern=DNS_LABEL),
                                       r.string("description", required=False), _line(node)))
     set_names = {s.name for s in clustersets}
     clusters: list[Cluster] = []
     for node in top.items("clusters"):
         r = Fields(node, file, _CLUSTER, "a cluster")
         cluster = Cluster(
-            name=r.string("name", pattern=_DNS_LABEL),
+            name=r.string("name", pattern=DNS_LABEL),
             clusterset=r.string("clusterset"),
             location=r.string("location"),
-            kubernetes_version=r.string("kubernetesVersion", pattern=_MINOR),
+            kubernetes_version=r.string("kubernetesVersion", pattern=MINOR),
             mcs=r.string("mcs", choices=MCS_FLAVOURS),
             sync=r.string("sync", choices=SYNC_ENGINES),
             overlay=r.string("overlay"),
@@ -237,7 +238,7 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
         a = Fields(argo_node, file, ("cluster", "namespace", "project", "syncOptions", "clusterResources"),
                    "'argocd'")
         argocd = ArgoCD(a.string("cluster"), a.string("namespace", required=False, default="argocd"),
-                        a.string("project", pattern=_DNS_LABEL),
+                        a.string("project", pattern=DNS_LABEL),
                         _sync_options(a.get("syncOptions", required=False), file),
                         cluster_resources=_cluster_resources(a, file))
         if argocd.cluster not in {c.name for c in clusters}:

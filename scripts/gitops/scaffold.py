@@ -24,17 +24,14 @@ from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 from . import inventory, pipeline
 from .errors import GitopsError, InputError, UsageError
 from .fsio import confined, write_atomic
-from .inventory import INVENTORY_FILE, MCS_FLAVOURS, SYNC_ENGINES
+from .inventory import DNS_LABEL, EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MINOR, SYNC_ENGINES
 from .manifests import Resource
 
-_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names must start with a letter
-_MINOR = re.compile(r"^1\.\d+$")
 _LOCATION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")  # a region or zone: us-central1, europe-west1-b
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$")  # registry/path:tag or @digest
 _RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 KUSTOMIZATION = "kustomization.yaml"
-EXPORT_API = {"gke": "net.gke.io/v1", "mcs-api": "multicluster.x-k8s.io/v1alpha1"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -137,7 +134,7 @@ def _refuse(message: str) -> UsageError:
     return UsageError(message + "; nothing was written")
 
 
-def _name(value: str, what: str, pattern: re.Pattern[str] = _DNS_LABEL) -> str:
+def _name(value: str, what: str, pattern: re.Pattern[str] = DNS_LABEL) -> str:
     if not pattern.fullmatch(value):
         rule = "a lowercase letter" if pattern is _DNS_1035 else "a lowercase letter or digit"
         raise _refuse(f"{what} {value!r} is not a valid name: up to 63 characters, lowercase letters, digits "
@@ -162,7 +159,7 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
         raise _refuse(f"--sync argocd needs an 'argocd' section in {INVENTORY_FILE} saying where Argo CD runs")
     version = args.kubernetes_version or max((c.kubernetes_version for c in inv.clusters),
                                              key=lambda v: int(v.split(".")[1]))
-    if not _MINOR.fullmatch(version):
+    if not MINOR.fullmatch(version):
         raise _refuse(f"--version {version!r} is not a Kubernetes minor version such as 1.33")
 
     doc = _load_rt(root, INVENTORY_FILE)
