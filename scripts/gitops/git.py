@@ -6,22 +6,31 @@ A ref comes from the command line or CI (`--changed-since`, `--base`); `--end-of
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import proc
 from .errors import UsageError
 
+if TYPE_CHECKING:
+    from subprocess import CompletedProcess
+
 TIMEOUT = 120.0
+
+
+def _git(root: Path, args: tuple[str, ...]) -> CompletedProcess[str]:
+    """`git -C root ARGS` within the time limit: the one place the command line is built."""
+    return proc.run(["git", "-C", str(root), *args], what=f"git {args[0] if args else ''}".strip(), timeout=TIMEOUT)
 
 
 def run(root: Path, *args: str) -> str | None:
     """stdout of `git -C root ARGS`, or None when git says no (not a repository, unknown revision)."""
-    done = proc.run(["git", "-C", str(root), *args], what=f"git {args[0] if args else ''}".strip(), timeout=TIMEOUT)
+    done = _git(root, args)
     return done.stdout if done.returncode == 0 else None
 
 
 def lines(root: Path, *args: str, purpose: str) -> list[str]:
     """Non-empty stdout lines of a git command that must succeed; UsageError naming `purpose` otherwise."""
-    done = proc.run(["git", "-C", str(root), *args], what=f"git {args[0]}", timeout=TIMEOUT)
+    done = _git(root, args)
     if done.returncode != 0:
         raise UsageError(f"{purpose}: git {args[0]} failed: {done.stderr.strip()}")
     return [line for line in done.stdout.splitlines() if line]
