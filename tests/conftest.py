@@ -33,9 +33,13 @@ def _shared_env() -> None:
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A copy of the repository's sources (no clusters/): edit it freely."""
-    root = tmp_path / "repo"
+    return copy_sources(tmp_path / "repo", SOURCES)
+
+
+def copy_sources(root: Path, names: Sequence[str]) -> Path:
+    """`root`, made, holding the project's files and folders `names` (those that exist) as they are now."""
     root.mkdir()
-    for name in SOURCES:
+    for name in names:
         src = PROJECT / name
         if src.is_dir():
             shutil.copytree(src, root / name)

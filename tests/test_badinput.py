@@ -21,7 +21,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import PROJECT, SOURCES
+from conftest import SOURCES, copy_sources
 from gitops import cli
 
 CORPUS = Path(__file__).parent / "badinput"
@@ -66,15 +66,7 @@ def _git(root: Path, *args: str) -> str:
 @pytest.fixture(scope="session")
 def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The repository's sources with clusters/ and bootstrap/ as committed, in a git repository of its own."""
-    root = tmp_path_factory.mktemp("badinput-template") / "repo"
-    root.mkdir()
-    for name in (*SOURCES, "clusters", "bootstrap"):
-        src = PROJECT / name
-        if src.is_dir():
-            shutil.copytree(src, root / name)
-        elif src.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, root / name)
+    root = copy_sources(tmp_path_factory.mktemp("badinput-template") / "repo", (*SOURCES, "clusters", "bootstrap"))
     _git(root, "init", "-q", "-b", "main")
     _git(root, "add", "-A")
     _git(root, "commit", "-qm", "template")

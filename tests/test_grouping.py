@@ -33,7 +33,7 @@ def _broken_call(cluster: str, line: int = 8) -> Finding:
                    cluster=cluster, obj=CALLER, field_path="data.ORDERS_URL", fix="Correct the port.",
                    location=SourceLocation(PATCH.path, line, 3),
                    related=(Related(SERVICE, f"{cluster} Service shop/orders port 9090"),
-                            Related(SERVICE, f"cluster-6 Service shop/orders port 9090")))
+                            Related(SERVICE, "cluster-6 Service shop/orders port 9090")))
 
 
 def _findings() -> list[Finding]:
