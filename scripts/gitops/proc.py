@@ -25,18 +25,26 @@ def _limit_memory(mib: int):  # type: ignore[no-untyped-def]
     return apply
 
 
+def _popen(cmd: Sequence[str], what: str, *, stdin: int, stdout: int | IO, text: bool = False,
+           env: Mapping[str, str] | None = None, cwd: Path | None = None,
+           memory_mib: int | None = None) -> subprocess.Popen:
+    """The one Popen: stderr captured, a session of its own (so `kill` ends its children too), an optional
+    memory ceiling; ToolError naming `what` when the program cannot start."""
+    try:
+        return subprocess.Popen(list(cmd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=text,
+                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                                preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+    except OSError as exc:
+        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+
+
 def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, input: str | bytes | None = None, text: bool = True,
         memory_mib: int | None = None) -> subprocess.CompletedProcess:
     """Run `cmd` to completion, capturing its output; never raises for a non-zero exit (callers read
     `returncode`). Raises ToolError when it cannot start or when it runs past `timeout` seconds."""
-    try:
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text,
-                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
-                                preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
-    except OSError as exc:
-        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+    proc = _popen(cmd, what, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                  stdout=subprocess.PIPE, text=text, env=env, cwd=cwd, memory_mib=memory_mib)
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -81,13 +89,8 @@ class Started:
 def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
           memory_mib: int | None = None) -> Started:
     """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
-    try:
-        popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
-                                 text=True, env=dict(env) if env is not None else None, start_new_session=True,
-                                 preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
-    except OSError as exc:
-        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
-    return Started(popen, what, timeout)
+    return Started(_popen(cmd, what, stdin=subprocess.DEVNULL, stdout=stdout, text=True, env=env,
+                          memory_mib=memory_mib), what, timeout)
 
 
 def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, max_bytes: int,
@@ -95,11 +98,7 @@ def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, m
     """Run `cmd` with its stdout streamed into the file `sink` (binary output such as `git archive`), stopped
     when it passes `timeout` seconds or `max_bytes` of output."""
     with open(sink, "wb") as out:
-        try:
-            popen = subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE,
-                                     cwd=cwd, start_new_session=True)
-        except OSError as exc:
-            raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+        popen = _popen(cmd, what, stdin=subprocess.DEVNULL, stdout=out, cwd=cwd)
         deadline = time.monotonic() + timeout
         while popen.poll() is None:
             if time.monotonic() > deadline:
