@@ -115,12 +115,20 @@ def _strict(schema: Any) -> Any:
     return out
 
 
+def _documents(crd_text: bytes) -> list[dict[str, Any]]:
+    """The CustomResourceDefinitions of one file, parsed once for both its schemas and its scopes."""
+    return [doc for doc in yaml.load_all(crd_text, Loader=_Loader)
+            if doc and doc.get("kind") == "CustomResourceDefinition"]
+
+
 def convert(crd_text: bytes, source: str) -> dict[str, dict[str, Any]]:
     """{"<group>/<kind>_<version>.json": schema} for every served version of a CRD file."""
+    return _schemas(_documents(crd_text), source)
+
+
+def _schemas(docs: list[dict[str, Any]], source: str) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
-    for doc in yaml.load_all(crd_text, Loader=_Loader):
-        if not doc or doc.get("kind") != "CustomResourceDefinition":
-            continue
+    for doc in docs:
         spec = doc["spec"]
         group, kind = spec["group"], spec["names"]["kind"]
         for version in spec.get("versions", []):
@@ -140,13 +148,12 @@ def convert(crd_text: bytes, source: str) -> dict[str, dict[str, Any]]:
 SCOPES_FILE = "scopes.json"  # {"<group>/<Kind>": "Cluster" | "Namespaced"} of every locked CRD
 
 
-def crd_scopes(crd_text: bytes) -> dict[str, str]:
-    """{"<group>/<Kind>": spec.scope} of the CRDs in one file: which custom kinds are cluster-scoped."""
+def crd_scopes(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """{"<group>/<Kind>": spec.scope} of the CRDs of one file: which custom kinds are cluster-scoped."""
     out = {}
-    for doc in yaml.load_all(crd_text, Loader=_Loader):
-        if doc and doc.get("kind") == "CustomResourceDefinition":
-            spec = doc["spec"]
-            out[f"{spec['group']}/{spec['names']['kind']}"] = str(spec.get("scope", "Namespaced"))
+    for doc in docs:
+        spec = doc["spec"]
+        out[f"{spec['group']}/{spec['names']['kind']}"] = str(spec.get("scope", "Namespaced"))
     return out
 
 
@@ -168,9 +175,9 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
         files: dict[str, str] = {}
         kinds: dict[str, str] = {}
         for crd in lock.crds:
-            data = fetch(crd, root, cache, mirror)
-            kinds.update(crd_scopes(data))
-            files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in convert(data, crd.name).items()}
+            docs = _documents(fetch(crd, root, cache, mirror))
+            kinds.update(crd_scopes(docs))
+            files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in _schemas(docs, crd.name).items()}
         files[SCOPES_FILE] = json.dumps(kinds, sort_keys=True)
         fsio.write_tree(staging, files)
     return target
