@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import AbstractSet, Callable, Iterator
 
 from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, ClusterDiff, Diff, Edge, Graph, Node,
                    ObjectChange, title)
@@ -296,7 +296,7 @@ def mermaid(g: Graph) -> list[str]:
     return lines
 
 
-def _edge_rows(g: Graph, total: int, listed: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+def _edge_rows(g: Graph, listed: AbstractSet[tuple[str, str]] = frozenset()) -> list[str]:
     """One row per call that the change adds, removes or breaks: its targets in all exporting clusters together."""
     rows: dict[tuple, list[Edge]] = {}
     for e in g.edges:
@@ -319,8 +319,7 @@ def _edge_rows(g: Graph, total: int, listed: set[tuple[str, str]] = frozenset())
     return out
 
 
-def _graph_blocks(g: Graph, budget: int, total: int = 0,
-                  listed: set[tuple[str, str]] = frozenset()) -> Iterator[Block]:  # type: ignore[assignment]
+def _graph_blocks(g: Graph, budget: int, listed: AbstractSet[tuple[str, str]] = frozenset()) -> Iterator[Block]:
     unchanged = sum(e.status == UNCHANGED for e in g.edges)
     head = (f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')}, "
             f"{unchanged} unchanged)\n\n")
@@ -337,7 +336,7 @@ def _graph_blocks(g: Graph, budget: int, total: int = 0,
         yield chart
     else:  # a diagram cut in two renders as neither; the table below has every changed edge
         yield Block(head + note, ("_The diagram is too large for one comment; every changed edge is in the table below._",))
-    rows = tuple(_edge_rows(g, total, listed))
+    rows = tuple(_edge_rows(g, listed))
     if rows:
         yield Block("\n| edge | caller | target | URL | why |\n| --- | --- | --- | --- | --- |\n", rows)
     yield Block("", (f"\n{plural(unchanged, 'unchanged edge')} not listed.",) if unchanged else ())
@@ -399,7 +398,7 @@ def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
         raise UsageError(f"--max-comment-chars must be at least {MIN_MAX_CHARS}, not {max_chars}")
     budget = max_chars - len(_header(10**6, 10**6))
     listed = {(f.rule, f.where()) for f in d.introduced}
-    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, len(d.clusters), listed),
+    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, listed),
               *_diff_blocks(d)]
     bodies: list[str] = []
     for piece in (p for b in blocks for p in split_block(b, budget)):
