@@ -91,6 +91,23 @@ def test_new_service_without_export_reuses_the_namespace_base(rendered: Path, ca
     _validate(rendered, capsys)
 
 
+
+def test_new_service_reads_no_base_file_through_a_link_out_of_the_repository(rendered: Path, tmp_path: Path,
+                                                                               capsys) -> None:
+    """A base file that is a link to a file outside the repository is never read, so a Namespace declared
+    there does not count: the service gets a namespace base of its own."""
+    outside = tmp_path / "outside.yaml"
+    outside.write_text("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n")
+    (rendered / "base/aaa-linked").mkdir()
+    (rendered / "base/aaa-linked/namespace.yaml").symlink_to(outside)
+    assert cli.main(["--root", str(rendered), "new", "service", "orders", "--namespace", "shop",
+                     "--cluster", "cluster-2"]) == 0
+    capsys.readouterr()
+    overlay = (rendered / "overlays/cluster-2/kustomization.yaml").read_text()
+    assert "../../base/namespace-shop\n" in overlay
+    assert "aaa-linked" not in overlay
+
+
 REFUSALS = [
     pytest.param(["new", "cluster", "cluster-1", "--clusterset", "fleet-prod", "--location", "x", "--mcs", "gke",
                   "--sync", "argocd"], "cluster 'cluster-1' already exists (inventory.yaml:", id="cluster-exists"),

@@ -21,9 +21,9 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import YAMLError
 from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-from . import inventory, pipeline
+from . import inventory, pipeline, yamlsrc
 from .errors import GitopsError, InputError, UsageError
-from .fsio import confined, write_atomic
+from .fsio import confined, inside, write_atomic
 from .inventory import DNS_LABEL, EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MINOR, SYNC_ENGINES
 from .manifests import Resource
 
@@ -105,11 +105,11 @@ def _yaml() -> YAML:
 
 
 def _load_rt(root: Path, rel: str) -> Any:
-    path = confined(root, rel)
+    """The file as round-trip YAML, within yamlsrc's size, encoding, regular-file and nesting limits."""
+    text = yamlsrc.read_checked(confined(root, rel), rel)
+    yamlsrc.check_expansion(text, rel)
     try:
-        return _yaml().load(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", rel) from None
+        return _yaml().load(text)
     except YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise InputError(f"not valid YAML: {getattr(exc, 'problem', exc)}", rel,
@@ -193,9 +193,11 @@ def _namespace_base(root: Path, namespace: str) -> str | None:
     base = root / "base"
     for folder in sorted(p for p in base.iterdir() if p.is_dir()) if base.is_dir() else []:
         for path in sorted(folder.glob("*.yaml")):
-            try:
-                docs = list(yaml.safe_load_all(path.read_text(encoding="utf-8")))
-            except (yaml.YAMLError, OSError, UnicodeDecodeError):
+            if not inside(path, root):  # a link out of the repository is never read
+                continue
+            try:  # within the size, alias-expansion and nesting limits; a file that breaks them declares nothing
+                docs = [yamlsrc.construct(node) for node in yamlsrc.compose_file(path, root)]
+            except (InputError, yaml.YAMLError):
                 continue
             if any(isinstance(d, dict) and d.get("kind") == "Namespace"
                    and (d.get("metadata") or {}).get("name") == namespace for d in docs):
