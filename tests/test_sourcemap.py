@@ -5,6 +5,9 @@ Every expected line is looked up by a snippet of the file (`snippet_line`), neve
 """
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -149,3 +152,17 @@ def test_a_generator_env_file_is_reported_at_its_line(repo: Path) -> None:
     write(repo, "overlays/cluster-1/producer.env", "LOG_LEVEL=info\nPRODUCER_URL=http://sample-producer:8080\n")
     assert _located(repo, mcs_local_name_not_served.POLICY, "calls http://sample-producer:8080") == \
         ("overlays/cluster-1/producer.env", snippet_line(repo, "overlays/cluster-1/producer.env", "PRODUCER_URL="))
+
+
+def test_a_deeply_nested_inline_patch_is_skipped_not_composed(tmp_path: Path) -> None:
+    """An inline patch is text inside a scalar, which the file's own depth check never sees; libyaml's
+    composer recurses on the C stack, so 100,000 brackets would crash the interpreter. A child process
+    runs it, so a crash fails this test instead of ending the suite."""
+    code = ("import sys, yaml\nfrom pathlib import Path\nfrom gitops.sourcemap import SourceMap\n"
+            "node = yaml.ScalarNode('tag:yaml.org,2002:str', 'a: ' + '[' * 100000 + ']' * 100000)\n"
+            "print(len(list(SourceMap(Path(sys.argv[1]))._inline('kustomization.yaml', node, None))))\n")
+    project = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project / "scripts"), str(project)])}
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert (done.returncode, done.stdout.strip()) == (0, "0"), done.stderr[-2000:]

@@ -274,9 +274,10 @@ class SourceMap:
 
     def _inline(self, kustomization: str, node: yaml.ScalarNode, target: dict[str, Any] | None) -> Iterator[_Patch]:
         """A patch written inside the kustomization: its lines are the block scalar's lines."""
-        try:
+        try:  # the text of a scalar: the file's own alias and depth check never saw inside it
+            yamlsrc.check_expansion(node.value, kustomization)
             roots = [r for r in yaml.compose_all(node.value, Loader=_Loader) if r is not None]
-        except yaml.YAMLError:
+        except (yaml.YAMLError, InputError):
             return
         if node.style in ("|", ">"):
             offset = node.start_mark.line + 1
