@@ -53,19 +53,14 @@ def title(kind: str, namespace: str, name: str) -> str:
 
 # --- git: the base revision, read-only --------------------------------------------------------------
 
-def _git(root: Path, *args: str) -> str | None:
-    out = git.run(root, *args)
-    return out.strip() if out is not None else None
-
-
 def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
-    if _git(root, "rev-parse", "--show-toplevel") is None:
+    if git.value(root, "rev-parse", "--show-toplevel") is None:
         raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
     if ref is not None:
         return ref, git.verified(root, ref, "--base")
     for branch in MAIN_BRANCHES:
-        commit = _git(root, "merge-base", "--end-of-options", "HEAD", branch)
+        commit = git.value(root, "merge-base", "--end-of-options", "HEAD", branch)
         if commit:
             return f"merge-base(HEAD, {branch})", commit
     raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
@@ -83,8 +78,8 @@ def _link_shared(base: Path, head: Path) -> None:
 @contextmanager
 def checkout(root: Path, commit: str) -> Iterator[Path]:
     """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
-    top = Path(_git(root, "rev-parse", "--show-toplevel") or root)
-    prefix = _git(root, "rev-parse", "--show-prefix") or ""
+    top = Path(git.value(root, "rev-parse", "--show-toplevel") or root)
+    prefix = git.value(root, "rev-parse", "--show-prefix") or ""
     with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
         tar = Path(tmp) / "base.tar"
         tree = Path(tmp) / "tree"

@@ -28,6 +28,12 @@ def run(root: Path, *args: str) -> str | None:
     return done.stdout if done.returncode == 0 else None
 
 
+def value(root: Path, *args: str) -> str | None:
+    """The one value a git command prints (a commit, a folder), stripped; None when git says no."""
+    out = run(root, *args)
+    return out.strip() if out is not None else None
+
+
 def lines(root: Path, *args: str, purpose: str) -> list[str]:
     """Non-empty stdout lines of a git command that must succeed; UsageError naming `purpose` otherwise."""
     done = _git(root, args)
@@ -38,8 +44,7 @@ def lines(root: Path, *args: str, purpose: str) -> list[str]:
 
 def commit(root: Path, ref: str) -> str | None:
     """The commit `ref` names, or None; a ref that starts with '-' is never an option."""
-    out = run(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}")
-    return out.strip() if out else None
+    return value(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
 
 
 def verified(root: Path, ref: str, option: str) -> str:
