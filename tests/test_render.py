@@ -1,6 +1,8 @@
 """Render and the stale check, against the real kustomize."""
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 from conftest import PROJECT, edit
@@ -79,6 +81,31 @@ def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
          "clusters/cluster-2/istio-apps/service-sample-producer.yaml is missing: the overlay now renders it"),
     }
 
+
+
+def test_a_fifo_in_a_rendered_folder_is_stale_and_never_opened(repo: Path, capsys) -> None:
+    """Opening a FIFO blocks until something writes to it: the stale check must see it is not a regular
+    file and report it, not hang. A thread with a deadline runs validate; on a hang the FIFO is opened for
+    writing to release the reader, and the test fails."""
+    cli.main(["--root", str(repo), "render"])
+    fifo = repo / "clusters/cluster-2/istio-apps/pipe.yaml"
+    os.mkfifo(fifo)
+    capsys.readouterr()
+    result: list[int] = []
+    runner = threading.Thread(target=lambda: result.append(cli.main(["--root", str(repo), "validate"])), daemon=True)
+    runner.start()
+    runner.join(120)
+    hung = runner.is_alive()
+    if hung:
+        with open(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK), "w"):
+            pass
+        runner.join(30)
+    out = capsys.readouterr().out
+    assert not hung, "validate blocked on the FIFO"
+    assert result == [1], out
+    assert "clusters/cluster-2/istio-apps/pipe.yaml is no longer rendered by any overlay" in out
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    assert not fifo.exists()  # render replaces the folder with exactly the rendered files
 
 def test_generator_files_are_data_not_manifests(repo: Path, capsys) -> None:
     """A configMapGenerator file is content, even when its name ends in .yaml and it is not valid YAML."""

@@ -6,6 +6,7 @@ folder and swapped in, so a failed build never leaves half a cluster folder behi
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Iterable
 
@@ -70,12 +71,15 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
             rel_folder = Path(folder).relative_to(root).as_posix()
             for name in entries:
                 path = os.path.join(folder, name)
-                if os.path.islink(path):  # never read through it: a rendered file is never a link, so it is stale
+                info = os.lstat(path)
+                if stat.S_ISLNK(info.st_mode):  # never read through it: a rendered file is never a link, so stale
                     files[f"{rel_folder}/{name}"] = f"(a symlink to {os.readlink(path)})"
                     continue
-                size = os.path.getsize(path)
-                if size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, and never read
-                    files[f"{rel_folder}/{name}"] = f"({size} bytes)"
+                if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end: stale, never read
+                    files[f"{rel_folder}/{name}"] = "(not a regular file)"
+                    continue
+                if info.st_size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, never read
+                    files[f"{rel_folder}/{name}"] = f"({info.st_size} bytes)"
                     continue
                 with open(path, encoding="utf-8", errors="replace") as fh:
                     files[f"{rel_folder}/{name}"] = fh.read()
