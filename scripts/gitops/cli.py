@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
+# shtab, importlib.metadata and the report formats are imported where used: a warm validate would
+# otherwise spend a good part of its time importing them (issue 15).
 from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, shard, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
@@ -21,7 +22,7 @@ from .findings import Severity
 from .inventory import INVENTORY_FILE
 from .policy import rules_table
 from .progress import Progress
-from .report import FORMATS, ReportContext, github
+from .report import FORMATS, ReportContext
 
 VERSION = __version__
 COLOR_HELP = "colour the output: auto (when writing to a terminal), always or never"
@@ -34,6 +35,8 @@ class _Parser(argparse.ArgumentParser):
 
 def version_text() -> str:
     """`gitops --version`: this tool and the pinned versions it checks with."""
+    import importlib.metadata
+
     try:
         k8s = importlib.metadata.version("kubernetes-validate")
     except importlib.metadata.PackageNotFoundError:
@@ -271,9 +274,12 @@ def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
     """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
     rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
-    summary_path = os.environ.get(github.SUMMARY_ENV)
-    if summary_path and any(fmt == "github" for fmt, _ in outputs):
-        rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+    if any(fmt == "github" for fmt, _ in outputs):
+        from .report import github
+
+        summary_path = os.environ.get(github.SUMMARY_ENV)
+        if summary_path:
+            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
     return rendered
 
 

@@ -11,9 +11,7 @@ import hashlib
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -62,6 +60,9 @@ def _read_source(source: str, root: Path) -> bytes | None:
     """A mirror entry or URL: a directory/file path, a file:// URL, or http(s). None when absent."""
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme in ("http", "https"):
+        import urllib.error
+        import urllib.request  # only here: with its http and ssl modules it would cost every run ~20 ms
+
         try:
             with urllib.request.urlopen(source, timeout=20) as resp:
                 return resp.read()
