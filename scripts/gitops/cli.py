@@ -13,9 +13,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-# shtab, importlib.metadata and the report formats are imported where used: a warm validate would
+# diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, shard, tools
+from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -109,10 +109,10 @@ def _merge_args(mrg: argparse.ArgumentParser) -> None:
 def _diff_args(dif: argparse.ArgumentParser) -> None:
     dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
                                     "else origin/main)")
-    dif.add_argument("--format", choices=diffreport.FORMATS, default="text",
-                     help="report format (default: text): " + ", ".join(diffreport.FORMATS))
+    dif.add_argument("--format", choices=diffformats.FORMATS, default="text",
+                     help="report format (default: text): " + ", ".join(diffformats.FORMATS))
     dif.add_argument("--output-file", type=Path, help="write here (atomically); Markdown parts 2.. go to PATH.2, ...")
-    dif.add_argument("--max-comment-chars", type=int, default=diffreport.DEFAULT_MAX_CHARS,
+    dif.add_argument("--max-comment-chars", type=int, default=diffformats.DEFAULT_MAX_CHARS,
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
@@ -295,6 +295,8 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 
 
 def _diff(root: Path, args: argparse.Namespace) -> int:
+    from . import diff, diffreport
+
     result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
