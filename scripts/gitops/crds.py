@@ -60,13 +60,13 @@ def _read_source(source: str, root: Path) -> bytes | None:
     """A mirror entry or URL: a directory/file path, a file:// URL, or http(s). None when absent."""
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme in ("http", "https"):
-        import urllib.error
-        import urllib.request  # only here: with its http and ssl modules it would cost every run ~20 ms
+        from urllib.error import URLError
+        from urllib.request import urlopen  # only here: with its http and ssl modules it would cost every run ~20 ms
 
         try:
-            with urllib.request.urlopen(source, timeout=20) as resp:
+            with urlopen(source, timeout=20) as resp:
                 return resp.read()
-        except (urllib.error.URLError, OSError):
+        except (URLError, OSError):
             return None
     path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else root / source
     return path.read_bytes() if path.is_file() else None
