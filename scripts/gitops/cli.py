@@ -1,4 +1,4 @@
-"""Command line: `python -m gitops render|validate|diff` (nox sessions call these).
+"""Command line: `python -m gitops render|validate|diff|e2e` (nox sessions call these).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -47,6 +47,17 @@ def _parser() -> argparse.ArgumentParser:
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    e2e = sub.add_parser("e2e", help="apply every cluster folder to a throwaway kube-apiserver of its version")
+    e2e.add_argument("--clusters", type=lambda v: [c for c in v.split(",") if c], metavar="A,B",
+                     help="only these clusters (default: all)")
+    e2e.add_argument("--changed-since", metavar="REF", help="only the clusters whose inputs changed since REF")
+    e2e.add_argument("--base", metavar="REF", help="upgrade check: apply REF's folders for real, then dry-run "
+                                                  "the working tree over them (immutable fields, pruned objects)")
+    e2e.add_argument("--parallel", type=int, help="clusters at a time (default: 2 where memory allows)")
+    e2e.add_argument("--format", choices=sorted(FORMATS), default="text")
+    e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto")
     return parser
 
 
@@ -75,7 +86,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     rules = pipeline.all_rules(policies)
     color = _color(args)
     if args.list_policies:
-        print(rules_table(rules, markdown=args.format == "markdown"), end="")
+        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown"), end="")
         return EXIT_OK
     result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
                                                                 changed_since=args.changed_since))
@@ -106,6 +117,27 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.changed else EXIT_OK  # 1: some cluster receives a change
 
 
+def _e2e(root: Path, args: argparse.Namespace) -> int:
+    from . import e2e  # the Kubernetes client is imported only here
+
+    if args.changed_since and args.clusters:
+        raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    result = e2e.run(root, e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
+                                       crd_mirror=args.crd_mirror, parallel=args.parallel),
+                     log=lambda line: print(line, file=sys.stderr, flush=True))
+    ctx = ReportContext(rules=list(pipeline.E2E_RULES), clusters=result.checked, color=_color(args),
+                        tool_version=VERSION)
+    text = FORMATS[args.format](result.findings, ctx)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    for line in e2e.summary(result):
+        print(line, file=sys.stderr)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
@@ -114,6 +146,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _render(root)
         if args.command == "diff":
             return _diff(root, args)
+        if args.command == "e2e":
+            return _e2e(root, args)
         return _validate(root, args)
     except GitopsError as exc:
         print(f"error: {exc}", file=sys.stderr)

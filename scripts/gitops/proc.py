@@ -12,7 +12,7 @@ import resource
 import signal
 import subprocess
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .errors import ToolError
 
@@ -45,6 +45,36 @@ def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str]
         kill(proc)
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _prctl():  # type: ignore[no-untyped-def]
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # resolved in the parent: no dlopen after fork
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """Linux: the child gets SIGKILL when the thread that started it dies, even by SIGKILL (no orphaned servers)."""
+    def apply() -> None:
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    return apply
+
+
+def start(cmd: Sequence[str], *, what: str, log: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start a long-running server (etcd, kube-apiserver) in a process group of its own, its output
+    going to `log`; the caller must `kill` it (in a finally). Raises ToolError when it cannot start."""
+    try:
+        with open(log, "ab") as out:
+            return subprocess.Popen(list(cmd), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
+                                    preexec_fn=_die_with_parent(_prctl()))
+    except OSError as exc:
+        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
 
 
 def kill(proc: subprocess.Popen) -> None:
