@@ -30,6 +30,32 @@ _ports_lock = threading.Lock()
 _ports_given: set[int] = set()
 
 
+class Processes:
+    """The servers one run started, so that an interrupted run can stop them all at once, from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running: dict[int, subprocess.Popen] = {}
+
+    def start(self, cmd: list[str], what: str, log: Path) -> subprocess.Popen:
+        process = proc.start(cmd, what=what, log=log)
+        with self._lock:
+            self._running[process.pid] = process
+        return process
+
+    def stop(self, process: subprocess.Popen) -> None:
+        proc.kill(process)
+        with self._lock:
+            self._running.pop(process.pid, None)
+
+    def stop_all(self) -> None:
+        with self._lock:
+            running = list(self._running.values())
+            self._running.clear()
+        for process in running:
+            proc.kill(process)
+
+
 class StartError(ToolError):
     """A control-plane process did not become ready: exit 2 with the tail of its log."""
 
@@ -82,7 +108,7 @@ class Etcd:
 
 
 @contextmanager
-def etcd(binary: Path, workdir: Path) -> Iterator[Etcd]:
+def etcd(binary: Path, workdir: Path, group: Processes) -> Iterator[Etcd]:
     """A single-member etcd on loopback (no fsync: the data is thrown away); yields how to reach it."""
     client, peer = free_port(), free_port()
     data = workdir / "etcd-data"
@@ -92,12 +118,12 @@ def etcd(binary: Path, workdir: Path) -> Iterator[Etcd]:
            f"--advertise-client-urls={url}", f"--listen-peer-urls=http://127.0.0.1:{peer}",
            f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}", f"--initial-cluster=e2e=http://127.0.0.1:{peer}",
            "--unsafe-no-fsync", "--log-level=warn", "--quota-backend-bytes=1073741824"]
-    process = proc.start(cmd, what="etcd", log=log)
+    process = group.start(cmd, "etcd", log)
     try:
         _wait_ready("etcd", process, log, f"{url}/health", None, {}, START_TIMEOUT)
         yield Etcd(url, process.pid, log)
     finally:
-        proc.kill(process)
+        group.stop(process)
 
 
 @dataclass(frozen=True)
@@ -134,7 +160,8 @@ def service_account_key(workdir: Path) -> Path:
 
 
 @contextmanager
-def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: Path) -> Iterator[ApiServer]:
+def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: Path,
+              group: Processes) -> Iterator[ApiServer]:
     """A kube-apiserver on a free loopback port over `etcd_url` under `prefix`; yields how to reach it."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -149,7 +176,7 @@ def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: P
            f"--service-account-key-file={sa_key}", f"--service-account-signing-key-file={sa_key}",
            "--service-cluster-ip-range=10.96.0.0/16", "--disable-admission-plugins=ServiceAccount",
            "--endpoint-reconciler-type=none", "--advertise-address=127.0.0.1", "--profiling=false"]
-    process = proc.start(cmd, what="kube-apiserver", log=log)
+    process = group.start(cmd, "kube-apiserver", log)
     try:
         crt = certs / "apiserver.crt"
         deadline = time.monotonic() + START_TIMEOUT
@@ -160,7 +187,7 @@ def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: P
                     {"Authorization": f"Bearer {token}"}, max(1.0, deadline - time.monotonic()))
         yield ApiServer(f"https://127.0.0.1:{port}", crt, token, log, process.pid)
     finally:
-        proc.kill(process)
+        group.stop(process)
 
 
 def peak_rss_mib(pid: int) -> float:

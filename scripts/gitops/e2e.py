@@ -281,9 +281,10 @@ class Checker:
             path = servermsg.field_path(None, text, res.body) or (("apiVersion",) if "deprecated" in text else ())
             self._add(WARNING, res, f"kube-apiserver warns about {res.ref} in cluster {self.cluster}: {text}", path)
 
-    def drifted(self, res: Resource, before: str, after: str) -> None:
-        self._add(DRIFT, res, f"{res.ref} in cluster {self.cluster}: a second server-side apply changed it "
-                  f"(resourceVersion {before} -> {after})", ())
+    def drifted(self, res: Resource, before: str, after: str, changed: tuple[Any, ...]) -> None:
+        self._add(DRIFT, res, f"{res.ref} in cluster {self.cluster}: a second server-side apply changed "
+                  f"{engine.path_text(changed) or 'it'} (resourceVersion {before} -> {after})",
+                  servermsg.parse_path(engine.path_text(changed), res.body))
 
     def pruned(self, res: Resource) -> None:
         message = (f"{res.ref} is in the base revision but not in this change: pruned by the sync engine from "
@@ -309,18 +310,48 @@ def _missing_namespaces(objects: list[Resource], declared: set[str]) -> list[str
                    and r.namespace and r.namespace not in declared})
 
 
-def _apply_for_real(server: Server, checker: Checker, items: list[Resource], report: bool) -> dict[int, str]:
-    """Apply each object; {index: resourceVersion} of those the server stored."""
-    stored: dict[int, str] = {}
+def _apply_for_real(server: Server, checker: Checker, items: list[Resource], report: bool) -> dict[int, dict[str, Any]]:
+    """Apply each object; {index: the object as the server stored it} of those it accepted."""
+    stored: dict[int, dict[str, Any]] = {}
     for i, res in enumerate(items):
         outcome = server.apply(res.body, dry_run=False)
         if outcome.ok:
-            stored[i] = str((outcome.body.get("metadata") or {}).get("resourceVersion", ""))
+            stored[i] = outcome.body
             if report:
                 checker.warned(res, outcome)
         elif report:
             checker.refused(res, outcome)
     return stored
+
+
+_VOLATILE = ("resourceVersion", "managedFields")
+
+
+def _difference(a: Any, b: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+    """The first path where two stored copies of an object differ (resourceVersion and managedFields aside)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            if path == ("metadata",) and key in _VOLATILE:
+                continue
+            if key not in a or key not in b:
+                return (*path, key)
+            found = _difference(a[key], b[key], (*path, key))
+            if found is not None:
+                return found
+        return None
+    if isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return path
+        for i, (x, y) in enumerate(zip(a, b)):
+            found = _difference(x, y, (*path, i))
+            if found is not None:
+                return found
+        return None
+    return None if a == b else path
+
+
+def _version(obj: dict[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
 def _install(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
@@ -384,9 +415,15 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
         first = {**first, **{len(namespaces) + len(folder_crds) + i: v
                              for i, v in _apply_for_real(server, checker, accepted, report=True).items()}}
         second = _apply_for_real(server, checker, items, report=False)
-        for i, version in first.items():
-            if i in second and second[i] != version:
-                checker.drifted(items[i], version, second[i])
+        for i, stored in first.items():
+            again = second.get(i)
+            if again is None or _version(again) == _version(stored):
+                continue
+            # A new resourceVersion with the same content is the server persisting defaults it had applied
+            # on read (CRD status defaults); only a change of content is drift.
+            changed = _difference(stored, again)
+            if changed is not None:
+                checker.drifted(items[i], _version(stored), _version(again), changed)
         return checker.findings, crd_seconds
     finally:
         server.close()
@@ -500,7 +537,9 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
         etcd_binary = binaries[sorted(locks)[0]][1] if locks else None
         if not jobs or etcd_binary is None:
             return Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, parallel)
-        etcd = stack.enter_context(controlplane.etcd(etcd_binary, workdir))
+        group = controlplane.Processes()
+        stack.callback(group.stop_all)
+        etcd = stack.enter_context(controlplane.etcd(etcd_binary, workdir, group))
         lock = threading.Lock()
 
         def one(index: int, job: Job) -> None:
@@ -508,7 +547,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
             folder = workdir / f"{index}-{job.cluster.name}"
             sources = pipeline.source_map(root, inv, kustomize)
             with controlplane.apiserver(binaries[job.cluster.kubernetes_version][0], etcd.url,
-                                        f"/e2e/{index}-{job.cluster.name}", folder, sa_key) as api:
+                                        f"/e2e/{index}-{job.cluster.name}", folder, sa_key, group) as api:
                 ready = time.monotonic() - begin
                 found, crd_seconds = check_cluster(job, api, folder, crd_bodies, sources)
                 peak = controlplane.peak_rss_mib(api.pid)
@@ -525,6 +564,9 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
             futures = [pool.submit(one, i, job) for i, job in enumerate(jobs)]
             for future in futures:
                 future.result()
+        except BaseException:
+            group.stop_all()  # the other clusters' apiservers too, now: their checks then end at once
+            raise
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
             etcd_peak = controlplane.peak_rss_mib(etcd.pid)
