@@ -78,6 +78,8 @@ def ensure(tool: Tool, root: Path) -> Path:
 
 # --- control-plane binaries for `nox -s e2e`: built with `go build` from the committed modules ---------
 
+# The wrapper modules belong to the tooling, not to the repository it checks (a fleetgen fleet, a test copy).
+TOOLING_ROOT = Path(__file__).resolve().parents[2]
 BUILD_TIMEOUT = 2400.0  # kube-apiserver from an empty Go build cache: 4-9 min on 2 idle cores, more when shared
 
 
@@ -143,7 +145,7 @@ def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) ->
         return binary
     if shutil.which("go") is None:
         raise ToolError(f"{tool.name} {tool.version} must be built with Go, and 'go' is not on PATH")
-    source = root / tool.module_dir
+    source = TOOLING_ROOT / tool.module_dir
     if not (source / "go.mod").is_file():
         raise ToolError(f"{tool.module_dir}/go.mod is missing: cannot build {tool.name} {tool.version}")
     binary.parent.mkdir(parents=True, exist_ok=True)
