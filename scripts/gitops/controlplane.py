@@ -175,7 +175,9 @@ def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: P
            "--authorization-mode=RBAC", "--service-account-issuer=https://kubernetes.default.svc",
            f"--service-account-key-file={sa_key}", f"--service-account-signing-key-file={sa_key}",
            "--service-cluster-ip-range=10.96.0.0/16", "--disable-admission-plugins=ServiceAccount",
-           "--endpoint-reconciler-type=none", "--advertise-address=127.0.0.1", "--profiling=false"]
+           "--endpoint-reconciler-type=none", "--advertise-address=127.0.0.1", "--profiling=false",
+           # Less work that a throwaway server with one client does not need: request fairness queues.
+           "--enable-priority-and-fairness=false"]
     process = group.start(cmd, "kube-apiserver", log)
     try:
         crt = certs / "apiserver.crt"
