@@ -502,7 +502,7 @@ def _parallel(requested: int | None, jobs: int) -> int:
 
 @contextmanager
 def _interruptible() -> Iterator[None]:
-    """SIGTERM (CI cancelling a job) unwinds like Ctrl-C, so every `finally` stops its processes."""
+    """SIGTERM (CI cancelling a job) and SIGINT unwind like Ctrl-C, so every `finally` stops its processes."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -511,10 +511,12 @@ def _interruptible() -> Iterator[None]:
         raise KeyboardInterrupt
 
     previous = signal.signal(signal.SIGTERM, stop)
+    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with it ignored
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, previous_int)
 
 
 def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Result:
