@@ -101,6 +101,25 @@ def test_a_control_plane_that_cannot_start_exits_2_with_its_log(monkeypatch, cap
     assert "last lines of" in err
 
 
+def test_cluster_selection(repo: Path, capsys) -> None:
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-9"]) == 2
+    assert "--clusters: no cluster named cluster-9" in capsys.readouterr().err
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-1", "--changed-since", "HEAD"]) == 2
+    assert cli.main(["--root", str(repo), "render"]) == 0  # committed clusters/: a clean tree selects nothing
+    capsys.readouterr()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    code = cli.main(["--root", str(repo), "e2e", "--changed-since", "HEAD", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["summary"]["clusters"] == [], captured
+    assert "no cluster selected" in captured.err
+    edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n", "components: # edited\n")
+    inv, _ = e2e.pipeline.render(repo)
+    chosen = e2e._selected(repo, inv, e2e.Options(changed_since="HEAD"))
+    assert [c.name for c in chosen] == ["cluster-2"]
+
+
 @pytest.mark.parametrize("field, message, path", [
     ("metadata.labels", 'Invalid value: "-bad-": a valid label must ...', ("metadata", "labels", "version")),
     (None, 'failed to create typed patch object (/v1, Kind=Service) ns/x: .spec.ports: duplicate entries for key '

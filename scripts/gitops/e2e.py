@@ -524,6 +524,8 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
     started = time.monotonic()
     inv, resources = pipeline.render(root)
     clusters = _selected(root, inv, options)
+    if not clusters:
+        return Result(inv, [], [], [], time.monotonic() - started, 0.0, 0.0, 1)
     locks = _locks(root, clusters)
     build_start = time.monotonic()
     binaries = ensure_binaries(root, sorted(locks), log)
@@ -544,9 +546,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
         stack.enter_context(_interruptible())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-e2e-")))
         sa_key = controlplane.service_account_key(workdir)
-        etcd_binary = binaries[sorted(locks)[0]][1] if locks else None
-        if not jobs or etcd_binary is None:
-            return Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, parallel)
+        etcd_binary = binaries[sorted(locks)[0]][1]
         group = controlplane.Processes()
         stack.callback(group.stop_all)
         etcd = stack.enter_context(controlplane.etcd(etcd_binary, workdir, group))
@@ -589,6 +589,8 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
 def summary(result: Result) -> list[str]:
     """The figures `nox -s e2e` prints next to its targets."""
     n = len(result.runs)
+    if not n:
+        return ["e2e: no cluster selected, nothing started"]
     lines = [f"e2e: {n} cluster(s) in {result.wall:.1f} s wall ({result.parallel} at a time), "
              f"peak memory <= {result.peak_mib:.0f} MiB (etcd {result.etcd_peak_mib:.0f} MiB + apiservers + tooling)"]
     if n:
