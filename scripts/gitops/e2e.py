@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 import yaml
 
 from . import bootstrap, controlplane, crds, diff, engine, incremental, pipeline, schemas, servermsg, tools
-from .errors import InputError, ToolError, UsageError
+from .errors import GitopsError, InputError, ToolError, UsageError
 from .findings import Finding, Severity
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
@@ -300,7 +300,8 @@ def _phases(objects: list[Resource]) -> tuple[list[Resource], list[Resource], li
     """(Namespaces, CRDs of the folder, everything else): each applied before the next can be checked."""
     namespaces = [r for r in objects if r.kind == "Namespace" and r.api_version == "v1"]
     folder_crds = [r for r in objects if r.kind == "CustomResourceDefinition"]
-    rest = [r for r in objects if r not in namespaces and r not in folder_crds]
+    early = {id(r) for r in namespaces + folder_crds}
+    rest = [r for r in objects if id(r) not in early]
     return namespaces, folder_crds, rest
 
 
@@ -559,7 +560,14 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
             with controlplane.apiserver(binaries[job.cluster.kubernetes_version][0], etcd.url,
                                         f"/e2e/{index}-{job.cluster.name}", folder, sa_key, group) as api:
                 ready = time.monotonic() - begin
-                found, crd_seconds = check_cluster(job, api, folder, crd_bodies, sources)
+                try:
+                    found, crd_seconds = check_cluster(job, api, folder, crd_bodies, sources)
+                except GitopsError:
+                    raise
+                except Exception as exc:  # the client's own errors (connection, protocol): exit 2, no traceback
+                    raise ToolError(f"cluster {job.cluster.name}: kube-apiserver stopped answering "
+                                    f"({exc.__class__.__name__}: {str(exc)[:500]}); last lines of {api.log}:\n"
+                                    f"{controlplane.log_tail(api.log)}") from None
                 peak = controlplane.peak_rss_mib(api.pid)
             took = time.monotonic() - begin
             with lock:
