@@ -40,6 +40,7 @@ from .sourcemap import SourceMap
 REJECTS, IMMUTABLE, WARNING, DRIFT, PRUNED = pipeline.E2E_RULES
 
 FIELD_MANAGER = "gitops-e2e"
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 APISERVER_MIB = 900  # what one kube-apiserver with the locked CRDs needs at most (measured ~600 MiB)
 CRD_TIMEOUT = 120.0
 ENGINE_NAMESPACES = "the sync engine's installation"
@@ -158,7 +159,8 @@ def all_crds(root: Path, mirror: str | None) -> list[dict[str, Any]]:
     out = []
     for crd in lock.crds:
         data = crds.fetch(crd, root, pipeline.cache_dir(root), mirror)
-        out += [d for d in yaml.safe_load_all(data) if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
+        out += [d for d in yaml.load_all(data, Loader=_LOADER)
+                if isinstance(d, dict) and d.get("kind") == "CustomResourceDefinition"]
     return out + generated_crds(root)
 
 
@@ -523,21 +525,22 @@ def _interruptible() -> Iterator[None]:
 def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Result:
     """Check the selected clusters against real control planes; every process is stopped on return."""
     started = time.monotonic()
+    kustomize = tools.ensure(tools.KUSTOMIZE, root)  # first use: a build, which the targets do not count
+    build_seconds = time.monotonic() - started
     inv, resources = pipeline.render(root)
     clusters = _selected(root, inv, options)
     if not clusters:
-        return Result(inv, [], [], [], time.monotonic() - started, 0.0, 0.0, 1)
+        return Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
     locks = _locks(root, clusters)
     build_start = time.monotonic()
     binaries = ensure_binaries(root, sorted(locks), log)
-    build_seconds = time.monotonic() - build_start
+    build_seconds += time.monotonic() - build_start
     base_resources = None
     if options.base is not None:
         _, commit = diff.resolve_base(root, options.base)
         with diff.checkout(root, commit) as base_root:
             _, base_resources = pipeline.render(base_root)
     crd_bodies = all_crds(root, options.crd_mirror)
-    kustomize = tools.ensure(tools.KUSTOMIZE, root)
     jobs = _jobs(root, inv, resources, clusters, base_resources)
     parallel = _parallel(options.parallel, len(jobs))
     findings: list[Finding] = []
@@ -599,7 +602,9 @@ def summary(result: Result) -> list[str]:
     n = len(result.runs)
     if not n:
         return ["e2e: no cluster selected, nothing started"]
-    lines = [f"e2e: {n} cluster(s) in {result.wall:.1f} s wall ({result.parallel} at a time), "
+    built = f" (+{result.build_seconds:.0f} s building tools)" if result.build_seconds >= 1 else ""
+    wall = result.wall - result.build_seconds
+    lines = [f"e2e: {n} cluster(s) in {wall:.1f} s wall{built} ({result.parallel} at a time), "
              f"peak memory <= {result.peak_mib:.0f} MiB (etcd {result.etcd_peak_mib:.0f} MiB + apiservers + tooling)"]
     if n:
         per = sum(r.seconds for r in result.runs) / n
@@ -608,7 +613,7 @@ def summary(result: Result) -> list[str]:
                      f"{sum(r.crd_seconds for r in result.runs) / n:.1f} s)")
     target = 30.0 if n <= 2 else 90.0 if n <= 10 else None
     if target is not None:
-        met = result.wall - result.build_seconds <= target and result.peak_mib < 2048
+        met = wall <= target and result.peak_mib < 2048
         lines.append(f"e2e target: {n} cluster(s) <= {target:.0f} s wall and < 2048 MiB: "
                      f"{'met' if met else 'NOT met'}")
     return lines
