@@ -182,9 +182,12 @@ def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: P
     try:
         crt = certs / "apiserver.crt"
         deadline = time.monotonic() + START_TIMEOUT
-        while not crt.is_file() and time.monotonic() < deadline and process.poll() is None:
-            time.sleep(0.05)
-        context = ssl.create_default_context(cafile=str(crt)) if crt.is_file() else None
+        context = None
+        while context is None and time.monotonic() < deadline and process.poll() is None:
+            try:  # the server writes its self-signed certificate first; it may be half written when seen
+                context = ssl.create_default_context(cafile=str(crt))
+            except (OSError, ssl.SSLError):
+                time.sleep(0.05)
         _wait_ready("kube-apiserver", process, log, f"https://127.0.0.1:{port}/readyz", context,
                     {"Authorization": f"Bearer {token}"}, max(1.0, deadline - time.monotonic()))
         yield ApiServer(f"https://127.0.0.1:{port}", crt, token, log, process.pid)

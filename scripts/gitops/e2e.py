@@ -557,6 +557,14 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
         lock = threading.Lock()
 
         def one(index: int, job: Job) -> None:
+            try:
+                check_one(index, job)
+            except (GitopsError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # an unexpected failure of this run's own machinery: exit 2, no traceback
+                raise ToolError(f"cluster {job.cluster.name}: e2e failed: {exc.__class__.__name__}: {exc}") from None
+
+        def check_one(index: int, job: Job) -> None:
             begin = time.monotonic()
             folder = workdir / f"{index}-{job.cluster.name}"
             sources = pipeline.source_map(root, inv, kustomize)
