@@ -183,8 +183,15 @@ class Server:
         self._dynamic = dynamic
         self.api_client = api.client()
         self.client = dynamic.DynamicClient(self.api_client, cache_file=str(workdir / "discovery.json"))
+        self._resources: dict[tuple[str, str], Any] = {}  # found kinds only: a CRD may serve a missing one later
 
     def _resource(self, api_version: str, kind: str) -> Any:
+        key = (api_version, kind)
+        if key not in self._resources:
+            self._resources[key] = self._discover(api_version, kind)
+        return self._resources[key]
+
+    def _discover(self, api_version: str, kind: str) -> Any:
         from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
         for attempt in range(20):  # a CRD just established may take a moment to appear in discovery
@@ -235,6 +242,7 @@ class Server:
             if pending:
                 time.sleep(0.1)
         self.client.resources.invalidate_cache()
+        self._resources = {k: v for k, v in self._resources.items() if v is not None}
         return sorted(pending)
 
     def close(self) -> None:
