@@ -137,3 +137,12 @@ def test_server_messages_name_a_path_into_the_object(field, message, path) -> No
 def test_warning_headers_are_read() -> None:
     headers = {"Warning": '299 - "apps/v1beta1 Deployment is deprecated", 299 - "would violate PodSecurity \\"x\\""'}
     assert servermsg.warnings(headers) == ["apps/v1beta1 Deployment is deprecated", 'would violate PodSecurity "x"']
+
+
+def test_drift_is_a_change_of_stored_content_not_of_resource_version() -> None:
+    stored = {"metadata": {"name": "x", "resourceVersion": "1", "managedFields": [{"time": "t1"}]},
+              "spec": {"ports": [{"port": 80}]}, "status": {"conditions": []}}
+    same = {**stored, "metadata": {"name": "x", "resourceVersion": "2", "managedFields": [{"time": "t2"}]}}
+    assert e2e._difference(stored, same) is None
+    changed = {**same, "spec": {"ports": [{"port": 8080}]}}
+    assert e2e._difference(stored, changed) == ("spec", "ports", 0, "port")
