@@ -40,10 +40,26 @@ def test_repository_applies_clean_and_idempotently(capsys) -> None:
     assert "e2e target: 2 cluster(s)" in captured.err
 
 
+ENDPOINTS = """apiVersion: v1
+kind: Endpoints
+metadata:
+  name: legacy
+  namespace: istio-apps
+subsets: []
+"""
+
+
 def test_three_refusals_reported_at_their_source_lines(repo: Path, capsys) -> None:
     for rel, old, new in (BAD_LABEL, BAD_PATH, TWICE):
         edit(repo, rel, old, new)
+    # And a warning in the same run: v1 Endpoints is deprecated from Kubernetes 1.33 on.
+    (repo / "overlays/cluster-1/endpoints.yaml").write_text(ENDPOINTS)
+    edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - endpoints.yaml\n")
     result = e2e.run(repo, e2e.Options(clusters=["cluster-1"]), log=lambda line: None)
+    warned = [f for f in result.findings if f.rule == "server-warning"]
+    assert [(f.obj.kind if f.obj else None, f.severity, _where(f)) for f in warned] == [
+        ("Endpoints", Severity.WARNING, ("overlays/cluster-1/endpoints.yaml", 1))], warned
+    assert "deprecated" in warned[0].message
     rejects = [f for f in result.findings if f.rule == "server-rejects"]
     assert all(f.severity is Severity.ERROR and f.cluster == "cluster-1" for f in rejects)
 
