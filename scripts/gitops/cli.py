@@ -122,10 +122,10 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
 
     if args.changed_since and args.clusters:
         raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
-    result = e2e.run(root, e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
-                                       crd_mirror=args.crd_mirror, parallel=args.parallel),
-                     log=lambda line: print(line, file=sys.stderr, flush=True))
-    ctx = ReportContext(rules=list(pipeline.E2E_RULES), clusters=result.checked, color=_color(args),
+    options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
+                          crd_mirror=args.crd_mirror, parallel=args.parallel)
+    result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
+    ctx = ReportContext(rules=e2e.rules_checked(options), clusters=result.checked, color=_color(args),
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)
     if args.output_file:

@@ -613,6 +613,13 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
                   etcd_peak, parallel)
 
 
+def rules_checked(options: Options) -> list[Rule]:
+    """The rules a run actually checks (a report must not list the upgrade rules as passed without --base)."""
+    if options.base is not None:
+        return [REJECTS, IMMUTABLE, WARNING, PRUNED]
+    return [REJECTS, WARNING, DRIFT]
+
+
 def summary(result: Result) -> list[str]:
     """The figures `nox -s e2e` prints next to its targets."""
     n = len(result.runs)
