@@ -1,4 +1,6 @@
 """The pinned Go tools (kustomize, kubeconform): installed by `go install` into .tools/bin.
+`nox -s e2e`'s kube-apiserver and etcd are built with `go build` from the wrapper modules under
+tools/controlplane/ (see CONTROL_PLANES below).
 
 A binary is reused only when `go version -m` says it was built from the pinned module
 version, so bumping a pin here is all it takes to upgrade everyone.
