@@ -150,6 +150,17 @@ def test_server_messages_name_a_path_into_the_object(field, message, path) -> No
     assert servermsg.field_path(field, message, body) == path
 
 
+@pytest.mark.parametrize("message, expected", [
+    ("spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable", True),
+    ('spec.clusterIPs[0]: Invalid value: []string{"10.0.0.1"}: may not change once set', True),
+    ("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template' "
+     "are forbidden", True),
+    ('metadata.labels: Invalid value: "-bad-": a valid label must ...', False),
+])
+def test_immutable_refusals_are_recognised(message: str, expected: bool) -> None:
+    assert servermsg.immutable(message) is expected
+
+
 def test_warning_headers_are_read() -> None:
     headers = {"Warning": '299 - "apps/v1beta1 Deployment is deprecated", 299 - "would violate PodSecurity \\"x\\""'}
     assert servermsg.warnings(headers) == ["apps/v1beta1 Deployment is deprecated", 'would violate PodSecurity "x"']

@@ -280,8 +280,7 @@ class Checker:
     def refused(self, res: Resource, outcome: Outcome, upgrade: bool = False) -> None:
         for cause_field, text in servermsg.causes(outcome.body):
             whole = str(outcome.body.get("message") or text)
-            immutable = "immutable" in text or ("immutable" in whole and cause_field is None)
-            rule = IMMUTABLE if upgrade and immutable else REJECTS
+            rule = IMMUTABLE if upgrade and servermsg.immutable(text) else REJECTS
             path = servermsg.field_path(cause_field, text if cause_field else whole, res.body)
             verb = "refuses the change to" if rule is IMMUTABLE else "refuses"
             self._add(rule, res, f"kube-apiserver {verb} {res.ref} in cluster {self.cluster}: {text}", path)

@@ -108,6 +108,16 @@ def field_path(field: str | None, message: str, body: Any) -> tuple[PathElem, ..
     return _refine(parse_path(text, body), message, body)
 
 
+_IMMUTABLE = ("field is immutable", "may not change once set", "updates to statefulset spec for fields other than",
+              "is immutable")
+
+
+def immutable(message: str) -> bool:
+    """Does the server refuse a change to a field it never changes on a live object (selectors, clusterIP,
+    a StatefulSet's volumeClaimTemplates)?"""
+    return any(marker in message for marker in _IMMUTABLE)
+
+
 def causes(status: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(field, message) for each cause of a Status; one (None, message) when it lists none."""
     message = str(status.get("message") or status.get("reason") or "refused")
