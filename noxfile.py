@@ -52,6 +52,12 @@ def e2e(session: nox.Session) -> None:
 
 
 @nox.session
+def new(session: nox.Session) -> None:
+    """Scaffold a cluster, a service or a call (`-- cluster NAME ...`; the same as `gitops new`)."""
+    _gitops(session, "new")
+
+
+@nox.session
 def tests(session: nox.Session) -> None:
     """The test suite, against the real kustomize and kubeconform."""
     _install(session)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -21,10 +22,12 @@ SHARED_CRDS = PROJECT.parent / "shared" / "crds"
 
 @pytest.fixture(scope="session", autouse=True)
 def _shared_env() -> None:
-    """Tests reuse the project's pinned tools and schema cache, and read CRDs from ../shared/crds."""
+    """Tests reuse the project's pinned tools and schema cache, and read CRDs from ../shared/crds when it
+    exists (a test-only default: CI sets GITOPS_CRD_MIRROR in .ci/run; users' runs fetch the locked URLs)."""
     os.environ.setdefault("GITOPS_TOOLS_DIR", str(PROJECT / ".tools" / "bin"))
     os.environ.setdefault("GITOPS_CACHE_DIR", str(PROJECT / ".cache"))
-    os.environ.setdefault("GITOPS_CRD_MIRROR", str(SHARED_CRDS))
+    if SHARED_CRDS.is_dir():
+        os.environ.setdefault("GITOPS_CRD_MIRROR", str(SHARED_CRDS))
 
 
 @pytest.fixture
@@ -40,6 +43,19 @@ def repo(tmp_path: Path) -> Path:
             (root / name).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, root / name)
     return root
+
+
+def project_copy(target: Path) -> Path:
+    """The project's files as they are now (tracked and new, nothing git-ignored) copied to `target`, for
+    tests that build or clone the project without writing into it (pip's build/, pre-commit's clone)."""
+    listed = subprocess.run(["git", "-C", str(PROJECT), "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, timeout=120, check=True).stdout
+    for rel in filter(None, listed.split("\0")):
+        src = PROJECT / rel
+        if src.is_file():
+            (target / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, target / rel)
+    return target
 
 
 def edit(root: Path, rel: str, old: str, new: str) -> None:

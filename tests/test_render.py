@@ -16,7 +16,7 @@ def test_render_twice_changes_nothing(repo: Path, capsys) -> None:
     assert cli.main(["--root", str(repo), "render"]) == 0
     first = _snapshot(repo)
     assert "clusters/cluster-2/istio-apps/serviceexport-sample-producer.yaml" in first
-    assert "bootstrap/config-sync/cluster-2/rootsync-root-sync.yaml" in first
+    assert "bootstrap/config-sync/cluster-2/rootsync-gitops-mcs.yaml" in first
     capsys.readouterr()
     assert cli.main(["--root", str(repo), "render"]) == 0
     assert capsys.readouterr().out.strip().endswith("clusters/ and bootstrap/ are up to date")

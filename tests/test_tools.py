@@ -1,12 +1,13 @@
 """The pinned Go tools: built once into the project's folder, reused while the version matches."""
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from conftest import PROJECT
-from gitops import tools
+from gitops import cli, tools
 from gitops.errors import ToolError
 
 
@@ -31,12 +32,41 @@ def test_a_binary_of_another_origin_is_not_trusted(tmp_path: Path) -> None:
     assert tools.installed_version(fake, tools.KUSTOMIZE) is None
 
 
-def test_missing_go_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_go_is_a_clear_error_with_the_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("GITOPS_TOOLS_DIR", str(tmp_path / "bin"))
     with pytest.raises(ToolError) as err:
         tools.ensure(tools.KUSTOMIZE, tmp_path)
-    assert str(err.value) == "kustomize v5.8.2 must be built with Go, and 'go' is not on PATH"
+    assert str(err.value) == (
+        f"kustomize v5.8.2 is needed and 'go' is not on PATH to build it ({tmp_path / 'bin' / 'kustomize'} is "
+        "missing); install Go 1.22 or newer (https://go.dev/doc/install) and put `go` on PATH, or place the "
+        f"pinned binaries in {tmp_path / 'bin'} (GITOPS_TOOLS_DIR chooses that folder)")
+
+
+def test_without_go_a_binary_of_another_version_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake = tmp_path / "bin" / "kubeconform"
+    fake.parent.mkdir()
+    fake.write_text("#!/bin/sh\necho v0.7.0\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.setenv("GITOPS_TOOLS_DIR", str(fake.parent))
+    with pytest.raises(ToolError, match=r"\(.*/bin/kubeconform reports v0.7.0\); install Go"):
+        tools.ensure(tools.KUBECONFORM, tmp_path)
+
+
+@pytest.mark.parametrize("tool", tools.TOOLS, ids=lambda t: t.name)
+def test_binaries_report_their_own_version(tool: tools.Tool) -> None:
+    """`kustomize version`, `kubeconform -v`, `actionlint -version`: what validate reads when Go is absent."""
+    assert tools.reported_version(tools.ensure(tool, PROJECT), tool) == tool.version
+
+
+def test_validate_without_go_uses_the_built_tools(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys) -> None:
+    for tool in tools.TOOLS:
+        tools.ensure(tool, PROJECT)
+    monkeypatch.setenv("PATH", str(tmp_path))  # no go, no git: only the binaries in GITOPS_TOOLS_DIR
+    assert shutil.which("go") is None
+    assert cli.main(["--root", str(PROJECT), "validate", "--format", "json"]) == 0
+    assert '"findings": []' in capsys.readouterr().out
 
 
 def test_tools_dir_is_git_ignored() -> None:

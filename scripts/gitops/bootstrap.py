@@ -2,13 +2,14 @@
 
 Argo CD: one AppProject and one ApplicationSet whose git-directory generator makes an
 Application per clusters/<name> folder of the clusters that sync with Argo CD.
-Config Sync: one RootSync per cluster that syncs with Config Sync (unstructured, dir clusters/<name>).
+Config Sync: one RootSync per cluster that syncs with Config Sync (unstructured, dir clusters/<name>),
+with the auth, revision and name the inventory gives it (never `root-sync` by default: GKE owns that one).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from .inventory import Cluster, Inventory
+from .inventory import Cluster, Inventory, SyncOptions
 from .manifests import Resource
 
 CLUSTERS_DIR = "clusters"
@@ -52,7 +53,7 @@ def _argocd(inv: Inventory) -> list[dict[str, Any]]:
                                "path": "{{.path.path}}", "directory": {"recurse": True}},
                     # The folder's name is the cluster's name as registered in Argo CD.
                     "destination": {"name": "{{.path.basename}}"},
-                    "syncPolicy": {"automated": {"prune": True, "selfHeal": True}},
+                    "syncPolicy": _sync_policy(argo.sync_options),
                 },
             },
         },
@@ -60,18 +61,38 @@ def _argocd(inv: Inventory) -> list[dict[str, Any]]:
     return [project, appset]
 
 
+def _sync_policy(options: SyncOptions) -> dict[str, Any]:
+    """The Applications' syncPolicy: automated, plus the inventory's sync options and retry."""
+    policy: dict[str, Any] = {"automated": {"prune": True, "selfHeal": True}}
+    flags = [f for f, on in (("ServerSideApply=true", options.server_side_apply),
+                             ("CreateNamespace=true", options.create_namespace)) if on]
+    if flags:
+        policy["syncOptions"] = flags
+    if options.retry is not None:
+        r = options.retry
+        policy["retry"] = {"limit": r.limit, "backoff": {"duration": r.duration, "factor": r.factor,
+                                                          "maxDuration": r.max_duration}}
+    return policy
+
+
 def _rootsync(inv: Inventory, cluster: Cluster) -> dict[str, Any]:
+    cs = cluster.config_sync
+    git: dict[str, Any] = {"repo": inv.repository.url, "revision": inv.repository.revision,
+                           "dir": f"{CLUSTERS_DIR}/{cluster.name}", "auth": cs.auth}
+    if cs.secret_ref:
+        git["secretRef"] = {"name": cs.secret_ref}
+    if cs.gcp_service_account_email:
+        git["gcpServiceAccountEmail"] = cs.gcp_service_account_email
     return {
         "apiVersion": "configsync.gke.io/v1beta1",
         "kind": "RootSync",
-        "metadata": {"name": "root-sync", "namespace": "config-management-system"},
-        "spec": {
-            "sourceFormat": "unstructured",
-            "sourceType": "git",
-            "git": {"repo": inv.repository.url, "branch": inv.repository.revision,
-                    "dir": f"{CLUSTERS_DIR}/{cluster.name}", "auth": "none"},
-        },
+        "metadata": {"name": cs.root_sync_name, "namespace": "config-management-system"},
+        "spec": {"sourceFormat": "unstructured", "sourceType": "git", "git": git},
     }
+
+
+def rootsync_path(cluster: Cluster) -> str:
+    return f"{BOOTSTRAP_DIR}/config-sync/{cluster.name}/rootsync-{cluster.config_sync.root_sync_name}.yaml"
 
 
 def objects(inv: Inventory) -> dict[str, Resource]:
@@ -83,5 +104,5 @@ def objects(inv: Inventory) -> dict[str, Resource]:
                 Resource(inv.argocd.cluster, body, origin=None)
     for c in inv.clusters:
         if c.sync == "config-sync":
-            out[f"{BOOTSTRAP_DIR}/config-sync/{c.name}/rootsync-root-sync.yaml"] = Resource(c.name, _rootsync(inv, c))
+            out[rootsync_path(c)] = Resource(c.name, _rootsync(inv, c))
     return out

@@ -1,4 +1,4 @@
-"""Command line: `python -m gitops render|validate|diff|e2e` (nox sessions call these).
+"""Command line: `gitops render|validate|diff|e2e|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -6,75 +6,178 @@ Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.metadata
 import sys
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
-from . import diff, diffreport, hydrate, pipeline
+from . import __version__, diff, diffreport, hydrate, pipeline, scaffold, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
+from .inventory import INVENTORY_FILE
 from .policy import rules_table
 from .report import FORMATS, ReportContext
 
-VERSION = "0.1.0"
+VERSION = __version__
+COLOR_HELP = "colour the output: auto (when writing to a terminal), always or never"
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # argparse exits 2 too, but say it our way
-        raise UsageError(message)
+        raise UsageError(f"{self.prog}: {message}")
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="gitops", description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root (default: current folder)")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
-    sub.add_parser("render", help="write clusters/<name>/ and bootstrap/ from the overlays and inventory")
-    val = sub.add_parser("validate", help="render in memory and check everything; nothing is written")
-    val.add_argument("--format", choices=sorted(FORMATS), default="text")
+def version_text() -> str:
+    """`gitops --version`: this tool and the pinned versions it checks with."""
+    try:
+        k8s = importlib.metadata.version("kubernetes-validate")
+    except importlib.metadata.PackageNotFoundError:
+        k8s = "not installed"
+    lines = [f"gitops {VERSION}"]
+    lines += [f"{t.name} {t.version} (pinned)" for t in (tools.KUSTOMIZE, tools.KUBECONFORM)]
+    lines.append(f"kubernetes-validate {k8s} (Kubernetes schemas)")
+    return "\n".join(lines)
+
+
+class _Version(argparse.Action):
+    """--version, printed as written (argparse's own action re-wraps the lines)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: object,
+                 option_string: str | None = None) -> None:
+        print(version_text())
+        parser.exit(EXIT_OK)
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder, from `start` upwards, that holds inventory.yaml: the repository root."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if (folder / INVENTORY_FILE).is_file():
+            return folder
+    raise UsageError(f"no {INVENTORY_FILE} in {start} or any folder above it; run gitops inside the "
+                     "repository or pass --root")
+
+
+def _root_option(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("--root", type=Path, default=default,
+                        help="repository root (default: the nearest folder upwards with inventory.yaml)")
+
+
+def _render_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fail-on-change", action="store_true",
+                   help="exit 1 when a file was rewritten, as formatters do (the pre-commit hook uses this)")
+
+
+def _validate_args(val: argparse.ArgumentParser) -> None:
+    val.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
     val.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
     val.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     val.add_argument("--list-policies", action="store_true", help="print every rule and exit")
-    val.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    val.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
-    dif = sub.add_parser("diff", help="what each cluster receives and what the call graph becomes, base vs working tree")
+
+
+def _diff_args(dif: argparse.ArgumentParser) -> None:
     dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
                                     "else origin/main)")
-    dif.add_argument("--format", choices=diffreport.FORMATS, default="text")
+    dif.add_argument("--format", choices=diffreport.FORMATS, default="text",
+                     help="report format (default: text): " + ", ".join(diffreport.FORMATS))
     dif.add_argument("--output-file", type=Path, help="write here (atomically); Markdown parts 2.. go to PATH.2, ...")
     dif.add_argument("--max-comment-chars", type=int, default=diffreport.DEFAULT_MAX_CHARS,
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
-    dif.add_argument("--color", choices=("auto", "always", "never"), default="auto")
-    e2e = sub.add_parser("e2e", help="apply every cluster folder to a throwaway kube-apiserver of its version")
+    dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+
+
+def _e2e_args(e2e: argparse.ArgumentParser) -> None:
     e2e.add_argument("--clusters", type=lambda v: [c for c in v.split(",") if c], metavar="A,B",
                      help="only these clusters (default: all)")
     e2e.add_argument("--changed-since", metavar="REF", help="only the clusters whose inputs changed since REF")
     e2e.add_argument("--base", metavar="REF", help="upgrade check: apply REF's folders for real, then dry-run "
                                                   "the working tree over them (immutable fields, pruned objects)")
     e2e.add_argument("--parallel", type=int, help="clusters at a time (default: 2 where memory allows)")
-    e2e.add_argument("--format", choices=sorted(FORMATS), default="text")
+    e2e.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
     e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
     e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
-    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto")
+    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+
+
+def _completion_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to print a completion script for")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One subcommand: adding one is one entry in COMMANDS."""
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[Path, argparse.Namespace], int]
+    needs_root: bool = True
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gitops", description="Render and validate a GitOps repository across its clusters "
+                     "(the nox sessions run the same code).",
+                     epilog="exit codes: 0 clean, 1 error findings (diff: some cluster changes), 2 bad input, "
+                     "bad usage or a tool failure")
+    parser.add_argument("--version", action=_Version, nargs=0,
+                        help="print the tool's version and the pinned kustomize, kubeconform and schema versions")
+    _root_option(parser, None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
+    for command in COMMANDS:
+        p = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.arguments(p)
+        if command.needs_root:
+            _root_after(p)
     return parser
 
 
-def _policies() -> tuple:
-    from policies import REGISTRY  # the registry lives beside the rules, at the repository root
+def _root_after(parser: argparse.ArgumentParser) -> None:
+    """--root accepted after the subcommand too (and after a nested one such as `new cluster`)."""
+    _root_option(parser, argparse.SUPPRESS)  # SUPPRESS: a --root given before the subcommand stays
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for nested in action.choices.values():
+                _root_after(nested)
 
-    return REGISTRY
+
+def _completion(_root: Path | None, args: argparse.Namespace) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(_parser(), shell=args.shell))
+    return EXIT_OK
 
 
-def _render(root: Path) -> int:
+def _policies(root: Path) -> tuple:
+    """The rule registry: the installed `policies` package, else the repository's own policies/ folder
+    (`python -m gitops` run with only scripts/ on the path)."""
+    try:
+        module = importlib.import_module("policies")
+    except ModuleNotFoundError as exc:
+        if exc.name != "policies" or not (root / "policies" / "__init__.py").is_file():
+            raise UsageError("the policies package is not importable: install the tooling with `pip install .` "
+                             "or run it through nox") from None
+        sys.path.insert(0, str(root))
+        module = importlib.import_module("policies")
+    return module.REGISTRY
+
+
+def _render(root: Path, args: argparse.Namespace) -> int:
     inv, resources = pipeline.render(root)
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
     for path in changed:
         print(f"rendered {path}")
     print(f"{len(changed)} file(s) changed" if changed else "clusters/ and bootstrap/ are up to date")
-    return EXIT_OK
+    return EXIT_FINDINGS if changed and getattr(args, "fail_on_change", False) else EXIT_OK
 
 
 def _color(args: argparse.Namespace) -> bool:
@@ -82,7 +185,7 @@ def _color(args: argparse.Namespace) -> bool:
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
-    policies = _policies()
+    policies = _policies(root)
     rules = pipeline.all_rules(policies)
     color = _color(args)
     if args.list_policies:
@@ -102,7 +205,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
 
 
 def _diff(root: Path, args: argparse.Namespace) -> int:
-    result = diff.run(root, args.base, _policies(), pipeline.Options(crd_mirror=args.crd_mirror))
+    result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
@@ -138,19 +241,37 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
+COMMANDS: tuple[Command, ...] = (
+    Command("render", "write clusters/<name>/ and bootstrap/ from the overlays and inventory", _render_args,
+            _render),
+    Command("validate", "render in memory and check everything; nothing is written", _validate_args,
+            _validate),
+    Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
+            _diff),
+    Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,
+            _e2e),
+    Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
+            scaffold.add_arguments, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
+    Command("completion", "print a shell completion script (bash, zsh, tcsh)", _completion_args, _completion,
+            needs_root=False),
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = _parser().parse_args(argv)
-        root = args.root.resolve()
-        if args.command == "render":
-            return _render(root)
-        if args.command == "diff":
-            return _diff(root, args)
-        if args.command == "e2e":
-            return _e2e(root, args)
-        return _validate(root, args)
+        command = next(c for c in COMMANDS if c.name == args.command)
+        if not command.needs_root:
+            return command.run(None, args)  # type: ignore[arg-type]
+        root = args.root.resolve() if args.root is not None else find_root(Path.cwd())
+        return command.run(root, args)
     except GitopsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR
+
+
+def main_exit() -> None:
+    """The `gitops` console script (pyproject.toml [project.scripts])."""
+    sys.exit(main())

@@ -16,6 +16,41 @@ MCS_FLAVOURS = ("gke", "mcs-api")
 SYNC_ENGINES = ("argocd", "config-sync")
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 _MINOR = re.compile(r"^1\.(\d+)$")
+_DURATION = re.compile(r"^\d+(ms|s|m|h)$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
+# Config Sync's git auth types (RootSync spec.git.auth) that this inventory sets, and what each needs.
+AUTH_SECRET = ("token", "ssh")  # need spec.git.secretRef
+AUTH_TYPES = ("none", *AUTH_SECRET, "gcpserviceaccount", "gcenode")
+DEFAULT_ROOTSYNC = "gitops"  # not root-sync: GKE's console and gcloud create and own that one
+
+
+@dataclass(frozen=True)
+class ConfigSync:
+    """How a Config Sync cluster's RootSync reaches the repository."""
+
+    root_sync_name: str = DEFAULT_ROOTSYNC
+    auth: str = "none"
+    secret_ref: str | None = None  # Secret in config-management-system, for token and ssh
+    gcp_service_account_email: str | None = None  # for gcpserviceaccount (Workload Identity)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """Argo CD's retry of a failed sync (syncPolicy.retry)."""
+
+    limit: int
+    duration: str
+    factor: int
+    max_duration: str
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    """The Argo CD Applications' sync options (syncPolicy.syncOptions and retry)."""
+
+    server_side_apply: bool = False
+    create_namespace: bool = False
+    retry: Retry | None = None
 
 
 @dataclass(frozen=True)
@@ -28,6 +63,7 @@ class Cluster:
     sync: str  # "argocd" or "config-sync"
     overlay: str  # path relative to the repository root
     line: int  # where the cluster is declared, for findings about the cluster itself
+    config_sync: ConfigSync = ConfigSync()  # the RootSync's settings (sync: config-sync only)
 
 
 @dataclass(frozen=True)
@@ -48,6 +84,7 @@ class ArgoCD:
     cluster: str
     namespace: str
     project: str
+    sync_options: SyncOptions = SyncOptions()
 
 
 @dataclass(frozen=True)
@@ -69,11 +106,61 @@ class Inventory:
 
 
 _TOP = ("repository", "argocd", "clustersets", "clusters")
-_CLUSTER = ("name", "clusterset", "location", "kubernetesVersion", "mcs", "sync", "overlay")
+_CLUSTER = ("name", "clusterset", "location", "kubernetesVersion", "mcs", "sync", "overlay", "configSync")
+_CONFIG_SYNC = ("rootSyncName", "auth", "secretRef", "gcpServiceAccountEmail")
+_SYNC_OPTIONS = ("serverSideApply", "createNamespace", "retry")
+_RETRY = ("limit", "backoffDuration", "backoffFactor", "backoffMaxDuration")
 
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
+
+
+def _typed(fields: Fields, key: str, kind: type, default: object) -> object:
+    """A bool or int field (the YAML 1.1 scalars PyYAML resolves), an error at its line otherwise."""
+    node = fields.get(key, required=False)
+    if node is None:
+        return default
+    value = yamlsrc.construct(node)
+    if type(value) is not kind or (kind is int and value < 1):
+        want = "true or false" if kind is bool else "a positive whole number"
+        raise fields.fail(f"{key!r} must be {want}", node)
+    return value
+
+
+def _config_sync(node: yaml.Node | None, file: str, cluster: str, sync: str) -> ConfigSync:
+    if node is None:
+        return ConfigSync()
+    r = Fields(node, file, _CONFIG_SYNC, "'configSync'")
+    if sync != "config-sync":
+        raise r.fail(f"cluster {cluster!r} syncs with {sync}; 'configSync' is for sync: config-sync")
+    auth = r.string("auth", required=False, default="none", choices=AUTH_TYPES)
+    secret = r.string("secretRef", required=False, pattern=_DNS_LABEL) or None
+    email = r.string("gcpServiceAccountEmail", required=False, pattern=_EMAIL) or None
+    if auth in AUTH_SECRET and secret is None:
+        raise r.fail(f"auth {auth} needs 'secretRef': the Secret in config-management-system with the "
+                     f"{'token' if auth == 'token' else 'ssh key'}")
+    if auth not in AUTH_SECRET and secret is not None:
+        raise r.fail(f"auth {auth} takes no 'secretRef'", r.get("secretRef"))
+    if (auth == "gcpserviceaccount") != (email is not None):
+        raise r.fail("auth gcpserviceaccount needs 'gcpServiceAccountEmail'" if email is None else
+                     f"auth {auth} takes no 'gcpServiceAccountEmail'", r.get("gcpServiceAccountEmail", required=False))
+    name = r.string("rootSyncName", required=False, default=DEFAULT_ROOTSYNC, pattern=_DNS_LABEL)
+    return ConfigSync(name, auth, secret, email)
+
+
+def _sync_options(node: yaml.Node | None, file: str) -> SyncOptions:
+    if node is None:
+        return SyncOptions()
+    r = Fields(node, file, _SYNC_OPTIONS, "'argocd.syncOptions'")
+    retry = None
+    retry_node = r.get("retry", required=False)
+    if retry_node is not None:
+        t = Fields(retry_node, file, _RETRY, "'argocd.syncOptions.retry'")
+        retry = Retry(_typed(t, "limit", int, 5), t.string("backoffDuration", False, "5s", _DURATION),  # type: ignore[arg-type]
+                      _typed(t, "backoffFactor", int, 2), t.string("backoffMaxDuration", False, "3m", _DURATION))  # type: ignore[arg-type]
+    return SyncOptions(_typed(r, "serverSideApply", bool, False), _typed(r, "createNamespace", bool, False),  # type: ignore[arg-type]
+                       retry)
 
 
 def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
@@ -102,6 +189,7 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
             sync=r.string("sync", choices=SYNC_ENGINES),
             overlay=r.string("overlay"),
             line=_line(node),
+            config_sync=_config_sync(r.get("configSync", required=False), file, r.string("name"), r.string("sync")),
         )
         if cluster.clusterset not in set_names:
             raise r.fail(f"cluster {cluster.name!r} names clusterset {cluster.clusterset!r}, "
@@ -118,9 +206,10 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
     argocd = None
     argo_node = top.get("argocd", required=False)
     if argo_node is not None:
-        a = Fields(argo_node, file, ("cluster", "namespace", "project"), "'argocd'")
+        a = Fields(argo_node, file, ("cluster", "namespace", "project", "syncOptions"), "'argocd'")
         argocd = ArgoCD(a.string("cluster"), a.string("namespace", required=False, default="argocd"),
-                        a.string("project", pattern=_DNS_LABEL))
+                        a.string("project", pattern=_DNS_LABEL),
+                        _sync_options(a.get("syncOptions", required=False), file))
         if argocd.cluster not in {c.name for c in clusters}:
             raise a.fail(f"argocd.cluster {argocd.cluster!r} is not a declared cluster", a.get("cluster"))
     elif any(c.sync == "argocd" for c in clusters):

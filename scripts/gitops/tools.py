@@ -1,9 +1,12 @@
-"""The pinned Go tools (kustomize, kubeconform): installed by `go install` into .tools/bin.
+"""The pinned Go tools (kustomize, kubeconform, actionlint): installed by `go install` into .tools/bin
+(or GITOPS_TOOLS_DIR).
 `nox -s e2e`'s kube-apiserver and etcd are built with `go build` from the wrapper modules under
 tools/controlplane/ (see CONTROL_PLANES below).
 
-A binary is reused only when `go version -m` says it was built from the pinned module
-version, so bumping a pin here is all it takes to upgrade everyone.
+A binary is reused only when it is the pinned version: with Go on PATH, `go version -m` must say it
+was built from the pinned module (one fast call); without Go, the binary must report it itself
+(`kustomize version`, `kubeconform -v`), so binaries already in the tools folder (built earlier, or
+copied in) work. Bumping a pin here is all it takes to upgrade everyone.
 """
 from __future__ import annotations
 
@@ -27,54 +30,87 @@ class Tool:
     package: str  # what `go install` builds
     module: str  # the module `go version -m` reports
     version: str
+    version_args: tuple[str, ...]  # how the binary prints its own version (first word of the output)
+    ldflags: str = ""  # set the version a plain `go install` would leave as "development"
 
 
-KUSTOMIZE = Tool("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "sigs.k8s.io/kustomize/kustomize/v5", "v5.8.2")
+KUSTOMIZE = Tool("kustomize", "sigs.k8s.io/kustomize/kustomize/v5", "sigs.k8s.io/kustomize/kustomize/v5", "v5.8.2",
+                 ("version",))
 KUBECONFORM = Tool("kubeconform", "github.com/yannh/kubeconform/cmd/kubeconform", "github.com/yannh/kubeconform",
-                   "v0.8.0")
-TOOLS = (KUSTOMIZE, KUBECONFORM)
+                   "v0.8.0", ("-v",), ldflags="-X main.version=v0.8.0")
+ACTIONLINT = Tool("actionlint", "github.com/rhysd/actionlint/cmd/actionlint", "github.com/rhysd/actionlint",
+                  "v1.7.12", ("-version",))  # tests only: lints .github/workflows/
+TOOLS = (KUSTOMIZE, KUBECONFORM, ACTIONLINT)
+GO_FIX = ("install Go 1.22 or newer (https://go.dev/doc/install) and put `go` on PATH, or place the pinned "
+          "binaries in {folder} (GITOPS_TOOLS_DIR chooses that folder)")
 
 
 def tools_dir(root: Path) -> Path:
     return Path(os.environ.get("GITOPS_TOOLS_DIR", root / ".tools" / "bin"))
 
 
-def installed_version(binary: Path, tool: Tool) -> str | None:
+def reported_version(binary: Path, tool: Tool) -> str | None:
+    """What the binary says its version is (`kustomize version`, `kubeconform -v`); no Go needed."""
     if not binary.is_file():
         return None
+    try:
+        done = proc.run([str(binary), *tool.version_args], what=f"{tool.name} {' '.join(tool.version_args)}",
+                        timeout=30)
+    except ToolError:
+        return None
+    words = done.stdout.split()
+    return words[0] if done.returncode == 0 and words else None
+
+
+def built_version(binary: Path, tool: Tool) -> str | None:
+    """The module version `go version -m` reads from the binary's build info (None: not built from it,
+    or built without the ldflags that make it report its own version)."""
     try:
         done = proc.run(["go", "version", "-m", str(binary)], what="go version -m", timeout=60)
     except ToolError:
         return None
     if done.returncode != 0:
         return None
-    out = done.stdout
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] == "mod" and parts[1] == tool.module:
-            return parts[2]
-    return None
+    rows = [line.split("\t") for line in done.stdout.splitlines()]
+    if tool.ldflags and ["", "build", f'-ldflags="{tool.ldflags}"'] not in rows:
+        return None
+    return next((row[3] for row in rows if len(row) >= 4 and row[1] == "mod" and row[2] == tool.module), None)
+
+
+def installed_version(binary: Path, tool: Tool) -> str | None:
+    """With Go on PATH, the module version in the binary's build info (a script that merely prints the
+    right number is not trusted); without Go, what the binary reports itself."""
+    if not binary.is_file():
+        return None
+    if shutil.which("go") is None:
+        return reported_version(binary, tool)
+    return built_version(binary, tool)
 
 
 def ensure(tool: Tool, root: Path) -> Path:
     """Return the path of the pinned binary, building it first if it is missing or another version."""
-    if shutil.which("go") is None:
-        raise ToolError(f"{tool.name} {tool.version} must be built with Go, and 'go' is not on PATH")
     binary = tools_dir(root) / tool.name
-    if installed_version(binary, tool) == tool.version:
+    found = installed_version(binary, tool)
+    if found == tool.version:
         return binary
+    if shutil.which("go") is None:
+        what = f"{binary} reports {found}" if found else f"{binary} is missing" if not binary.exists() \
+            else f"{binary} does not report a version"
+        raise ToolError(f"{tool.name} {tool.version} is needed and 'go' is not on PATH to build it ({what}); "
+                        + GO_FIX.format(folder=binary.parent))
     binary.parent.mkdir(parents=True, exist_ok=True)
     # Build into a private folder, then rename: a concurrent run never sees half a binary.
     with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
         env = dict(os.environ, GOBIN=tmp, GOFLAGS="-buildvcs=false")
-        done = proc.run(["go", "install", f"{tool.package}@{tool.version}"], what=f"go install {tool.name}",
+        flags = [f"-ldflags={tool.ldflags}"] if tool.ldflags else []
+        done = proc.run(["go", "install", *flags, f"{tool.package}@{tool.version}"], what=f"go install {tool.name}",
                         timeout=INSTALL_TIMEOUT, env=env)
         if done.returncode != 0:
             raise ToolError(f"go install {tool.package}@{tool.version} failed:\n{done.stderr.strip()}")
         os.replace(Path(tmp) / tool.name, binary)
     found = installed_version(binary, tool)
     if found != tool.version:
-        raise ToolError(f"{binary} reports {tool.module} {found}, expected {tool.version}")
+        raise ToolError(f"{binary} reports {tool.name} {found}, expected {tool.version}")
     return binary
 
 
@@ -147,8 +183,11 @@ def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) ->
         return binary
     if shutil.which("go") is None:
         raise ToolError(f"{tool.name} {tool.version} must be built with Go, and 'go' is not on PATH")
-    source = TOOLING_ROOT / tool.module_dir
-    if not (source / "go.mod").is_file():
+    # The tooling's own tree (a clone; also when the repository checked is a copy or a generated fleet),
+    # else the repository checked (the tooling installed as a package, run inside this repository).
+    source = next((base / tool.module_dir for base in (TOOLING_ROOT, root) if (base / tool.module_dir / "go.mod").is_file()),
+                  None)
+    if source is None:
         raise ToolError(f"{tool.module_dir}/go.mod is missing: cannot build {tool.name} {tool.version}")
     binary.parent.mkdir(parents=True, exist_ok=True)
     log(f"building {tool.name} {tool.version} from {tool.module_dir} with go build into {binary.parent} "

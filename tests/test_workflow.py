@@ -1,0 +1,70 @@
+"""The CI workflow: actionlint (pinned, built like the other Go tools) and the conventions it keeps."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from conftest import PROJECT
+from gitops import crds, proc, tools
+
+WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.y*ml"))
+_USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)(.*)$")
+
+
+def _actionlint(*files: Path) -> str:
+    binary = tools.ensure(tools.ACTIONLINT, PROJECT)
+    done = proc.run([str(binary), "-no-color", *map(str, files)], what="actionlint", timeout=120, cwd=PROJECT)
+    return done.stdout + done.stderr if done.returncode else ""
+
+
+def test_actionlint_is_clean() -> None:
+    assert WORKFLOWS
+    assert _actionlint(*WORKFLOWS) == ""
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path) -> None:
+    """The lint really runs: an unknown expression context is reported."""
+    bad = tmp_path / ".github" / "workflows" / "bad.yaml"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n"
+                   "      - run: echo ${{ github.nosuchthing.x }}\n")
+    assert "nosuchthing" in _actionlint(bad)
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actions_are_pinned_by_commit_with_their_version(workflow: Path) -> None:
+    uses = [m for line in workflow.read_text().splitlines() if (m := _USES.match(line))]
+    assert uses
+    for m in uses:
+        action, ref, comment = m.groups()
+        assert re.fullmatch(r"[0-9a-f]{40}", ref), f"{action}@{ref} is not pinned by commit SHA"
+        assert re.fullmatch(r"\s+#\s+v\d+\.\d+\.\d+", comment), f"{action}@{ref} lacks its '# vX.Y.Z' comment"
+
+
+def test_superseded_runs_are_cancelled_and_tests_always_run() -> None:
+    flow = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())
+    assert flow["concurrency"]["cancel-in-progress"]
+    assert "github.event.pull_request.number" in flow["concurrency"]["group"]
+    tests = [s for s in flow["jobs"]["validate"]["steps"] if s.get("run") == "nox -s tests"]
+    assert [s.get("if") for s in tests] == ["always()"]
+
+
+def test_pr_comment_only_with_a_writable_token() -> None:
+    steps = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())["jobs"]["diff"]["steps"]
+    comment = next(s for s in steps if "github-script" in s.get("uses", ""))
+    notice = next(s for s in steps if "::notice" in s.get("run", ""))
+    assert comment["if"] == "github.event.pull_request.head.repo.full_name == github.repository && " \
+                            "github.actor != 'dependabot[bot]'"
+    assert notice["if"] == "github.event.pull_request.head.repo.full_name != github.repository || " \
+                           "github.actor == 'dependabot[bot]'"
+
+
+def test_ci_passes_its_crd_mirror_through_the_environment() -> None:
+    """The lock file names no CI-only path; .ci/run hands CI's mirror over in GITOPS_CRD_MIRROR."""
+    assert crds.load_lock(PROJECT).mirror is None
+    assert "../shared" not in (PROJECT / "crds.lock.yaml").read_text()
+    run = (PROJECT / ".ci" / "run").read_text()
+    assert 'GITOPS_CRD_MIRROR="$(cd ../shared/crds && pwd)"' in run and "export GITOPS_CRD_MIRROR" in run
