@@ -161,7 +161,7 @@ CONTROL_PLANES: dict[str, ControlPlaneLock] = {
 }
 
 
-def built_version(binary: Path, module: str) -> str | None:
+def module_version(binary: Path, module: str) -> str | None:
     """The version of `module` that `go version -m` says `binary` was built with (no network needed)."""
     if not binary.is_file():
         return None
@@ -179,7 +179,7 @@ def built_version(binary: Path, module: str) -> str | None:
 def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) -> Path:
     """The binary of `tool`, built first (printing what and how long) when missing or of another version."""
     binary = tools_dir(root) / tool.file_name
-    if built_version(binary, tool.module) == tool.version:
+    if module_version(binary, tool.module) == tool.version:
         return binary
     if shutil.which("go") is None:
         raise ToolError(f"{tool.name} {tool.version} must be built with Go, and 'go' is not on PATH")
@@ -201,7 +201,7 @@ def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) ->
                         what=f"go build {tool.name}", timeout=BUILD_TIMEOUT, env=env, cwd=source)
         if done.returncode != 0:
             raise ToolError(f"go build {tool.package} in {tool.module_dir} failed:\n{done.stderr.strip()[-4000:]}")
-        found = built_version(out, tool.module)
+        found = module_version(out, tool.module)
         if found != tool.version:
             raise ToolError(f"{tool.module_dir} builds {tool.module} {found}, but the lock in tools.py says "
                             f"{tool.version}: update one of them")
