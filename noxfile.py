@@ -40,6 +40,12 @@ def validate(session: nox.Session) -> None:
 
 
 @nox.session
+def merge(session: nox.Session) -> None:
+    """Merge the partial results of `validate --shard K/N` and report (`-- PARTIAL... --format github`)."""
+    _gitops(session, "merge")
+
+
+@nox.session
 def diff(session: nox.Session) -> None:
     """What each cluster receives and what the call graph becomes, base vs working tree (`-- --base REF`)."""
     _gitops(session, "diff")

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from gitops.policy import Policy
 
-from . import duplicate_object
+from . import argocd_project_fit, duplicate_object
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
-               no_plain_secret, probe_port_exposed, probes_set, reference_exists, resources_set,
+               no_plain_secret, port_syntax, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
 from . import (mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
                mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
@@ -23,6 +23,7 @@ REGISTRY: tuple[Policy, ...] = (
     resources_set.POLICY,
     probes_set.POLICY,
     probe_port_exposed.POLICY,
+    port_syntax.POLICY,
     security_context.POLICY,
     deployment_selector_matches.POLICY,
     service_selects_pods.POLICY,
@@ -31,6 +32,7 @@ REGISTRY: tuple[Policy, ...] = (
     reference_exists.POLICY,
     no_plain_secret.POLICY,
     no_default_namespace.POLICY,
+    argocd_project_fit.POLICY,
     mcs_export_has_service.POLICY,
     mcs_export_api_version.POLICY,
     mcs_clusterset_url_resolves.POLICY,

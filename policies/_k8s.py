@@ -25,12 +25,14 @@ Small API (paths are Violation paths, so findings point at the line a person edi
   exposed when `str(port) in port_keys(...)`; `PodTemplate.ports` holds the port_keys of a
   template's app containers).
 - `listing(names)`: a short "a, b, c and 7 more" for messages.
+- `scopes(fleet)`: which kinds are cluster-scoped (built-ins, and the locked CRDs' scope), once per fleet.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any, Iterable, Iterator, NamedTuple
 
+from gitops.kinds import Scopes
 from gitops.manifests import Resource
 from gitops.policy import Fleet, PathElem
 
@@ -101,7 +103,7 @@ def pod_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
 
 
 def _fleet_containers(fleet: Fleet) -> tuple[ContainerAt, ...]:
-    """Flattened once per fleet: the per-container policies and `_mcs.used_hosts` need nothing else of the spec."""
+    """Flattened once per fleet: the per-container policies and `_resolve.usages` need nothing else of the spec."""
     return tuple(ContainerAt(r, prefix + (field, i), field == "initContainers", c)
                  for r, prefix, spec in pod_specs(fleet) for field, i, c in containers(spec))
 
@@ -266,3 +268,12 @@ def listing(names: list[str], limit: int = 5) -> str:
     """Up to `limit` names for a message, then how many more; "none" when empty."""
     more = f" and {len(names) - limit} more" if len(names) > limit else ""
     return (", ".join(names[:limit]) + more) or "none"
+
+
+def scopes(fleet: Fleet) -> Scopes:
+    """Kind scopes of the fleet's repository: `.cluster_scoped(group, kind)`."""
+    return fleet.derived(_scopes)
+
+
+def _scopes(fleet: Fleet) -> Scopes:
+    return Scopes(fleet.inventory.root)

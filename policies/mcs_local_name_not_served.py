@@ -1,51 +1,31 @@
-"""An in-cluster Service name for a Service that only another cluster runs does not resolve: MCS serves it as clusterset.local."""
+"""An in-cluster name resolves only to a Service of the caller's own cluster, through the pod's search path."""
 from __future__ import annotations
 
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.policy import Fleet, Policy, Settings, Violation
 
-from ._mcs import (Usage, clusterset_name, clusterset_of, clusterset_services, exports_by_name, local_service,
-                   used_hosts)
-
-
-def _problem(fleet: Fleet, use: Usage, ns: str, name: str, exported: set[str]) -> str | None:
-    cluster = use.resource.cluster
-    if fleet.get(cluster, "Service", ns, name) is not None:
-        return None
-    others = [s.cluster for s in clusterset_services(fleet, cluster, ns, name) if s.cluster != cluster]
-    if not others:
-        return None
-    exporter = next((c for c in others if c in exported), None)
-    if exporter:
-        has = f"{exporter} has Service {ns}/{name} and exports it"
-    else:
-        has = f"{others[0]} has Service {ns}/{name} but does not export it (add a ServiceExport there)"
-    suggestion = use.ref.replace_host(clusterset_name(ns, name))
-    return f"no Service {ns}/{name} exists in {cluster}, so the name does not resolve there; {has}: use {suggestion}"
+from . import _resolve
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    exports, clustersets = exports_by_name(fleet), clusterset_of(fleet)
-    for use in used_hosts(fleet):
-        target = local_service(use.ref.host)
-        if target is None:
-            continue
-        ns, name = target
-        exported = {e.cluster for e in exports.get((clustersets[use.resource.cluster], ns, name), ())}
-        problem = _problem(fleet, use, ns, name, exported)
-        if problem:
-            yield use.violation(problem)
+def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
+    """Every broken in-cluster verdict of the resolver (`_resolve.verdicts`)."""
+    yield from _resolve.broken(fleet, _resolve.RULE_LOCAL, tuple(settings["addressKeys"]))
 
 
 POLICY = Policy(
-    id="mcs-local-name-not-served",
+    id=_resolve.RULE_LOCAL,
     severity=Severity.ERROR,
-    summary="A *.svc.cluster.local (or <svc>.<ns>.svc) name a workload uses is served by a Service in its own cluster.",
-    rationale="cluster.local names resolve only to Services of the caller's own cluster; a Service that runs in "
-              "another cluster of the clusterset is reachable only through its clusterset.local name.",
-    fix="Call <svc>.<ns>.svc.clusterset.local and export the Service from the cluster that runs it.",
+    summary="An in-cluster name a workload uses (<svc>, <svc>.<ns>, <svc>.<ns>.svc, <svc>.<ns>.svc.cluster.local) "
+            "resolves, through the pod's search path, to a Service of its own cluster on a port it has.",
+    rationale="The pod's resolver (ndots:5, search <ns>.svc.cluster.local svc.cluster.local cluster.local) "
+              "expands short names to cluster.local names, which resolve only to Services of the caller's own "
+              "cluster; a Service that runs in another cluster of the clusterset is reachable only through its "
+              "clusterset.local name, and a port the Service lacks is refused.",
+    fix="Call <svc>.<ns>.svc.clusterset.local and export the Service from the cluster that runs it, or correct "
+        "the name or port.",
     check=check,
     scope="clusterset",
+    parameters=(_resolve.ADDRESS_KEYS_PARAMETER,),
 )

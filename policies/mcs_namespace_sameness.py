@@ -5,12 +5,15 @@ from collections import defaultdict
 from typing import Iterator
 
 from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.policy import Fleet, Parameter, Policy, Settings, Violation
 
-from ._mcs import clusterset_of, clusterset_service, exports_by_name, listing, used_hosts
+from . import _resolve
+from ._mcs import clusterset_of, exports_by_name, listing
 
 # Labels the mesh reads off a namespace: sidecar injection and the control-plane revision.
 MESH_LABELS = ("istio-injection", "istio.io/rev")
+MESH_LABELS_PARAMETER = Parameter("meshLabels", "strings", MESH_LABELS,
+                                  "Namespace labels that must agree across the clusters of a namespace")
 
 
 def _where(fleet: Fleet, clusterset: str, ns: str) -> str:
@@ -19,7 +22,8 @@ def _where(fleet: Fleet, clusterset: str, ns: str) -> str:
     return f"{why} (it exists in {listing(present)})" if present else why
 
 
-def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]]) -> Iterator[Violation]:
+def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]],
+             address_keys: tuple[str, ...]) -> Iterator[Violation]:
     """Exports and callers in clusters that lack the namespace; records who is involved where."""
     for (clusterset, ns, name), exports in exports_by_name(fleet).items():
         for e in exports:
@@ -29,24 +33,25 @@ def _missing(fleet: Fleet, involved: dict[tuple[str, str], set[str]]) -> Iterato
                                    f"{e.cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}",
                                 ("metadata", "namespace"))
     clustersets = clusterset_of(fleet)
-    for use in used_hosts(fleet):
-        target = clusterset_service(use.ref.host)
-        if target is None:
+    for v in _resolve.verdicts(fleet, address_keys):
+        if v.kind != _resolve.CLUSTERSET:
             continue
-        cluster, ns = use.resource.cluster, target[0]
+        cluster, ns = v.cluster, v.namespace
         clusterset = clustersets[cluster]
         involved[(clusterset, ns)].add(cluster)
         if fleet.get(cluster, "Namespace", "", ns) is None:
-            yield use.violation(f"{cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}")
+            yield Violation(v.resource, f"{v.use.caller} calls {v.use.ref.text}, but {cluster} has no Namespace "
+                                        f"{ns}; {_where(fleet, clusterset, ns)}", v.path)
 
 
-def _label_mismatches(fleet: Fleet, clusterset: str, ns: str, clusters: set[str]) -> Iterator[Violation]:
+def _label_mismatches(fleet: Fleet, clusterset: str, ns: str, clusters: set[str],
+                      mesh_labels: tuple[str, ...]) -> Iterator[Violation]:
     """Each involved Namespace compared with the first one in inventory order."""
     namespaces = [n for c in fleet.inventory.members(clusterset) if c.name in clusters
                   for n in [fleet.get(c.name, "Namespace", "", ns)] if n is not None]
     for other in namespaces[1:]:
         first = namespaces[0]
-        for key in MESH_LABELS:
+        for key in mesh_labels:
             want, got = first.labels.get(key), other.labels.get(key)
             if want != got:
                 yield Violation(other, f"Namespace {ns} has {key}={got or '(unset)'} in {other.cluster} but "
@@ -55,11 +60,11 @@ def _label_mismatches(fleet: Fleet, clusterset: str, ns: str, clusters: set[str]
                                 ("metadata", "labels", key), severity=Severity.WARNING)
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
     involved: dict[tuple[str, str], set[str]] = defaultdict(set)
-    yield from _missing(fleet, involved)
+    yield from _missing(fleet, involved, tuple(settings["addressKeys"]))
     for (clusterset, ns), clusters in involved.items():
-        yield from _label_mismatches(fleet, clusterset, ns, clusters)
+        yield from _label_mismatches(fleet, clusterset, ns, clusters, tuple(settings["meshLabels"]))
 
 
 POLICY = Policy(
@@ -73,4 +78,5 @@ POLICY = Policy(
         "istio-injection / istio.io/rev labels.",
     check=check,
     scope="clusterset",
+    parameters=(MESH_LABELS_PARAMETER, _resolve.ADDRESS_KEYS_PARAMETER),
 )

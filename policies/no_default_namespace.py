@@ -7,14 +7,7 @@ from gitops.findings import Severity
 from gitops.manifests import Resource
 from gitops.policy import Fleet, Policy, Violation
 
-# Cluster-scoped kinds that must not have a namespace (a small, common set; CRs are assumed namespaced).
-CLUSTER_SCOPED = frozenset({
-    "Namespace", "ClusterRole", "ClusterRoleBinding", "CustomResourceDefinition",
-    "PersistentVolume", "StorageClass", "PriorityClass", "IngressClass", "GatewayClass", "RuntimeClass",
-    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration", "APIService",
-    "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding", "Node", "CSIDriver",
-})
-
+from ._k8s import scopes
 
 def _candidates(fleet: Fleet, cluster: str) -> list[Resource]:
     """The cluster's objects without a namespace or in default, in order, from the fleet's namespace index."""
@@ -25,9 +18,10 @@ def _candidates(fleet: Fleet, cluster: str) -> list[Resource]:
 
 
 def check(fleet: Fleet) -> Iterator[Violation]:
+    kinds = scopes(fleet)
     for cluster in fleet.resources:
         for r in _candidates(fleet, cluster):
-            if r.kind in CLUSTER_SCOPED:
+            if kinds.cluster_scoped(r.group, r.kind):  # built-ins, and custom kinds by their CRD's scope
                 continue
             how = "in namespace default" if r.namespace else "without a namespace, so in namespace default"
             yield Violation(r, f"{r.cluster} {r.ref} is {how}; give it its application's namespace",
@@ -37,7 +31,8 @@ def check(fleet: Fleet) -> Iterator[Violation]:
 POLICY = Policy(
     id="no-default-namespace",
     severity=Severity.ERROR,
-    summary="No namespaced object lands in the default namespace (an unset namespace counts).",
+    summary="No namespaced object lands in the default namespace (an unset namespace counts); "
+            "cluster-scoped kinds, built-in or from a locked CRD, are exempt.",
     rationale="default has no owner: its RBAC, quotas and network policies are nobody's, and an "
               "unset namespace silently follows whatever context or sync target applies it.",
     fix="Set the namespace in the object or with `namespace:` in its kustomization.",

@@ -14,9 +14,11 @@ def check(fleet: Fleet) -> Iterator[Violation]:
         cluster, namespace = r.cluster, r.namespace
         wanted: list[tuple[str, str, Path]] = [("ConfigMap", ref.name, ref.path)
                                                for ref in configmap_refs(spec, prefix) if not ref.optional]
-        sa = spec.get("serviceAccountName")
+        # The deprecated serviceAccount still names it: the API server copies it into an empty serviceAccountName.
+        field = "serviceAccountName" if spec.get("serviceAccountName") else "serviceAccount"
+        sa = spec.get(field)
         if sa and sa != "default":
-            wanted.insert(0, ("ServiceAccount", str(sa), prefix + ("serviceAccountName",)))
+            wanted.insert(0, ("ServiceAccount", str(sa), prefix + (field,)))
         for kind, name, path in wanted:
             if fleet.get(cluster, kind, namespace, name) is None:
                 there = listing(names_in(fleet, cluster, kind, namespace))
@@ -27,7 +29,8 @@ def check(fleet: Fleet) -> Iterator[Violation]:
 POLICY = Policy(
     id="reference-exists",
     severity=Severity.ERROR,
-    summary="A pod template's serviceAccountName and required ConfigMaps exist in its cluster and namespace.",
+    summary="A pod template's serviceAccountName (or deprecated serviceAccount) and required ConfigMaps exist in "
+            "its cluster and namespace.",
     rationale="Pods referencing a missing ServiceAccount are never created; a missing ConfigMap leaves "
               "them in CreateContainerConfigError, so the rollout hangs.",
     fix="Fix the reference, add the object to this cluster's overlay, or mark the ConfigMap optional.",

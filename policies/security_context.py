@@ -4,11 +4,12 @@ from __future__ import annotations
 from typing import Any, Iterator
 
 from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.policy import Fleet, Parameter, Policy, Settings, Violation
 
 from ._k8s import Path, containers, dig, pod_specs
 
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
+SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")  # what Pod Security 'restricted' accepts
 
 
 def _effective(pod_sc: dict[str, Any], sc: dict[str, Any], field: str) -> tuple[Any, bool]:
@@ -18,15 +19,26 @@ def _effective(pod_sc: dict[str, Any], sc: dict[str, Any], field: str) -> tuple[
     return pod_sc.get(field), False
 
 
-def _problems(pod_sc: dict[str, Any], c: dict[str, Any], cpath: Path, prefix: Path) -> Iterator[tuple[str, Path]]:
+def _problems(pod_sc: dict[str, Any], c: dict[str, Any], cpath: Path, prefix: Path,
+              settings: Settings) -> Iterator[tuple[str, Path]]:
     """(what is wrong, where) for one container; the caller names the container (only when needed)."""
     sc = c.get("securityContext") or {}
     at = cpath + ("securityContext",)
+    pod_at = prefix + ("securityContext",)
     user, own_user = _effective(pod_sc, sc, "runAsUser")
     if user == 0:
-        yield "runs as root (runAsUser 0)", (at if own_user else prefix + ("securityContext",)) + ("runAsUser",)
+        yield "runs as root (runAsUser 0)", (at if own_user else pod_at) + ("runAsUser",)
     elif user is None and _effective(pod_sc, sc, "runAsNonRoot")[0] is not True:
         yield "may run as root: set runAsNonRoot: true or a non-zero runAsUser", at + ("runAsNonRoot",)
+    group, own_group = _effective(pod_sc, sc, "runAsGroup")
+    if group == 0 and settings["forbidRunAsGroupZero"]:
+        yield "runs with the root group (runAsGroup 0)", (at if own_group else pod_at) + ("runAsGroup",)
+    seccomp, own_seccomp = _effective(pod_sc, sc, "seccompProfile")
+    kind = seccomp.get("type") if isinstance(seccomp, dict) else None
+    if kind not in SECCOMP_CONFINED:
+        where = (at if own_seccomp else pod_at) + ("seccompProfile", "type")
+        yield (f"has seccompProfile type {kind}; use RuntimeDefault or Localhost" if kind else
+               "sets no seccompProfile (RuntimeDefault or Localhost, in the pod or container securityContext)"), where
     if sc.get("allowPrivilegeEscalation") is not False:
         yield "does not set allowPrivilegeEscalation: false", at + ("allowPrivilegeEscalation",)
     if sc.get("readOnlyRootFilesystem") is not True:
@@ -36,7 +48,7 @@ def _problems(pod_sc: dict[str, Any], c: dict[str, Any], cpath: Path, prefix: Pa
                at + ("capabilities", "drop"))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
     for r, prefix, spec in pod_specs(fleet):
         for host in HOST_NAMESPACES:
             if spec.get(host) is True:
@@ -44,18 +56,22 @@ def check(fleet: Fleet) -> Iterator[Violation]:
                                 prefix + (host,))
         pod_sc = spec.get("securityContext") or {}
         for field, i, c in containers(spec):
-            for problem, path in _problems(pod_sc, c, prefix + (field, i), prefix):
+            for problem, path in _problems(pod_sc, c, prefix + (field, i), prefix, settings):
                 yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", path)
 
 
 POLICY = Policy(
     id="security-context",
     severity=Severity.ERROR,
-    summary="Containers run non-root, without privilege escalation, with a read-only root filesystem, "
-            "all capabilities dropped and no host namespaces.",
+    summary="Containers run non-root (and, by default, not as group 0), under a RuntimeDefault or Localhost "
+            "seccomp profile, without privilege escalation, with a read-only root filesystem, all capabilities "
+            "dropped and no host namespaces.",
     rationale="These are the Pod Security 'restricted' essentials: a compromised process gets no root, "
               "no new privileges, no writable image and no view of the node.",
-    fix="Set runAsNonRoot: true (or a non-zero runAsUser), allowPrivilegeEscalation: false, "
-        "readOnlyRootFilesystem: true and capabilities.drop: [ALL]; remove hostNetwork/hostPID/hostIPC.",
+    fix="Set runAsNonRoot: true (or a non-zero runAsUser), a non-zero runAsGroup, seccompProfile.type: "
+        "RuntimeDefault, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true and capabilities.drop: "
+        "[ALL]; remove hostNetwork/hostPID/hostIPC.",
     check=check,
+    parameters=(Parameter("forbidRunAsGroupZero", "bool", True,
+                          "flag runAsGroup: 0 (the root group reads root-group files in the image)"),),
 )

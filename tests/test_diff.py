@@ -108,13 +108,14 @@ def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
     assert "-kind: ServiceExport\n" in removed.diff
     [edge] = d.graph.edges
     assert (edge.caller, edge.target, edge.status, edge.url) == (CALLER, PRODUCER, "broken", URL)
-    assert edge.problem == "no cluster in clusterset fleet-prod exports istio-apps/sample-producer"
+    assert edge.problem == ("no cluster in clusterset fleet-prod exports istio-apps/sample-producer; cluster-2 has "
+                            "Service istio-apps/sample-producer but no ServiceExport")
     assert d.graph.nodes == {CALLER: "unchanged", PRODUCER: "removed"}
     [finding] = d.introduced
     assert d.fixed == []
     assert finding.rule == "mcs-clusterset-url-resolves"
-    assert finding.message.startswith(f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but no "
-                                      "cluster in clusterset fleet-prod exports istio-apps/sample-producer")
+    # The edge is broken for exactly the reason the finding gives (one resolver verdict behind both).
+    assert finding.message == f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but {edge.problem}"
     assert (finding.location.path, finding.location.line) == ("overlays/cluster-1/producer-url.yaml", 8)
     # The other way round the finding is fixed and the edge comes back.
     back = _diff(history, "c3", "c2")
@@ -182,7 +183,8 @@ def test_json_lists_objects_findings_and_edges(history) -> None:
                                       "to": "cluster-2/Service/istio-apps/sample-producer", "url": URL,
                                       "status": "broken",
                                       "problem": "no cluster in clusterset fleet-prod exports "
-                                                 "istio-apps/sample-producer"}]
+                                                 "istio-apps/sample-producer; cluster-2 has Service "
+                                                 "istio-apps/sample-producer but no ServiceExport"}]
 
 
 def test_generated_hash_suffix_is_normalised() -> None:

@@ -13,7 +13,7 @@ import pytest
 from conftest import Case, assert_fires, edit, run_policies, run_policy, snippet_line
 from gitops.findings import Severity, SourceLocation
 from gitops.policy import Policy
-from policies import (_mcs, mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
+from policies import (_resolve, mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
                       mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
                       mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport,
                       mcs_local_name_not_served, mcs_namespace_sameness, mcs_no_committed_status)
@@ -344,16 +344,4 @@ def test_gke_clusterset_over_fifty_clusters(repo: Path) -> None:
     ("no hosts here, just words", []),
 ])
 def test_hosts_in(text: str, found: list[tuple[str, str, str | None, int | None]]) -> None:
-    assert [(h.text, h.host, h.scheme, h.port) for h in _mcs.hosts_in(text)] == found
-
-
-@pytest.mark.parametrize(("host", "local", "clusterset"), [
-    ("a.b.svc.cluster.local", ("b", "a"), None),
-    ("a.b.svc", ("b", "a"), None),
-    ("b.svc", None, None),
-    ("a.b.svc.clusterset.local", None, ("b", "a")),
-    ("x.a.b.svc.clusterset.local", None, ("b", "a")),
-    ("example.com", None, None),
-])
-def test_name_forms(host: str, local: tuple[str, str] | None, clusterset: tuple[str, str] | None) -> None:
-    assert (_mcs.local_service(host), _mcs.clusterset_service(host)) == (local, clusterset)
+    assert [(h.text, h.host, h.scheme, h.port) for h in _resolve.hosts_in(text)] == found

@@ -16,6 +16,13 @@ CLUSTERS_DIR = "clusters"
 BOOTSTRAP_DIR = "bootstrap"
 
 
+def app_project(inv: Inventory) -> dict[str, Any] | None:
+    """The generated AppProject (None without Argo CD clusters): what Argo CD permits each synced folder."""
+    if inv.argocd is None or not any(c.sync == "argocd" for c in inv.clusters):
+        return None
+    return _argocd(inv)[0]
+
+
 def _argocd(inv: Inventory) -> list[dict[str, Any]]:
     assert inv.argocd is not None
     argo = inv.argocd
@@ -29,7 +36,8 @@ def _argocd(inv: Inventory) -> list[dict[str, Any]]:
             "description": "Per-cluster folders of this repository, one Application each",
             "sourceRepos": [inv.repository.url],
             "destinations": [{"name": c.name, "namespace": "*"} for c in synced],
-            "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}],
+            "clusterResourceWhitelist": [{"group": group, "kind": kind} for group, kind in
+                                         dict.fromkeys((("", "Namespace"), *argo.cluster_resources))],
         },
     }
     appset = {

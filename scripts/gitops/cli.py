@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|diff|e2e|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|e2e|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, diff, diffreport, hydrate, pipeline, scaffold, tools
+from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, shard, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
@@ -80,6 +80,18 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
+    val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
+                     "(default: re-use .cache/validate/ for overlays whose files did not change)")
+    val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
+                     "the clusters and write a partial result to --output-file, for `gitops merge`")
+
+
+def _merge_args(mrg: argparse.ArgumentParser) -> None:
+    mrg.add_argument("partials", nargs="+", type=Path, metavar="PARTIAL", help="the files of `validate --shard K/N`")
+    mrg.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
+    mrg.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
 def _diff_args(dif: argparse.ArgumentParser) -> None:
@@ -140,6 +152,11 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _config(root: Path) -> ruleconfig.Config:
+    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters)."""
+    return ruleconfig.load(root, _registry(root))
+
+
 def _root_after(parser: argparse.ArgumentParser) -> None:
     """--root accepted after the subcommand too (and after a nested one such as `new cluster`)."""
     _root_option(parser, argparse.SUPPRESS)  # SUPPRESS: a --root given before the subcommand stays
@@ -156,7 +173,7 @@ def _completion(_root: Path | None, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _policies(root: Path) -> tuple:
+def _registry(root: Path) -> tuple:
     """The rule registry: the installed `policies` package, else the repository's own policies/ folder
     (`python -m gitops` run with only scripts/ on the path)."""
     try:
@@ -170,8 +187,22 @@ def _policies(root: Path) -> tuple:
     return module.REGISTRY
 
 
+def _policies(root: Path) -> tuple:
+    """The rules that run, as policies/config.yaml configures them."""
+    return _config(root).policies
+
+
 def _render(root: Path, args: argparse.Namespace) -> int:
     inv, resources = pipeline.render(root)
+    blockers = pipeline.duplicates(root, inv, resources,
+                                   lambda: next(p for p in _registry(root) if p.id == "duplicate-object"))
+    if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
+        for f in blockers:
+            print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
+            for also in f.related:
+                print(f"  also: {also}", file=sys.stderr)
+        print("render wrote nothing: remove or rename the duplicate objects first", file=sys.stderr)
+        return EXIT_FINDINGS
     files = hydrate.expected_files(inv, resources)
     changed = hydrate.write(root, files)
     for path in changed:
@@ -185,15 +216,34 @@ def _color(args: argparse.Namespace) -> bool:
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
-    policies = _policies(root)
+    config = _config(root)
+    policies = config.policies
     rules = pipeline.all_rules(policies)
-    color = _color(args)
-    if args.list_policies:
-        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown"), end="")
+    if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
+        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown",
+                          disabled=config.disabled), end="")
         return EXIT_OK
-    result = pipeline.validate(root, policies, pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                changed_since=args.changed_since))
-    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=color,
+    options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
+                               disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
+    if args.shard is not None:
+        k, n = shard.parse_shard(args.shard)
+        if args.output_file is None or args.changed_since is not None:
+            raise UsageError("--shard K/N writes a partial result: give --output-file PATH (and no --changed-since)")
+        shard.write(args.output_file, shard.run(root, options, k, n))
+        return EXIT_OK
+    return _report(pipeline.validate(root, policies, options), rules, args)
+
+
+def _merge(root: Path, args: argparse.Namespace) -> int:
+    config = _config(root)
+    options = pipeline.Options(disabled=tuple(p.id for p in config.disabled))
+    result = shard.merge(root, config.policies, options, list(args.partials))
+    return _report(result, pipeline.all_rules(config.policies), args)
+
+
+def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
+    """Print or write the report; the exit code says whether an error finding counts."""
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=_color(args),
                         tool_version=VERSION)
     text = FORMATS[args.format](result.findings, ctx)
     if args.output_file:
@@ -246,6 +296,8 @@ COMMANDS: tuple[Command, ...] = (
             _render),
     Command("validate", "render in memory and check everything; nothing is written", _validate_args,
             _validate),
+    Command("merge", "run the cross-cluster policies over every shard's partial result (validate --shard K/N) "
+            "and report as validate does", _merge_args, _merge),
     Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
             _diff),
     Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,

@@ -26,7 +26,7 @@ from .errors import InputError, ToolError
 
 LOCK_FILE = "crds.lock.yaml"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
-CONVERTER_VERSION = "1"  # bump when the conversion changes, to rebuild cached schemas
+CONVERTER_VERSION = "2"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -136,6 +136,24 @@ def convert(crd_text: bytes, source: str) -> dict[str, dict[str, Any]]:
     return out
 
 
+SCOPES_FILE = "scopes.json"  # {"<group>/<Kind>": "Cluster" | "Namespaced"} of every locked CRD
+
+
+def crd_scopes(crd_text: bytes) -> dict[str, str]:
+    """{"<group>/<Kind>": spec.scope} of the CRDs in one file: which custom kinds are cluster-scoped."""
+    out = {}
+    for doc in yaml.load_all(crd_text, Loader=_Loader):
+        if doc and doc.get("kind") == "CustomResourceDefinition":
+            spec = doc["spec"]
+            out[f"{spec['group']}/{spec['names']['kind']}"] = str(spec.get("scope", "Namespaced"))
+    return out
+
+
+def scopes(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
+    """The scope of every locked CRD's kind, read from the materialized schema folder (made once, cached)."""
+    return json.loads((materialize(root, cache, mirror) / SCOPES_FILE).read_text())
+
+
 def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     """Convert every locked CRD into a schema folder (cached by the lock's hashes); return the folder."""
     lock = load_lock(root)
@@ -145,12 +163,16 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     if target.is_dir():
         return target
     staging = cache / "schemas" / f".crds-{key}.tmp{os.getpid()}"
+    kinds: dict[str, str] = {}
     for crd in lock.crds:
-        for rel, schema in convert(fetch(crd, root, cache, mirror), crd.name).items():
+        data = fetch(crd, root, cache, mirror)
+        kinds.update(crd_scopes(data))
+        for rel, schema in convert(data, crd.name).items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(schema, sort_keys=True))
     staging.mkdir(parents=True, exist_ok=True)
+    (staging / SCOPES_FILE).write_text(json.dumps(kinds, sort_keys=True))
     try:
         os.replace(staging, target)
     except OSError:  # another run got there first

@@ -6,8 +6,8 @@ tree as it is, uncommitted edits included. Files are compared in the layout of c
 (`hydrate.expected_files`), with kustomize's generated name hashes normalised away so that a
 ConfigMap whose content (and so its hash) changed reads as a change of one object.
 
-The call graph reuses `policies._mcs` (the mcs-* policies' host extraction), so the graph and
-`mcs-clusterset-url-resolves` agree on what a workload calls. Like the policy registry, `policies`
+The call graph reads `policies._resolve.verdicts` (the resolver the mcs-* policies report from), so an
+edge is broken exactly when a finding says the call is broken. Like the policy registry, `policies`
 lives at the repository root and is imported only when a graph is built, so `render` never needs it.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .manifests import Resource
 from .policy import Fleet, Policy
 
 if TYPE_CHECKING:
-    from policies._mcs import Usage
+    from policies._resolve import Usage
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 BROKEN, UNCHANGED = "broken", "unchanged"
@@ -40,7 +40,6 @@ _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
 Normaliser = Callable[[str], str]
-Exports = dict[tuple[str, str, str], list[Resource]]  # (clusterset, namespace, name) -> ServiceExports
 
 
 def title(kind: str, namespace: str, name: str) -> str:
@@ -215,34 +214,21 @@ def _callers(use: Usage, consumers: dict[tuple[str, str, str], list[tuple[Resour
     return [Node(r.cluster, r.kind, r.namespace, norm(r.name))]
 
 
-def _resolve(fleet: Fleet, exports: Exports, clusterset: str, cluster: str, ns: str,
-             svc: str) -> tuple[tuple[str, ...], str]:
-    """(exporting clusters, problem): MCS imports only into clusters that have the namespace."""
-    exporters = tuple(dict.fromkeys(e.cluster for e in exports.get((clusterset, ns, svc), ())))
-    if not exporters:
-        return (), f"no cluster in clusterset {clusterset} exports {ns}/{svc}"
-    if fleet.get(cluster, "Namespace", "", ns) is None:
-        return (), f"namespace {ns} does not exist in {cluster}, so {ns}/{svc} is not imported there"
-    return exporters, ""
+def calls(fleet: Fleet, norm: Normaliser = _unchanged,
+          address_keys: tuple[str, ...] | None = None) -> dict[tuple[Node, str, str], Call]:
+    """Every clusterset call and every broken call, from the resolver's verdicts (the findings' source)."""
+    from policies import _resolve
 
-
-def calls(fleet: Fleet, norm: Normaliser = _unchanged) -> dict[tuple[Node, str, str], Call]:
-    """Every clusterset.local name a workload uses, resolved against its clusterset's exports."""
-    from policies import _mcs
-
-    exports = _mcs.exports_by_name(fleet)
     consumers = _consumers(fleet)
     out: dict[tuple[Node, str, str], Call] = {}
-    for use in _mcs.used_hosts(fleet):
-        target = _mcs.clusterset_service(use.ref.host)
-        if target is None:
-            continue
-        ns, svc = target
-        cluster = use.resource.cluster
-        clusterset = fleet.cluster(cluster).clusterset
-        exporters, problem = _resolve(fleet, exports, clusterset, cluster, ns, svc)
-        for caller in _callers(use, consumers, norm):
-            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, use.ref.text, exporters, problem))
+    for v in _resolve.verdicts(fleet, address_keys or _resolve.ADDRESS_KEYS):
+        if v.ok and v.kind != _resolve.CLUSTERSET:
+            continue  # external, or a Service of the caller's own cluster
+        clusterset = fleet.cluster(v.cluster).clusterset
+        exporters = v.clusters if v.ok else ()  # broken exactly when the verdict (and so a finding) says so
+        ns, svc = (v.namespace, v.service) if v.service else ("", v.host)  # a name that names no Service
+        for caller in _callers(v.use, consumers, norm):
+            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, v.use.ref.text, exporters, v.reason))
     return out
 
 
@@ -262,7 +248,15 @@ def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options
     findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
     return Snapshot([c.name for c in result.inventory.clusters],
                     rendered_files(result.inventory, result.resources, norm),
-                    findings, calls(fleet, norm), exported_services(fleet))
+                    findings, calls(fleet, norm, _address_keys(policies)), exported_services(fleet))
+
+
+def _address_keys(policies: tuple[Policy, ...]) -> tuple[str, ...] | None:
+    """The address-key patterns the policies are configured with (policies/config.yaml), for the graph."""
+    for p in policies:
+        if "addressKeys" in p.settings:
+            return tuple(p.settings["addressKeys"])
+    return None
 
 
 def _normalised_finding(f: Finding, norm: Normaliser) -> Finding:

@@ -38,4 +38,4 @@ def to_finding(policy: Policy, v: Violation, fleet: Fleet, sources: SourceMap) -
 
 
 def run_policies(policies: Iterable[Policy], fleet: Fleet, sources: SourceMap) -> list[Finding]:
-    return [to_finding(p, v, fleet, sources) for p in policies for v in p.check(fleet)]
+    return [to_finding(p, v, fleet, sources) for p in policies for v in p.run(fleet)]

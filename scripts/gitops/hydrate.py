@@ -28,12 +28,19 @@ def object_path(res: Resource) -> str:
 
 
 def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict[str, str]:
-    """{repository path: file text} of everything `render` writes."""
+    """{repository path: file text} of everything `render` writes.
+
+    Two objects with the same kind, namespace and name in one cluster are a finding (duplicate-object),
+    not bad input: the first one is kept here so validate and diff can report it at both sources' lines,
+    and `render` refuses to write while any remain (cli.py)."""
     files: dict[str, str] = {}
     owners: dict[str, ObjectRef] = {}
     for cluster in inv.clusters:
         for res in resources.get(cluster.name, []):
             path = object_path(res)
+            first = owners.get(path)
+            if first is not None and (first.kind, first.namespace, first.name) == (res.kind, res.namespace, res.name):
+                continue  # the same object twice: the duplicate-object finding reports it; render refuses
             if path in files:
                 raise InputError(f"cluster {cluster.name}: {res.ref} and {owners[path]} would both be "
                                  f"written to {path}; rename one of them", cluster.overlay)

@@ -85,6 +85,8 @@ class ArgoCD:
     namespace: str
     project: str
     sync_options: SyncOptions = SyncOptions()
+    # Cluster-scoped kinds (group, kind) the AppProject permits besides Namespace: widened on purpose.
+    cluster_resources: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,17 @@ _RETRY = ("limit", "backoffDuration", "backoffFactor", "backoffMaxDuration")
 
 def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
+
+
+def _cluster_resources(argo: Fields, file: str) -> tuple[tuple[str, str], ...]:
+    """argocd.clusterResources: [{group: rbac.authorization.k8s.io, kind: ClusterRole}, ...] (group "" is core)."""
+    out = []
+    for node in argo.items("clusterResources", required=False):
+        r = Fields(node, file, ("group", "kind"), "an argocd.clusterResources entry")
+        group = r.get("group")
+        empty = isinstance(group, yaml.ScalarNode) and group.tag == "tag:yaml.org,2002:str" and group.value == ""
+        out.append(("" if empty else r.string("group"), r.string("kind")))
+    return tuple(out)
 
 
 def _typed(fields: Fields, key: str, kind: type, default: object) -> object:
@@ -206,10 +219,12 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
     argocd = None
     argo_node = top.get("argocd", required=False)
     if argo_node is not None:
-        a = Fields(argo_node, file, ("cluster", "namespace", "project", "syncOptions"), "'argocd'")
+        a = Fields(argo_node, file, ("cluster", "namespace", "project", "syncOptions", "clusterResources"),
+                   "'argocd'")
         argocd = ArgoCD(a.string("cluster"), a.string("namespace", required=False, default="argocd"),
                         a.string("project", pattern=_DNS_LABEL),
-                        _sync_options(a.get("syncOptions", required=False), file))
+                        _sync_options(a.get("syncOptions", required=False), file),
+                        cluster_resources=_cluster_resources(a, file))
         if argocd.cluster not in {c.name for c in clusters}:
             raise a.fail(f"argocd.cluster {argocd.cluster!r} is not a declared cluster", a.get("cluster"))
     elif any(c.sync == "argocd" for c in clusters):

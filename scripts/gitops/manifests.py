@@ -77,6 +77,14 @@ class Documents:
     def __init__(self) -> None:
         self._bodies: dict[str, Any] = {}
 
+    def known(self, text: str, body: Any) -> None:
+        """Take a body parsed earlier (cache.py's parse results) for this exact text."""
+        self._bodies.setdefault(text, body)
+
+    def parsed(self) -> dict[str, Any]:
+        """{text: body} of every document parsed so far."""
+        return dict(self._bodies)
+
     def load(self, text: str) -> Any:
         body = self._bodies.get(text)
         if body is None:

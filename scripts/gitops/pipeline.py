@@ -13,9 +13,9 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterable, Iterator
 
-from . import build, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
+from . import build, cache as vcache, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
@@ -77,6 +77,8 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
+    disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
+    cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
 
 
 @dataclass
@@ -134,6 +136,17 @@ def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
     return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
 
 
+def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+               rule: Callable[[], Policy]) -> list[Finding]:
+    """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
+    makes `render` refuse to write."""
+    fleet = Fleet(inv, resources)
+    if not fleet.repeats:
+        return []
+    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root))
+    return engine.run_policies([rule()], fleet, sources)
+
+
 _EXTRA = re.compile(r"additional properties? '([^']+)'")
 
 
@@ -177,44 +190,78 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     timer = _Timer()
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
-        if options.changed_since is None:
+        store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
+        if store is not None:
+            resources, rebuilt = store.render(kustomize, inv, options.workers), None
+        elif options.changed_since is None:
             resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt)
+        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, store)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
-           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None) -> list[Finding]:
+           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
+           store: vcache.Cache | None = None) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
     sources = source_map(root, inv, kustomize)
     with ExitStack() as stack:
         with timer.stage("schema"):
-            cache = cache_dir(root)
-            kubeconform = tools.ensure(tools.KUBECONFORM, root)
             to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
             for res in hydrate.bootstrap.objects(inv).values():
                 to_check.setdefault(res.cluster, []).append(res)
-            schema_problems = stack.enter_context(schemacheck.started(
-                kubeconform, inv, to_check, lambda minor: schemas.locations(minor, root, cache, options.crd_mirror),
-                options.workers))
+            schema_problems = schema_started(stack, root, inv, to_check, options, store)
         with timer.stage("stale"):
             if options.check_stale:
-                expected = hydrate.expected_files(inv, resources if rebuilt is None else
-                                                  {c: resources[c] for c in rebuilt})
-                for path, cluster, loc, message in hydrate.stale(root, expected, rebuilt):
-                    findings.append(Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc))
+                findings += stale_findings(root, inv, resources if rebuilt is None else
+                                           {c: resources[c] for c in rebuilt}, rebuilt)
         with timer.stage("policies"):
             findings += engine.run_policies(policies, Fleet(inv, resources), sources)
         with timer.stage("schema"):
             findings += _schema_findings(schema_problems(), sources)
     with timer.stage("waivers"):
-        known = [r.id for r in all_rules(policies)]
-        findings += waivers.apply(findings, waivers.load(root, known), options.today)
+        findings = with_waivers(root, policies, options, findings)
+    return findings
+
+
+def schema_started(stack: ExitStack, root: Path, inv: Inventory, to_check: dict[str, list[Resource]],
+                   options: Options, store: vcache.Cache | None) -> Callable[[], list[schemacheck.SchemaProblem]]:
+    """Start kubeconform on what the cache has no verdict for (nothing when it has them all); the function
+    returned waits for it, records its verdicts in the cache, and returns every problem."""
+    known: list[schemacheck.SchemaProblem] = []
+    if store is not None:
+        to_check, known = store.schema_known(inv, to_check)
+    if not to_check:
+        return lambda: known
+    cache = cache_dir(root)
+    problems = stack.enter_context(schemacheck.started(
+        tools.ensure(tools.KUBECONFORM, root), inv, to_check,
+        lambda minor: schemas.locations(minor, root, cache, options.crd_mirror), options.workers))
+
+    def done() -> list[schemacheck.SchemaProblem]:
+        checked = problems()
+        if store is not None:
+            store.schema_store(inv, to_check, checked)
+        return known + checked
+    return done
+
+
+def stale_findings(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
+                   clusters: Iterable[str] | None) -> list[Finding]:
+    """rendered-up-to-date findings: bootstrap/ and the folders of `clusters` (None: all of clusters/)."""
+    expected = hydrate.expected_files(inv, resources)
+    return [Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc)
+            for _, cluster, loc, message in hydrate.stale(root, expected, clusters)]
+
+
+def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, findings: list[Finding]) -> list[Finding]:
+    """The findings, marked by policies/waivers.yaml, plus the waivers' own findings, in report order."""
+    known = [r.id for r in all_rules(policies)] + list(options.disabled)
+    findings = findings + waivers.apply(findings, waivers.load(root, known), options.today)
     findings.sort(key=Finding.sort_key)
     return findings

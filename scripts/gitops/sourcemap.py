@@ -1,16 +1,29 @@
 """Map a field of a rendered object back to the file and line a person edits.
 
-kustomize tells us which file declared an object (origin annotation) and which
-kustomizations changed it (transformer annotations), in an annotated build of the object's
-cluster, made only when a finding in that cluster needs a line. A field's value comes from the most
-specific of those: a patch in the overlay beats the base. We walk the same field path through
-each candidate file's YAML nodes, matching list items by their `name` as strategic merge does.
+kustomize tells us which file declared an object (origin annotation) and which kustomizations
+transformed it (transformer annotations), in an annotated build of the object's cluster, made only
+when a finding in that cluster needs a line. A field's value comes from the most specific source:
+a patch in an overlay beats the base.
+
+- Objects are matched by exact kind, namespace and name. kustomize's annotations do not keep the
+  pre-transform identity, so the name an object had at each level is worked out from the
+  `namePrefix`/`nameSuffix` of the kustomizations that transformed it (outermost stripped first), and a
+  `namespace:` transformer makes the source's own namespace irrelevant.
+- Patches in `patches:` (and the older `patchesStrategicMerge:` / `patchesJson6902:`) of every
+  kustomization that transformed the object, written in a file or inline: a strategic-merge patch
+  that sets the field, or a JSON6902 operation whose path is the field (or contains it), is reported
+  at its own line (inside the kustomization for an inline patch).
+- configMapGenerator / secretGenerator: the literal (`KEY=value`), the `files:` entry or the env
+  file line that makes the key.
+We walk the field path through each candidate's YAML nodes, matching list items by their `name` as
+strategic merge does.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import yaml
 
@@ -20,6 +33,35 @@ from .findings import SourceLocation
 from .manifests import Resource
 
 PathElem = str | int
+_IDENTITY = (("metadata", "name"), ("metadata", "namespace"))
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(frozen=True)
+class _Level:
+    """A kustomization that transformed the object, with the name parts it adds."""
+
+    kustomization: str
+    prefix: str
+    suffix: str
+    namespace: str | None
+
+
+@dataclass(frozen=True)
+class _Patch:
+    """One patch: its node tree, where its lines are (file, and the offset of an inline text), and its target."""
+
+    kustomization: str
+    file: str
+    root: yaml.Node
+    line_offset: int  # lines before the patch text in `file` (inline patches)
+    column_offset: int
+    target: dict[str, Any] | None
+    json6902: bool
+
+    def location(self, node: yaml.Node) -> SourceLocation:
+        return SourceLocation(self.file, node.start_mark.line + 1 + self.line_offset,
+                              node.start_mark.column + 1 + self.column_offset)
 
 
 @dataclass
@@ -28,19 +70,39 @@ class SourceMap:
     # cluster name -> its annotated build; None where objects already carry their origin (tests, bootstrap).
     annotated: Callable[[str], list[Resource]] | None = None
     _cache: dict[str, list[yaml.Node]] = field(default_factory=dict)
-    _twins: dict[str, dict[tuple[str, str, str], Resource]] = field(default_factory=dict)
+    _texts: dict[str, str] = field(default_factory=dict)
+    _twins: dict[str, dict[tuple[str, str, str], list[Resource]]] = field(default_factory=dict)
+    _picked: dict[int, Resource] = field(default_factory=dict)
+    _taken: set[int] = field(default_factory=set)
+    _patch_cache: dict[str, list[_Patch]] = field(default_factory=dict)
 
     def _with_origin(self, res: Resource) -> Resource:
-        """The same object from its cluster's annotated build (built once per cluster, on first need)."""
+        """The same object from its cluster's annotated build (built once per cluster, on first need).
+
+        Two objects with one kind, namespace and name (a duplicate) are told apart by their content.
+        """
         if res.origin or res.generated_by or self.annotated is None:
             return res
+        if id(res) in self._picked:
+            return self._picked[id(res)]
         if res.cluster not in self._twins:
             try:
                 built = self.annotated(res.cluster)
             except (InputError, KeyError):
                 built = []
-            self._twins[res.cluster] = {(r.kind, r.namespace, r.name): r for r in built}
-        return self._twins[res.cluster].get((res.kind, res.namespace, res.name), res)
+            twins: dict[tuple[str, str, str], list[Resource]] = {}
+            for r in built:
+                twins.setdefault((r.kind, r.namespace, r.name), []).append(r)
+            self._twins[res.cluster] = twins
+        same = self._twins[res.cluster].get((res.kind, res.namespace, res.name), [])
+        twin = same[0] if len(same) == 1 else next(
+            (t for t in same if t.body == res.body and id(t) not in self._taken),
+            next((t for t in same if t.body == res.body), same[0] if same else res))
+        self._picked[id(res)] = twin
+        self._taken.add(id(twin))
+        return twin
+
+    # --- files ------------------------------------------------------------------------------------
 
     def nodes(self, rel: str) -> list[yaml.Node]:
         if rel not in self._cache:
@@ -50,86 +112,236 @@ class SourceMap:
                 self._cache[rel] = []
         return self._cache[rel]
 
-    def _patch_files(self, kustomization: str) -> list[str]:
-        """Strategic-merge patch files (and the kustomization itself, for inline patches)."""
+    def _text(self, rel: str) -> str:
+        if rel not in self._texts:
+            try:
+                self._texts[rel] = (self.root / rel).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError):
+                self._texts[rel] = ""
+        return self._texts[rel]
+
+    def _levels(self, res: Resource) -> list[_Level]:
+        """The kustomizations that transformed the object, innermost first, with their name transformers."""
+        out = []
+        for k in res.transformed_in:
+            docs = self.nodes(k)
+            doc = docs[0] if docs else None
+            out.append(_Level(k, _scalar(doc, "namePrefix") or "", _scalar(doc, "nameSuffix") or "",
+                              _scalar(doc, "namespace")))
+        return out
+
+    def _patches(self, kustomization: str) -> list[_Patch]:
+        if kustomization not in self._patch_cache:
+            self._patch_cache[kustomization] = list(self._find_patches(kustomization))
+        return self._patch_cache[kustomization]
+
+    def _find_patches(self, kustomization: str) -> Iterator[_Patch]:
+        """Every patch of a kustomization, in the order kustomize applies them (later ones win)."""
         docs = self.nodes(kustomization)
         if not docs:
-            return []
+            return
         base = Path(kustomization).parent
-        files: list[str] = []
-        for key in ("patches", "patchesStrategicMerge"):
+        for key in ("patchesStrategicMerge", "patchesJson6902", "patches"):
             seq = yamlsrc.node_at(docs[0], key)
             for entry in seq.value if isinstance(seq, yaml.SequenceNode) else []:
-                path = yamlsrc.node_at(entry, "path") if isinstance(entry, yaml.MappingNode) else entry
-                if isinstance(path, yaml.ScalarNode) and "\n" not in path.value:
-                    files.append((base / path.value).as_posix())
-        return files
+                target = None
+                if isinstance(entry, yaml.MappingNode):
+                    target_node = yamlsrc.node_at(entry, "target")
+                    target = _plain(target_node) if target_node is not None else None
+                    path, inline = yamlsrc.node_at(entry, "path"), yamlsrc.node_at(entry, "patch")
+                else:
+                    path, inline = (entry, None) if "\n" not in getattr(entry, "value", "\n") else (None, entry)
+                if isinstance(path, yaml.ScalarNode):
+                    rel = (base / path.value).as_posix()
+                    for root in self.nodes(rel):
+                        yield _Patch(kustomization, rel, root, 0, 0, target, isinstance(root, yaml.SequenceNode))
+                elif isinstance(inline, yaml.ScalarNode):
+                    yield from self._inline(kustomization, inline, target)
 
-    def candidates(self, res: Resource) -> list[str]:
-        """Files that may set this object's fields, the most specific first."""
-        files: list[str] = []
-        for kustomization in reversed(res.transformed_in):
-            files += self._patch_files(kustomization)
-        if res.origin:
-            files.append(res.origin)
-        return list(dict.fromkeys(files))
+    def _inline(self, kustomization: str, node: yaml.ScalarNode, target: dict[str, Any] | None) -> Iterator[_Patch]:
+        """A patch written inside the kustomization: its lines are the block scalar's lines."""
+        try:
+            roots = [r for r in yaml.compose_all(node.value, Loader=_Loader) if r is not None]
+        except yaml.YAMLError:
+            return
+        if node.style in ("|", ">"):
+            offset = node.start_mark.line + 1
+            lines = self._text(kustomization).splitlines()
+            first = next((line for line in lines[offset:] if line.strip()), "")
+            indent = len(first) - len(first.lstrip(" "))
+        else:  # a quoted or plain one-line patch: point at the scalar
+            offset, indent = node.start_mark.line, node.start_mark.column
+        for root in roots:
+            yield _Patch(kustomization, kustomization, root, offset, indent, target, isinstance(root, yaml.SequenceNode))
+
+    # --- locating ---------------------------------------------------------------------------------
 
     def locate(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
-        """The line of `path` in the most specific file that writes it; else the nearest enclosing field."""
+        """The line of `path` in the most specific source that writes it; else the nearest enclosing field."""
         res = self._with_origin(res)
-        best: tuple[int, SourceLocation] | None = None
-        for rel in self.candidates(res):
-            for doc in self.nodes(rel):
-                if not _same_object(doc, res):
+        levels = self._levels(res)
+        for i in reversed(range(len(levels))):  # the outermost kustomization's patches first
+            name = _name_at(res.name, levels[i:])
+            for patch in reversed(self._patches(levels[i].kustomization)):
+                loc = self._in_patch(patch, res, name, path)
+                if loc is not None:
+                    return loc
+        best: SourceLocation | None = None
+        if res.origin:
+            name = _name_at(res.name, levels)
+            renamed_ns = any(level.namespace for level in levels)
+            best_depth = -1
+            for doc in self.nodes(res.origin):
+                if not _same_object(doc, res, name, renamed_ns):
                     continue
                 depth, node = _walk(doc, res.body, path)
-                loc = SourceLocation(rel, node.start_mark.line + 1, node.start_mark.column + 1)
+                loc = SourceLocation(res.origin, node.start_mark.line + 1, node.start_mark.column + 1)
                 if depth == len(path):
                     return loc
-                if rel == res.origin and (best is None or depth > best[0]):
-                    best = (depth, loc)
+                if depth > best_depth:
+                    best, best_depth = loc, depth
         if res.generated_by:
-            return self._generator_line(res, path)
-        return best[1] if best else None
+            return self._generator_line(res, path, levels) or best
+        return best
 
-    def _generator_line(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
-        """configMapGenerator / secretGenerator: point at the literal that sets the key, or the entry."""
-        assert res.generated_by
-        docs = self.nodes(res.generated_by)
-        key = str(path[-1]) if path else ""
-        for doc in docs:
-            for n in _scalars(doc):
-                if key and (n.value.startswith(f"{key}=") or n.value == key):
-                    return SourceLocation(res.generated_by, n.start_mark.line + 1, n.start_mark.column + 1)
-        if docs:
-            return SourceLocation(res.generated_by, 1, 1)
+    def _in_patch(self, patch: _Patch, res: Resource, name: str, path: Sequence[PathElem]) -> SourceLocation | None:
+        if patch.target is not None and not _targets(patch.target, res, name):
+            return None
+        if patch.json6902:
+            return self._in_operations(patch, res, path) if patch.target is not None else None
+        if tuple(path[:2]) in _IDENTITY or (path and path[0] in ("kind", "apiVersion")):
+            return None  # a strategic-merge patch names its object; it does not set these
+        if patch.target is None and not _same_object(patch.root, res, name, True):
+            return None
+        depth, node = _walk(patch.root, res.body, path)
+        return patch.location(node) if depth == len(path) and path else None
+
+    def _in_operations(self, patch: _Patch, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
+        """The last JSON6902 add/replace whose path is the field, or contains it."""
+        want = [str(p) for p in path]
+        for op in reversed(patch.root.value if isinstance(patch.root, yaml.SequenceNode) else []):
+            kind, pointer = _scalar(op, "op"), _scalar(op, "path")
+            if kind not in ("add", "replace") or pointer is None:
+                continue
+            elems = [e.replace("~1", "/").replace("~0", "~") for e in pointer.split("/")[1:]]
+            if elems != want[:len(elems)]:
+                continue
+            value_key = next((k for k, _ in op.value if isinstance(k, yaml.ScalarNode) and k.value == "value"), None)
+            value = yamlsrc.node_at(op, "value")
+            if value_key is None or value is None:
+                return patch.location(op)
+            rest = path[len(elems):]
+            if not rest:
+                return patch.location(value_key)
+            depth, node = _walk(value, _dig(res.body, path[:len(elems)]), rest)
+            return patch.location(node if depth == len(rest) else value_key)
         return None
 
+    def _generator_line(self, res: Resource, path: Sequence[PathElem], levels: list[_Level]) -> SourceLocation | None:
+        """configMapGenerator / secretGenerator: the literal, file entry or env-file line that makes the key."""
+        assert res.generated_by
+        docs = self.nodes(res.generated_by)
+        if not docs:
+            return None
+        key = str(path[1]) if len(path) >= 2 and path[0] in ("data", "binaryData", "stringData") else ""
+        name = _HASHED.sub("", _name_at(res.name, levels))
+        entries = [e for gen in ("configMapGenerator", "secretGenerator")
+                   for seq in [yamlsrc.node_at(docs[0], gen)] if isinstance(seq, yaml.SequenceNode)
+                   for e in seq.value if isinstance(e, yaml.MappingNode)]
+        entry = next((e for e in entries if _scalar(e, "name") == name), None)
+        if entry is None:
+            return SourceLocation(res.generated_by, 1, 1)
+        here = lambda n: SourceLocation(res.generated_by, n.start_mark.line + 1, n.start_mark.column + 1)  # noqa: E731
+        if key:
+            for item in _items(entry, "literals"):
+                if item.value.partition("=")[0].strip() == key:
+                    return here(item)
+            for item in _items(entry, "files"):
+                named, _, source = item.value.partition("=")
+                if (named if source else Path(named).name) == key:
+                    return here(item)
+            for item in _items(entry, "envs") + _items(entry, "env"):
+                rel = (Path(res.generated_by).parent / item.value).as_posix()
+                for n, line in enumerate(self._text(rel).splitlines(), 1):
+                    if line.partition("=")[0].strip() == key:
+                        return SourceLocation(rel, n, 1)
+        return here(entry)
 
-def _scalars(node: yaml.Node):
-    if isinstance(node, yaml.ScalarNode):
-        yield node
-    elif isinstance(node, yaml.SequenceNode):
-        for n in node.value:
-            yield from _scalars(n)
-    elif isinstance(node, yaml.MappingNode):
-        for _, v in node.value:
-            yield from _scalars(v)
+
+_HASHED = re.compile(r"-[2456789bcdfghkmt]{10}$")
 
 
-def _scalar(doc: yaml.Node, *keys: str) -> str | None:
+def _items(entry: yaml.Node, key: str) -> list[yaml.ScalarNode]:
+    seq = yamlsrc.node_at(entry, key)
+    return [n for n in seq.value if isinstance(n, yaml.ScalarNode)] if isinstance(seq, yaml.SequenceNode) else []
+
+
+def _plain(node: yaml.Node) -> dict[str, Any] | None:
+    try:
+        value = yamlsrc.construct(node)
+    except yaml.YAMLError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _dig(value: Any, path: Sequence[PathElem]) -> Any:
+    for elem in path:
+        try:
+            value = value[int(elem) if isinstance(value, list) else elem]
+        except (KeyError, IndexError, TypeError, ValueError):
+            return None
+    return value
+
+
+def _name_at(rendered: str, levels: Sequence[_Level]) -> str:
+    """The object's name before `levels` (innermost first) added their prefixes and suffixes."""
+    name = rendered
+    hashed = _HASHED.search(name)
+    tail = hashed.group(0) if hashed else ""
+    name = name[: len(name) - len(tail)]
+    for level in reversed(levels):
+        if level.prefix and name.startswith(level.prefix):
+            name = name[len(level.prefix):]
+        if level.suffix and name.endswith(level.suffix):
+            name = name[: -len(level.suffix)]
+    return name + tail
+
+
+def _targets(target: dict[str, Any], res: Resource, name: str) -> bool:
+    """A patch `target:` selector (kind, name as a regular expression, namespace, group, version, labels)."""
+    group, _, version = res.api_version.rpartition("/")
+    checks = {"kind": res.kind, "group": group, "version": version}
+    for key, have in checks.items():
+        if key in target and str(target[key]) != have:
+            return False
+    if "name" in target:
+        try:
+            if not re.fullmatch(str(target["name"]), name):
+                return False
+        except re.error:
+            return False
+    if "namespace" in target and str(target["namespace"]) != res.namespace:
+        return False
+    selector = str(target.get("labelSelector") or "")
+    for term in filter(None, (t.strip() for t in selector.split(","))):
+        k, _, v = term.partition("=")
+        if res.labels.get(k.strip()) != v.strip().lstrip("="):
+            return False
+    return True
+
+
+def _scalar(doc: yaml.Node | None, *keys: str) -> str | None:
     node: yaml.Node | None = doc
     for k in keys:
         node = yamlsrc.node_at(node, k) if node is not None else None
     return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
-def _same_object(doc: yaml.Node, res: Resource) -> bool:
-    """Same kind, and a name that prefix/suffix transformers could have turned into the rendered one."""
-    if _scalar(doc, "kind") != res.kind:
+def _same_object(doc: yaml.Node, res: Resource, name: str, renamed_ns: bool) -> bool:
+    """Same kind and name (as it was before the name transformers), and namespace unless a transformer set it."""
+    if _scalar(doc, "kind") != res.kind or _scalar(doc, "metadata", "name") != name:
         return False
-    name = _scalar(doc, "metadata", "name")
-    return bool(name) and name in res.name
+    return renamed_ns or (_scalar(doc, "metadata", "namespace") or "") == res.namespace
 
 
 def _walk(doc: yaml.Node, rendered: Any, path: Sequence[PathElem]) -> tuple[int, yaml.Node]:

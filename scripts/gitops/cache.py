@@ -1,0 +1,287 @@
+"""Content-addressed cache of validate's per-overlay work, under .cache/validate/.
+
+A pull request usually touches one overlay, or none of the files a build reads; rebuilding and
+re-checking fifty identical overlays is where a second run's time would go. So:
+
+- each overlay's build (the documents kustomize printed) is stored under a key that hashes the
+  content of every file of its kustomization closure (kustomizations.Closures), the overlay's path,
+  the pinned tool versions and the schema set;
+- each distinct document's schema result is stored per Kubernetes minor, under the same versions
+  and schema set.
+
+Everything after that (parsing each distinct document once, the stale check, every policy across
+all clusters, waivers) runs on every validate; only kustomize and kubeconform are skipped.
+
+Entries are untrusted: each file starts with a header naming the format, its own key and the
+sha256 of its payload. A torn, corrupt, foreign (another key's file moved in place) or older-format
+entry fails the check and is rebuilt and overwritten, never used. The hash detects corruption and
+mix-ups, not forgery: anyone who can write .cache/ can also run the tools, so CI must scope the
+cache to the branch (actions/cache does: a pull request cannot write its base branch's cache).
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+import posixpath
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Iterable
+
+from . import build, crds, schemas, tools
+from .fsio import write_atomic
+from .inventory import Cluster, Inventory
+from .kustomizations import Closures
+from .manifests import Documents, Resource
+from .schemacheck import SchemaProblem
+
+FORMAT = "gitops-validate-cache/1"  # bump when what an entry holds, or how it is derived, changes
+FOLDER = "validate"
+_NOT_INPUTS = {".git", ".cache", ".tools", ".nox"}  # never read by a build, and changing all the time
+MAX_AGE_DAYS = 30.0  # a build entry no run has used for this long is removed
+MAX_SCHEMA_RESULTS = 100_000  # distinct documents remembered per Kubernetes minor
+
+
+def _sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def document_text(res: Resource) -> str:
+    """The text a document is validated as: kustomize's own, or JSON for objects made in Python
+    (schemacheck feeds kubeconform the same)."""
+    return res.text if res.text is not None else json.dumps(res.body)
+
+
+class Cache:
+    """One run's view of the cache: the shared inputs' hash, file hashes memoised across overlays."""
+
+    def __init__(self, root: Path, folder: Path) -> None:
+        self.root = root
+        self.folder = folder / FOLDER
+        self._files: dict[str, str] = {}
+        self._folders: dict[str, str] = {}
+        self.hits: set[str] = set()  # clusters whose build came from the cache in this run
+        digest = hashlib.sha256(FORMAT.encode())
+        for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, schemas.CONVERSION,
+                     _package_version("kubernetes-validate"), self._file(crds.LOCK_FILE)):
+            digest.update(f"{part}\0".encode())
+        handwritten = root / schemas.HANDWRITTEN
+        for path in sorted(handwritten.rglob("*")) if handwritten.is_dir() else ():
+            if path.is_file():
+                rel = path.relative_to(root).as_posix()
+                digest.update(f"{rel}\0{self._file(rel)}\0".encode())
+        self.inputs = digest.hexdigest()
+
+    def _file(self, rel: str) -> str:
+        if rel not in self._files:
+            try:
+                self._files[rel] = _sha((self.root / rel).read_bytes())
+            except OSError:
+                self._files[rel] = "unreadable"
+        return self._files[rel]
+
+    # -- entries ---------------------------------------------------------------------------
+
+    def _path(self, kind: str, key: str) -> Path:
+        return self.folder / kind / key[:2] / f"{key}.json"
+
+    def get(self, kind: str, key: str) -> Any | None:
+        """The payload stored under key, or None when absent or not exactly what was written for it."""
+        try:
+            raw = self._path(kind, key).read_bytes()
+        except OSError:
+            return None
+        head, sep, body = raw.partition(b"\n")
+        try:
+            header = json.loads(head)
+            if (not sep or not isinstance(header, dict) or header.get("format") != FORMAT
+                    or header.get("key") != key or header.get("sha256") != _sha(body)):
+                return None
+            return json.loads(body)
+        except ValueError:
+            return None
+
+    def _touch(self, kind: str, key: str) -> None:
+        """Mark an entry used (its mtime), so that prune keeps what is still in use."""
+        try:
+            os.utime(self._path(kind, key))
+        except OSError:
+            pass
+
+    def prune(self, kind: str, max_age_days: float = MAX_AGE_DAYS) -> None:
+        """Remove entries unused for max_age_days: a cache CI carries from run to run must not grow forever."""
+        limit = time.time() - max_age_days * 86400
+        for folder, _, names in os.walk(self.folder / kind):
+            for name in names:
+                path = Path(folder) / name
+                try:
+                    if path.stat().st_mtime < limit:
+                        path.unlink()
+                except OSError:
+                    continue
+
+    def put(self, kind: str, key: str, payload: Any) -> None:
+        body = json.dumps(payload, separators=(",", ":")).encode()
+        head = json.dumps({"format": FORMAT, "key": key, "sha256": _sha(body)}).encode()
+        write_atomic(self._path(kind, key), head + b"\n" + body)
+
+    # -- builds ----------------------------------------------------------------------------
+
+    def _folder(self, rel: str) -> str:
+        """Hash of every file under a kustomization's folder (names and contents), memoised."""
+        if rel not in self._folders:
+            digest = hashlib.sha256()
+            for folder, dirs, names in os.walk(self.root / rel):
+                dirs[:] = sorted(d for d in dirs if d not in _NOT_INPUTS)
+                base = Path(folder).relative_to(self.root).as_posix()
+                for name in sorted(names):
+                    digest.update(f"{base}/{name}\0{self._file(f'{base}/{name}')}\0".encode())
+            self._folders[rel] = digest.hexdigest()
+        return self._folders[rel]
+
+    def _key(self, overlay: str, files: list[str], folders: list[str]) -> str:
+        digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
+        for rel in sorted(files):
+            digest.update(f"{rel}\0{self._file(rel)}\0".encode())
+        for rel in sorted(folders):
+            digest.update(f"{rel}/\0{self._folder(rel or '.')}\0".encode())
+        return digest.hexdigest()
+
+    def build_key(self, closures: Closures, overlay: str) -> str:
+        """The closure's files, and every file under each of its kustomizations' folders: with the load
+        restrictor on, a kustomization reads nothing outside its folder, so a file the walk does not
+        know (a path inside a transformer's config, say) still changes the key.
+
+        The walk itself (parsing every kustomization) is skipped when the closure the last run found
+        still gives a key with an entry: that key hashes every kustomization file the closure was
+        derived from, so an equal key means the walk would find the same closure again."""
+        memo_key = _sha(f"{self.inputs}\0closure\0{overlay}".encode())
+        memo = self.get("closures", memo_key)
+        if (isinstance(memo, dict) and isinstance(memo.get("files"), list) and isinstance(memo.get("folders"), list)
+                and all(isinstance(x, str) for x in memo["files"] + memo["folders"])):
+            key = self._key(overlay, memo["files"], memo["folders"])
+            if self._path("builds", key).is_file():
+                return key
+        closure = closures.of(self.root / overlay)  # remote, missing, absolute references: InputError
+        files, folders = sorted(closure.files), sorted({posixpath.dirname(k) for k in closure.kustomizations})
+        if memo != {"files": files, "folders": folders}:
+            self.put("closures", memo_key, {"files": files, "folders": folders})
+        return self._key(overlay, files, folders)
+
+    def render(self, kustomize: Path, inv: Inventory, workers: int | None = None,
+               clusters: list[Cluster] | None = None) -> dict[str, list[Resource]]:
+        """Each cluster's resources (all, or `clusters`): from the cache where its closure is unchanged,
+        else built (and stored)."""
+        wanted = list(inv.clusters) if clusters is None else clusters
+        closures = Closures(self.root)
+        keys = {c.name: self.build_key(closures, c.overlay) for c in wanted}
+        stored = {c.name: self.get("builds", keys[c.name]) for c in wanted}
+        hits = {name: texts for name, texts in stored.items()
+                if isinstance(texts, list) and all(isinstance(t, str) for t in texts)}
+        documents = Documents()
+        parse_key = _sha(f"{self.inputs}\0parse".encode())
+        bodies = self.get("parse", parse_key) if hits else None
+        if isinstance(bodies, dict):
+            for texts in hits.values():
+                for t in texts:
+                    body = bodies.get(_sha(t.encode()))
+                    if isinstance(body, dict):
+                        documents.known(t, body)
+        resources: dict[str, list[Resource]] = {}
+        for name, texts in hits.items():
+            resources[name] = [r for r in (_resource(name, t, documents) for t in texts) if r is not None]
+            self.hits.add(name)
+            self._touch("builds", keys[name])
+        misses = [c for c in wanted if c.name not in resources]
+        built = build.build_all(kustomize, misses, self.root, workers, closures, documents)
+        for c in misses:
+            items = built[c.name]
+            if all(r.text is not None for r in items):  # an object carrying build annotations: never cached
+                self.put("builds", keys[c.name], [r.text for r in items])
+        if misses or not isinstance(bodies, dict):
+            self.put("parse", parse_key, _json_safe(documents.parsed()))
+            self.prune("builds")
+        return {c.name: resources[c.name] if c.name in resources else built[c.name] for c in wanted}
+
+    # -- schema results --------------------------------------------------------------------
+
+    def _schema_key(self, minor: str) -> str:
+        return _sha(f"{self.inputs}\0schema\0{minor}".encode())
+
+    def schema_known(self, inv: Inventory, to_check: dict[str, list[Resource]]
+                     ) -> tuple[dict[str, list[Resource]], list[SchemaProblem]]:
+        """(what kubeconform must still check, the problems already known for the rest)."""
+        remaining: dict[str, list[Resource]] = {}
+        known: list[SchemaProblem] = []
+        stored: dict[str, dict] = {}
+        for cluster, items in to_check.items():
+            minor = inv.cluster(cluster).kubernetes_version
+            if minor not in stored:
+                got = self.get("schema", self._schema_key(minor))
+                stored[minor] = got if isinstance(got, dict) else {}
+            for res in items:
+                found = _problems(stored[minor].get(_sha(document_text(res).encode())), res)
+                if found is None:
+                    remaining.setdefault(cluster, []).append(res)
+                else:
+                    known += found
+        return remaining, known
+
+    def schema_store(self, inv: Inventory, checked: dict[str, list[Resource]],
+                     problems: Iterable[SchemaProblem]) -> None:
+        """Record kubeconform's verdict on every document it checked (no problem is a verdict too)."""
+        if not checked:
+            return
+        by_res: dict[int, list[list]] = defaultdict(list)
+        for p in problems:
+            by_res[id(p.resource)].append([p.pointer, p.message, p.missing_schema])
+        per_minor: dict[str, dict[str, list]] = defaultdict(dict)
+        for cluster, items in checked.items():
+            minor = inv.cluster(cluster).kubernetes_version
+            for res in items:
+                per_minor[minor].setdefault(_sha(document_text(res).encode()), by_res.get(id(res), []))
+        for minor, results in per_minor.items():
+            key = self._schema_key(minor)
+            old = self.get("schema", key)
+            old = old if isinstance(old, dict) and len(old) < MAX_SCHEMA_RESULTS else {}  # bounded: start over
+            self.put("schema", key, {**old, **results})
+
+
+def _json_safe(parsed: dict[str, Any]) -> dict[str, Any]:
+    """{sha of text: body} for the bodies JSON gives back unchanged (not a YAML date or a non-string
+    key, say): json.loads of them is several times faster than parsing the YAML again."""
+    out = {}
+    for text, body in parsed.items():
+        try:
+            if isinstance(body, dict) and json.loads(json.dumps(body)) == body:
+                out[_sha(text.encode())] = body
+        except (TypeError, ValueError):
+            continue
+    return out
+
+
+def _resource(cluster: str, text: str, documents: Documents) -> Resource | None:
+    body = documents.load(text)
+    return Resource(cluster, body, text=text) if isinstance(body, dict) else None
+
+
+def _problems(entry: Any, res: Resource) -> list[SchemaProblem] | None:
+    """A stored verdict as SchemaProblems of this resource; None when absent or malformed."""
+    if not isinstance(entry, list):
+        return None
+    out = []
+    for item in entry:
+        if not (isinstance(item, list) and len(item) == 3 and isinstance(item[0], str)
+                and isinstance(item[1], str) and isinstance(item[2], bool)):
+            return None
+        out.append(SchemaProblem(res, item[0], item[1], item[2]))
+    return out
+
+
+def _package_version(name: str) -> str:
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"

@@ -1,0 +1,214 @@
+"""Past one machine: `validate --shard K/N` and `merge PARTIALS...`.
+
+Rendering and schema-checking are per cluster, so a CI matrix of N jobs can split them: shard K
+builds, schema-checks and stale-checks every N-th cluster of the inventory (clusters K, K+N, ...)
+and writes a partial result file. The cross-cluster policies need every cluster at once, so
+`merge` reads all N partials, rebuilds the fleet from the documents they carry, runs every
+policy and the waivers, and reports exactly as validate does.
+
+A partial is untrusted input (an artifact another job uploaded): merge checks its structure, that
+the N shards are all there once each, and that they were made from this inventory, and stops
+with a clear error (exit 2) otherwise.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+from . import bootstrap, build, cache as vcache, engine, pipeline, tools
+from .errors import InputError, UsageError
+from .findings import Finding, ObjectRef, Related, Severity, SourceLocation
+from .fsio import write_atomic
+from .inventory import INVENTORY_FILE, Inventory
+from .manifests import Documents, Resource
+from .policy import Fleet, Policy
+from .report.json import finding_dict
+
+FORMAT = "gitops-partial/1"
+_SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'K/N' -> (K, N), 1 <= K <= N."""
+    m = _SHARD.match(text)
+    if not m or not 1 <= int(m.group(1)) <= int(m.group(2)):
+        raise UsageError(f"--shard {text!r}: expected K/N with 1 <= K <= N, such as 2/4")
+    return int(m.group(1)), int(m.group(2))
+
+
+def members(inv: Inventory, shard: int, shards: int) -> list[str]:
+    """The clusters of one shard: every N-th of the inventory, starting at the K-th (sizes differ by
+    at most one, and a fleet's clustersets are spread over all shards)."""
+    return [c.name for i, c in enumerate(inv.clusters) if i % shards == shard - 1]
+
+
+def _inventory_hash(root: Path) -> str:
+    return hashlib.sha256((root / INVENTORY_FILE).read_bytes()).hexdigest()
+
+
+def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[str, Any]:
+    """Build, schema-check and stale-check one shard's clusters; return its partial result."""
+    inv, kustomize = pipeline._prepare(root)
+    names = members(inv, shard, shards)
+    clusters = [inv.cluster(n) for n in names]
+    store = vcache.Cache(root, pipeline.cache_dir(root)) if options.cache else None
+    resources = (store.render(kustomize, inv, options.workers, clusters) if store is not None
+                 else build.build_all(kustomize, clusters, root, options.workers))
+    findings: list[Finding] = []
+    sources = pipeline.source_map(root, inv, kustomize)
+    with ExitStack() as stack:
+        to_check = {c: list(items) for c, items in resources.items()}
+        if shard == 1:  # bootstrap objects once, in the first shard
+            for res in bootstrap.objects(inv).values():
+                to_check.setdefault(res.cluster, []).append(res)
+        problems = pipeline.schema_started(stack, root, inv, to_check, options, store)
+        if options.check_stale:
+            folders = list(names)
+            if shard == 1:  # folders of clusters the inventory no longer has
+                known = {c.name for c in inv.clusters}
+                top = root / bootstrap.CLUSTERS_DIR
+                folders += sorted(p.name for p in top.iterdir() if p.is_dir() and p.name not in known) \
+                    if top.is_dir() else []
+            findings += [f for f in pipeline.stale_findings(root, inv, resources, folders)
+                         if shard == 1 or not (f.location and f.location.path.startswith(f"{bootstrap.BOOTSTRAP_DIR}/"))]
+        findings += pipeline._schema_findings(problems(), sources)
+    return {"format": FORMAT, "shard": shard, "shards": shards, "inventory": _inventory_hash(root),
+            "tools": {t.name: t.version for t in tools.TOOLS},
+            "clusters": {name: [vcache.document_text(r) for r in resources[name]] for name in names},
+            "findings": [finding_dict(f) for f in findings]}
+
+
+def write(path: Path, partial: dict[str, Any]) -> None:
+    write_atomic(path, json.dumps(partial, ensure_ascii=False, separators=(",", ":")) + "\n")
+
+
+# -- merge -------------------------------------------------------------------------------------
+
+class _Bad(Exception):
+    pass
+
+
+def _need(cond: bool, what: str) -> None:
+    if not cond:
+        raise _Bad(what)
+
+
+def _str(v: Any, what: str, optional: bool = False) -> Any:
+    _need(isinstance(v, str) or (optional and v is None), f"{what} must be a string")
+    return v
+
+
+def _int(v: Any, what: str) -> int:
+    _need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"{what} must be a non-negative integer")
+    return v
+
+
+def _location(d: Any, what: str) -> SourceLocation:
+    _need(isinstance(d, dict), f"{what} must be an object")
+    return SourceLocation(_str(d.get("path"), f"{what}.path"), _int(d.get("line"), f"{what}.line"),
+                          _int(d.get("column", 1), f"{what}.column"))
+
+
+def _finding(d: Any, what: str) -> Finding:
+    _need(isinstance(d, dict), f"{what} must be an object")
+    try:
+        severity = Severity(d.get("severity"))
+    except ValueError:
+        raise _Bad(f"{what}.severity must be error, warning or notice") from None
+    obj = d.get("object")
+    ref = None
+    if obj is not None:
+        _need(isinstance(obj, dict), f"{what}.object must be an object")
+        ref = ObjectRef(*(_str(obj.get(k), f"{what}.object.{k}") for k in ("apiVersion", "kind", "namespace", "name")))
+    related = d.get("related", [])
+    _need(isinstance(related, list), f"{what}.related must be a list")
+    extra = d.get("extra", {})
+    _need(isinstance(extra, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()),
+          f"{what}.extra must map strings to strings")
+    _need(d.get("waived") is None, f"{what}.waived must be null (waivers are applied by merge)")
+    return Finding(_str(d.get("rule"), f"{what}.rule"), severity, _str(d.get("message"), f"{what}.message"),
+                   _str(d.get("cluster"), f"{what}.cluster", optional=True), ref,
+                   _str(d.get("fieldPath"), f"{what}.fieldPath", optional=True), _str(d.get("fix", ""), f"{what}.fix"),
+                   None if d.get("location") is None else _location(d["location"], f"{what}.location"),
+                   None,
+                   tuple(Related(_location(r, f"{what}.related[{i}]"), _str(r.get("note"), f"{what}.related[{i}].note"))
+                         for i, r in enumerate(related)),
+                   dict(extra))
+
+
+def _load(path: Path, inv: Inventory, inventory_hash: str, documents: Documents
+          ) -> tuple[int, int, dict[str, list[Resource]], list[Finding]]:
+    try:
+        data = json.loads(path.read_bytes())
+    except OSError as exc:
+        raise UsageError(f"cannot read partial result {path}: {exc.strerror or exc}") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise InputError(f"not a partial result (not JSON: {exc})", str(path)) from None
+    try:
+        _need(isinstance(data, dict), "the file must hold a JSON object")
+        _need(data.get("format") == FORMAT, f"format must be {FORMAT!r} (made by `gitops validate --shard K/N`)")
+        shard, shards = _int(data.get("shard"), "shard"), _int(data.get("shards"), "shards")
+        _need(1 <= shard <= shards, "shard must be between 1 and shards")
+        _need(data.get("inventory") == inventory_hash,
+              f"it was made from another {INVENTORY_FILE} (run every shard and merge on the same commit)")
+        _need(data.get("tools") == {t.name: t.version for t in tools.TOOLS},
+              "it was made with other tool versions: " + json.dumps(data.get("tools")))
+        clusters = data.get("clusters")
+        _need(isinstance(clusters, dict), "clusters must be an object")
+        expected = members(inv, shard, shards)
+        _need(sorted(clusters) == sorted(expected), f"shard {shard}/{shards} must hold exactly clusters "
+              f"{', '.join(expected) or '(none)'}; it holds {', '.join(sorted(map(str, clusters))) or '(none)'}")
+        resources: dict[str, list[Resource]] = {}
+        for name, texts in clusters.items():
+            _need(isinstance(texts, list), f"clusters.{name} must be a list of documents")
+            items = []
+            for i, text in enumerate(texts):
+                _str(text, f"clusters.{name}[{i}]")
+                try:
+                    body = documents.load(text)
+                except Exception as exc:  # yaml.YAMLError and the like: a damaged document
+                    raise _Bad(f"clusters.{name}[{i}] is not a YAML object: {exc.__class__.__name__}") from None
+                _need(isinstance(body, dict), f"clusters.{name}[{i}] is not a YAML object")
+                items.append(Resource(name, body, text=text))
+            resources[name] = items
+        raw = data.get("findings")
+        _need(isinstance(raw, list), "findings must be a list")
+        findings = [_finding(f, f"findings[{i}]") for i, f in enumerate(raw)]
+    except _Bad as exc:
+        raise InputError(f"not a valid partial result: {exc}", str(path)) from None
+    return shard, shards, resources, findings
+
+
+def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, paths: list[Path]) -> pipeline.Result:
+    """Every shard's clusters and findings, plus every policy over the whole fleet, plus waivers."""
+    inv, kustomize = pipeline._prepare(root)
+    inventory_hash = _inventory_hash(root)
+    documents = Documents()
+    seen: dict[int, Path] = {}
+    total: int | None = None
+    resources: dict[str, list[Resource]] = {}
+    findings: list[Finding] = []
+    for path in paths:
+        shard, shards, got, found = _load(path, inv, inventory_hash, documents)
+        if total is not None and shards != total:
+            raise InputError(f"shard {shard}/{shards} does not belong with the {total}-shard run of {seen[min(seen)]}",
+                             str(path))
+        if shard in seen:
+            raise InputError(f"shard {shard}/{shards} was given twice (also {seen[shard]})", str(path))
+        total, seen[shard] = shards, path
+        resources |= got
+        findings += found
+    if total is None:
+        raise UsageError("merge needs the partial result files of every shard")
+    missing = sorted(set(range(1, total + 1)) - set(seen))
+    if missing:
+        raise UsageError(f"merge is missing shard(s) {', '.join(f'{k}/{total}' for k in missing)}")
+    resources = {c.name: resources[c.name] for c in inv.clusters}
+    with pipeline.frozen_heap():
+        findings += engine.run_policies(policies, Fleet(inv, resources), pipeline.source_map(root, inv, kustomize))
+        findings = pipeline.with_waivers(root, policies, options, findings)
+    return pipeline.Result(inv, resources, findings, {}, frozenset(resources))

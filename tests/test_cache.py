@@ -1,0 +1,144 @@
+"""The validate cache (.cache/validate/): a second run re-uses every unchanged overlay's build, parse
+and schema verdict, still runs the stale check and every policy, and never trusts a bad entry."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conftest import PROJECT, edit
+from gitops import build, cache, cli, fleetgen, pipeline, schemacheck
+from policies import REGISTRY
+
+CLUSTERS, SERVICES = 3, 3
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A rendered fleet with a cross-cluster error (a caller's URL names a service nobody exports) and a
+    schema error, and a cache folder of its own (the schema folders shared, they are slow to make)."""
+    root = tmp_path / "fleet"
+    fleetgen.generate(root, CLUSTERS, SERVICES)
+    assert cli.main(["--root", str(root), "render"]) == 0
+    edit(root, "overlays/cluster-1/payments-upstreams.yaml", "http://inventory.identity", "http://nosuch.identity")
+    edit(root, "overlays/cluster-2/catalog-upstreams.yaml", "\ndata:\n", "\nbogusField: 1\ndata:\n")
+    assert cli.main(["--root", str(root), "render"]) == 0
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    for shared in ("schemas", "crds"):
+        if (PROJECT / ".cache" / shared).is_dir():
+            (folder / shared).symlink_to(PROJECT / ".cache" / shared)
+    monkeypatch.setenv("GITOPS_CACHE_DIR", str(folder))
+    return root
+
+
+def _findings(root: Path, **options: Any) -> list[tuple]:
+    result = pipeline.validate(root, REGISTRY, pipeline.Options(**options))
+    return [(f.rule, f.cluster, f.message, str(f.location)) for f in result.findings]
+
+
+class _Spy:
+    """Records which clusters kustomize builds and how often kubeconform starts."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.built: list[str] = []
+        self.schema_runs = 0
+        real_build, real_started = build.build_all, schemacheck.started
+
+        def build_all(kustomize, clusters, *args, **kwargs):  # type: ignore[no-untyped-def]
+            self.built += [c.name for c in clusters]
+            return real_build(kustomize, clusters, *args, **kwargs)
+
+        def started(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.schema_runs += 1
+            return real_started(*args, **kwargs)
+
+        monkeypatch.setattr(build, "build_all", build_all)
+        monkeypatch.setattr(schemacheck, "started", started)
+
+
+def _entries(kind: str) -> list[Path]:
+    return sorted((Path(os.environ["GITOPS_CACHE_DIR"]) / cache.FOLDER / kind).rglob("*.json"))
+
+
+def test_a_second_run_reuses_everything_and_reports_the_same(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cold = _findings(fleet)
+    rules = {rule for rule, *_ in cold}
+    assert {"mcs-clusterset-url-resolves", "schema"} <= rules, cold
+    spy = _Spy(monkeypatch)
+    assert _findings(fleet) == cold
+    assert spy.built == [] and spy.schema_runs == 0  # neither kustomize nor kubeconform ran
+    assert _findings(fleet, cache=False) == cold
+    assert spy.built == [f"cluster-{i}" for i in range(1, CLUSTERS + 1)] and spy.schema_runs == 1
+
+
+def test_the_stale_check_still_runs_on_a_warm_cache(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _findings(fleet)
+    spy = _Spy(monkeypatch)
+    target = sorted((fleet / "clusters" / "cluster-3").rglob("*.yaml"))[0]
+    target.write_text(target.read_text() + "# hand edit\n")
+    stale = [f for f in _findings(fleet) if f[0] == "rendered-up-to-date"]
+    assert [(f[1], f[3].split(":")[0]) for f in stale] == [("cluster-3", target.relative_to(fleet).as_posix())]
+    assert spy.built == []
+
+
+def test_a_changed_file_rebuilds_only_the_overlays_that_read_it(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _findings(fleet)
+    edit(fleet, "overlays/cluster-3/kustomization.yaml", "resources:\n", "resources:\n  # a comment\n")
+    spy = _Spy(monkeypatch)
+    _findings(fleet)
+    assert spy.built == ["cluster-3"]
+    # A file the closure walk does not name (a path inside a transformer's config, say) still counts:
+    # the load restrictor keeps a build inside its kustomizations' folders, and the key hashes them whole.
+    (fleet / "overlays" / "cluster-2" / "transformer-patch.yaml").write_text("# read by a transformer\n")
+    spy.built.clear()
+    _findings(fleet)
+    assert spy.built == ["cluster-2"]
+
+
+@pytest.mark.parametrize("damage", ["flipped byte", "truncated", "other format", "foreign entry", "not json"])
+def test_a_bad_entry_is_rebuilt_never_trusted(fleet: Path, monkeypatch: pytest.MonkeyPatch, damage: str) -> None:
+    cold = _findings(fleet)
+    builds = _entries("builds")
+    assert len(builds) == CLUSTERS
+    victim = builds[0]
+    raw = victim.read_bytes()
+    if damage == "flipped byte":
+        victim.write_bytes(raw.replace(b"kind: ", b"kind:  ", 1))
+    elif damage == "truncated":
+        victim.write_bytes(raw[:len(raw) // 2])
+    elif damage == "other format":
+        victim.write_bytes(raw.replace(cache.FORMAT.encode(), b"gitops-validate-cache/0", 1))
+    elif damage == "foreign entry":  # another overlay's intact entry under this one's name
+        victim.write_bytes(builds[1].read_bytes())
+    else:
+        victim.write_bytes(b"\x00\xff garbage")
+    [schema_entry] = _entries("schema")  # and a schema verdict edited to blame another field
+    assert b"bogusField" in schema_entry.read_bytes()
+    schema_entry.write_bytes(schema_entry.read_bytes().replace(b"bogusField", b"otherField"))
+    spy = _Spy(monkeypatch)
+    assert _findings(fleet) == cold
+    assert len(spy.built) == 1 and spy.schema_runs == 1
+    spy.built.clear()
+    assert _findings(fleet) == cold  # rewritten: trusted again
+    assert spy.built == []
+
+
+def test_entries_unused_for_long_are_pruned(fleet: Path) -> None:
+    _findings(fleet)
+    first = _entries("builds")
+    for path in first:
+        os.utime(path, (0, 0))  # as if written long ago
+    edit(fleet, "overlays/cluster-3/kustomization.yaml", "resources:\n", "resources:\n  # a comment\n")
+    _findings(fleet)  # re-uses (and so keeps) two entries, writes one, and prunes cluster-3's old one
+    now = _entries("builds")
+    assert len(now) == CLUSTERS and len(set(first) - set(now)) == 1
+
+
+def test_cli_no_cache_builds_everything(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _findings(fleet)
+    spy = _Spy(monkeypatch)
+    assert cli.main(["--root", str(fleet), "validate", "--no-cache", "--format", "json"]) == 1
+    assert len(spy.built) == CLUSTERS
