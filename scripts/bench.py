@@ -246,6 +246,75 @@ def e2e_bench(sizes: list[int], services: int) -> str:
     return "\n".join(lines)
 
 
+# --- a failing run: the fleet with one broken base port ---------------------------------------------
+
+FAILING_AT = 50
+COMMENT_LIMIT = 65536
+
+
+def _break_port(root: Path) -> str:
+    """Change the port of the first catalogue service's base Service, which callers in many clusters use."""
+    svc = fleetgen.Service(0)
+    path = root / "base" / svc.name / "service.yaml"
+    text = path.read_text()
+    old, new = f"      port: {fleetgen.PORT}\n", f"      port: {fleetgen.PORT + 1010}\n"
+    if text.count(old) != 1:
+        raise SystemExit(f"bench: no single port line in {path}")
+    path.write_text(text.replace(old, new))
+    return path.relative_to(root).as_posix()
+
+
+def failing(clusters: int, services: int) -> dict:
+    """Clean and failing validate on the same fleet, in one process: wall times, findings, annotations,
+    and the pull-request comment `diff` makes of the one-line change (parts, characters, bytes)."""
+    with tempfile.TemporaryDirectory(prefix=f"bench-failing-{clusters}-") as tmp:
+        root = Path(tmp)
+        _fleet(root, clusters, services)
+        _git(root, "init", "-q")
+        _git(root, "add", "-A")
+        _git(root, "commit", "-q", "-m", "fleet")
+        # Without the validate cache, like the main rows: what a run costs when it builds every overlay.
+        clean = min(_timed(_cli(root, "validate", "--no-cache"))[0] for _ in range(REPEATS))
+        broken = _break_port(root)
+        subprocess.run(_cli(root, "render"), env=_env(), check=True, capture_output=True)
+        out = root / "out"
+        runs = [_timed(_cli(root, "validate", "--no-cache", "--format", "json", "--output-file", str(out / "v.json"),
+                            "--output", f"github={out / 'v.github'}", "--output", f"sarif={out / 'v.sarif'}",
+                            "--output", f"junit={out / 'v.xml'}")) for _ in range(REPEATS)]
+        if any(code != 1 for _, code, _ in runs):
+            raise SystemExit(f"bench: the failing fleet's validate exited {[c for _, c, _ in runs]}, not 1")
+        wall = min(w for w, _, _ in runs)
+        doc = json.loads((out / "v.json").read_text())
+        annotations = sum(1 for line in (out / "v.github").read_text().splitlines() if line.startswith("::"))
+        dcode = subprocess.run(_cli(root, "diff", "--base", "HEAD", "--format", "markdown", "--output-file",
+                                    str(out / "diff.md")), env=_env(), capture_output=True, text=True)
+        if dcode.returncode != 1:
+            raise SystemExit(f"bench: diff exited {dcode.returncode}: {dcode.stderr[-2000:]}")
+        parts = sorted(out.glob("diff.md*"))
+        texts = [p.read_text() for p in parts]
+        broken_lines = {f"{f['location']['path']}:{f['location']['line']}" for f in doc["findings"]
+                        if f["rule"].startswith("mcs-") and f["location"]}
+        named = sum(any(line in t for t in texts) for line in broken_lines)
+        return {"clusters": clusters, "clean": clean, "failing": wall, "findings": len(doc["findings"]),
+                "causes": len(doc["groups"]), "annotations": annotations, "parts": len(parts),
+                "chars": max(len(t) for t in texts), "bytes": sum(len(t.encode()) for t in texts),
+                "broken_lines": len(broken_lines), "named": named, "changed": broken}
+
+
+def failing_report(r: dict) -> str:
+    ratio = r["failing"] / r["clean"]
+    one = r["parts"] == 1 and r["chars"] < COMMENT_LIMIT and r["named"] == r["broken_lines"]
+    return "\n".join([
+        f"failing fleet ({r['clusters']}x20, one broken port in {r['changed']}; best of {REPEATS} runs each): "
+        f"clean {r['clean']:.2f} s, "
+        f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} causes, "
+        f"{r['annotations']} annotations; diff comment: {r['parts']} part(s), {r['chars']:,} characters "
+        f"(largest part), {r['bytes']:,} bytes; names {r['named']} of {r['broken_lines']} broken calls' source lines",
+        f"  failing run <= 1.5 x clean run: {_met(ratio <= 1.5)}",
+        f"  one comment under {COMMENT_LIMIT:,} characters naming every broken call's line: {_met(one)}",
+    ])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
@@ -253,9 +322,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--e2e-sizes", type=int, nargs="*", default=[2, 10],
                         help="fleet sizes for the e2e figures (the repository itself stands for 2); none to skip")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
+    parser.add_argument("--failing", type=int, default=FAILING_AT, metavar="CLUSTERS",
+                        help="size of the failing-fleet row (0: skip it)")
+    parser.add_argument("--failing-one", type=int, help=argparse.SUPPRESS)  # internal: the failing row, as JSON
     args = parser.parse_args(argv)
     if args.one:
         print(json.dumps(measure(args.one, args.services)))
+        return
+    if args.failing_one:
+        print(json.dumps(failing(args.failing_one, args.services)))
         return
     tools.ensure(tools.KUSTOMIZE, PROJECT)
     tools.ensure(tools.KUBECONFORM, PROJECT)
@@ -270,6 +345,14 @@ def main(argv: list[str] | None = None) -> None:
     print(report(rows))
     if args.e2e_sizes:
         print(e2e_bench(args.e2e_sizes, args.services))
+
+
+    if args.failing:
+        out = subprocess.run([sys.executable, __file__, "--failing-one", str(args.failing), "--services",
+                              str(args.services)], env=_env(), capture_output=True, text=True)
+        if out.returncode != 0:
+            raise SystemExit(f"bench of the failing fleet failed:\n{out.stderr}")
+        print(failing_report(json.loads(out.stdout.splitlines()[-1])))
 
 
 # -- speed (issue 15): parallel loop, warm cache, shards, targets ------------------------------------------

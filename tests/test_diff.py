@@ -17,7 +17,7 @@ import pytest
 from conftest import PROJECT, SOURCES, edit
 from gitops import cli, diff, diffreport, pipeline
 from gitops.manifests import Resource
-from policies import mcs_clusterset_url_resolves
+from policies import mcs_clusterset_name_form, mcs_clusterset_url_resolves
 
 POLICIES = (mcs_clusterset_url_resolves.POLICY,)
 GIT = ["git", "-c", "user.name=Diff Test", "-c", "user.email=diff@example.com", "-c", "commit.gpgsign=false"]
@@ -108,14 +108,16 @@ def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
     assert "-kind: ServiceExport\n" in removed.diff
     [edge] = d.graph.edges
     assert (edge.caller, edge.target, edge.status, edge.url) == (CALLER, PRODUCER, "broken", URL)
-    assert edge.problem == ("no cluster in clusterset fleet-prod exports istio-apps/sample-producer; cluster-2 has "
-                            "Service istio-apps/sample-producer but no ServiceExport")
-    assert d.graph.nodes == {CALLER: "unchanged", PRODUCER: "removed"}
     [finding] = d.introduced
+    # The verdict is the finding's: its rule, message and line, never a second opinion of the diff's.
+    assert (edge.rule, edge.problem, edge.where) == (finding.rule, finding.message, finding.where())
+    # The Service still runs: only its export went away.
+    assert d.graph.nodes == {CALLER: "unchanged", PRODUCER: "unexported"}
     assert d.fixed == []
     assert finding.rule == "mcs-clusterset-url-resolves"
-    # The edge is broken for exactly the reason the finding gives (one resolver verdict behind both).
-    assert finding.message == f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but {edge.problem}"
+    assert finding.message == (f"cluster-1 ConfigMap istio-apps/sample-caller-config calls {URL}, but no cluster in "
+                               "clusterset fleet-prod exports istio-apps/sample-producer; cluster-2 has Service "
+                               "istio-apps/sample-producer but no ServiceExport")
     assert (finding.location.path, finding.location.line) == ("overlays/cluster-1/producer-url.yaml", 8)
     # The other way round the finding is fixed and the edge comes back.
     back = _diff(history, "c3", "c2")
@@ -182,9 +184,9 @@ def test_json_lists_objects_findings_and_edges(history) -> None:
     assert doc["graph"]["edges"] == [{"from": "cluster-1/Deployment/istio-apps/sample-caller-v1",
                                       "to": "cluster-2/Service/istio-apps/sample-producer", "url": URL,
                                       "status": "broken",
-                                      "problem": "no cluster in clusterset fleet-prod exports "
-                                                 "istio-apps/sample-producer; cluster-2 has Service "
-                                                 "istio-apps/sample-producer but no ServiceExport"}]
+                                      "problem": doc["findings"]["introduced"][0]["message"],
+                                      "rule": "mcs-clusterset-url-resolves",
+                                      "where": "overlays/cluster-1/producer-url.yaml:8:3"}]
 
 
 def test_generated_hash_suffix_is_normalised() -> None:
@@ -210,7 +212,7 @@ def test_cli_uncommitted_cluster_2_change_against_default_base(repo: Path, capsy
     texts = [p.read_text() for p in parts]
     assert all(len(t) <= 1500 and _fences_balanced(t) for t in texts)
     whole = "".join(texts)
-    assert "| cluster-1 | 0 | 0 | 0 |" in whole and "| cluster-2 | 0 | 0 | 1 |" in whole
+    assert "No change in cluster-1." in whole and "| cluster-2 | 0 | 0 | 1 |" in whole
     assert "-    port: 8080\n+    port: 9090\n" in whole
     assert "mcs-clusterset-url-resolves" in whole  # the caller still uses port 8080
     assert _git(repo, "status", "--porcelain") == "M base/producer/service.yaml"  # the tree is untouched
@@ -259,3 +261,99 @@ def test_generator_hash_change_is_one_changed_object(repo: Path) -> None:
         "clusters/cluster-2/istio-apps/configmap-producer-settings-{hash}.yaml")
     assert "-  GREETING: hello\n+  GREETING: hi\n" in change.diff
     assert "name: producer-settings-{hash}" in change.diff
+
+
+# --- one verdict for a call: the graph's broken edges are exactly the findings' ---------------------
+
+VERDICT_POLICIES = (mcs_clusterset_url_resolves.POLICY, mcs_clusterset_name_form.POLICY)
+
+
+@pytest.fixture(scope="module")
+def verdict_base(tmp_path_factory: pytest.TempPathFactory) -> diff.Snapshot:
+    root = tmp_path_factory.mktemp("verdict") / "repo"
+    for name in SOURCES:
+        src, dst = PROJECT / name, root / name
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copytree(src, dst) if src.is_dir() else shutil.copy2(src, dst)
+    return diff.snapshot(root, VERDICT_POLICIES, pipeline.Options())
+
+
+@pytest.mark.parametrize("new_url, rule, says", [
+    ("http://sample-producer.istio-apps.svc.clusterset.local:9090", "mcs-clusterset-url-resolves",
+     "port 9090 is not a port of the exported Service"),
+    ("http://cluster-2.sample-producer.istio-apps.svc.clusterset.local:8080", "mcs-clusterset-name-form", ""),
+])
+def test_edge_is_broken_exactly_when_a_finding_says_so(repo: Path, verdict_base, new_url: str, rule: str,
+                                                       says: str) -> None:
+    edit(repo, "overlays/cluster-1/producer-url.yaml", URL, new_url)
+    d = diff.compare(verdict_base, diff.snapshot(repo, VERDICT_POLICIES, pipeline.Options()), "base", "0" * 40)
+    assert [f.rule for f in d.introduced] == [rule]
+    [finding] = d.introduced
+    [edge] = [e for e in d.graph.edges if e.caller == CALLER]
+    assert (edge.status, edge.rule, edge.problem, edge.where) == ("broken", rule, finding.message, finding.where())
+    assert says in edge.problem
+    [part] = diffreport.markdown(d)
+    row = next(line for line in part.splitlines() if line.startswith("| broken |"))
+    assert f"`{rule}`" in row and "`overlays/cluster-1/producer-url.yaml:8:3`" in row
+    assert "-.-x|broken|" in part
+    # Without the finding (the policy not run), the same call is not broken: the graph has no verdict of its own.
+    quiet = diff.compare(verdict_base, diff.snapshot(repo, (), pipeline.Options()), "base", "0" * 40)
+    assert [e.status for e in quiet.graph.edges if e.caller == CALLER] != ["broken"]
+
+
+def test_unchanged_edges_are_a_count_and_findings_are_escaped(history) -> None:
+    d = _diff(history, "c0", "c1")
+    [part] = diffreport.markdown(d)
+    assert "1 of 2 clusters" not in part and "2 of 2 clusters receive changes." in part
+    assert "1 unchanged edge not listed." in part and "| unchanged |" not in part
+    f = history["c3"].findings[0]
+    d.introduced = [diff.replace(f, message="calls <svc>.<ns>.svc.clusterset.local | *x* [a](b)")]
+    [part] = diffreport.markdown(d)
+    assert "calls &lt;svc&gt;.&lt;ns&gt;.svc.clusterset.local \\| \\*x\\* \\[a\\](b)" in part
+    one = diff.compare(history["c1"], history["c2"], "b", "0" * 40)
+    assert "1 of 2 clusters receives changes." in diffreport.markdown(one)[0]
+
+
+def _big_graph(callers: int, exporters: int, status: str) -> diff.Graph:
+    """Every caller of `callers` clusters calls one Service exported from `exporters` clusters."""
+    edges = []
+    for i in range(callers):
+        for j in range(exporters):
+            edges.append(diff.Edge(diff.Node(f"c{i}", "Deployment", f"ns{i % 7}", f"app{i}"),
+                                   diff.Node(f"e{j}", "Service", "shop", "orders"), "http://orders", status))
+    nodes = {n: "unchanged" for e in edges for n in (e.caller, e.target)}
+    sets = {n.cluster: f"fleet-{k % 3}" for k, n in enumerate(nodes)}
+    return diff.Graph(nodes, edges, sets)
+
+
+def _mermaid_edges(lines: list[str]) -> list[str]:
+    return [line for line in lines if re.match(r"^  n\d+ \S+\|", line)]
+
+
+def test_mermaid_draws_objects_up_to_100_edges() -> None:
+    g = _big_graph(10, 10, "broken")
+    drawn = _mermaid_edges(diffreport.mermaid(g))
+    assert len(drawn) == 100 and diffreport.drawing(g).level == "object"
+
+
+def test_mermaid_collapses_above_100_edges_and_never_exceeds_500() -> None:
+    g = _big_graph(30, 40, "broken")  # 1,200 broken edges
+    d = diffreport.drawing(g)
+    assert d.level == "namespace"
+    assert sum(n for *_, n in d.edges) == 1200  # every edge counted in some drawn edge
+    drawn = _mermaid_edges(diffreport.mermaid(g))
+    assert 0 < len(drawn) <= 100
+    assert all(re.search(r"\|\d+ broken\|", line) for line in drawn)
+    # Unchanged edges are left out of a large diagram; changed ones stay.
+    g.edges += [diff.Edge(e.caller, e.target, e.url, "unchanged") for e in _big_graph(30, 40, "x").edges]
+    assert sum(n for *_, n in diffreport.drawing(g).edges) == 1200
+    # Even collapsed to clustersets, never more than Mermaid's 500 edges.
+    wide = diff.Graph({}, [diff.Edge(diff.Node(f"c{i}", "Deployment", "a", "x"), diff.Node(f"e{i}", "Service", "b", "y"),
+                                     "u", "broken") for i in range(700)],
+                      {**{f"c{i}": f"cs{i}" for i in range(700)}, **{f"e{i}": f"es{i}" for i in range(700)}})
+    wide.nodes = {n: "unchanged" for e in wide.edges for n in (e.caller, e.target)}
+    d = diffreport.drawing(wide)
+    assert d.level == "clusterset" and len(d.edges) == 500 and d.left_out == 200
+    assert len(_mermaid_edges(diffreport.mermaid(wide))) == 500
+    parts = diffreport.markdown(diff.Diff("b", "0" * 40, [], [], [], wide))
+    assert "200 edges not drawn" in parts[0]

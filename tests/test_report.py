@@ -218,11 +218,19 @@ def test_junit() -> None:
     assert out.startswith('<?xml version="1.0" encoding="UTF-8"?>\n')
     root = ET.fromstring(out)
     cases = _cases(out)
-    # Every rule in every cluster, plus the fleet-wide finding's own rule.
-    assert sorted(cases) == sorted([(c, r.id) for c in CLUSTERS for r in RULES] + [("fleet", "inventory-owner")])
-    assert (root.get("tests"), root.get("failures")) == ("7", "1")
+    # One suite per rule; one case per rule and source location; a rule without findings passes once.
+    assert sorted(cases) == sorted([
+        ("mcs-unknown-service", "overlays/cluster-1/producer-url.yaml:8:3"),
+        ("resource-limits", "base/sample-caller/deployment.yaml:21:9"),
+        ("resource-limits", "base/sample-producer/deployment.yaml:19:9"),
+        ("inventory-owner", "(no source line)"),
+    ])
+    assert [s.get("name") for s in root.iter("testsuite")] == [r.id for r in RULES]
+    assert (root.get("tests"), root.get("failures")) == ("4", "1")
 
-    failure = cases[("cluster-1", "mcs-unknown-service")].find("failure")
+    case = cases[("mcs-unknown-service", "overlays/cluster-1/producer-url.yaml:8:3")]
+    assert (case.get("file"), case.get("line")) == ("overlays/cluster-1/producer-url.yaml", "8")
+    failure = case.find("failure")
     assert failure is not None
     assert failure.get("message") == f"1 error: {URL_MESSAGE}"
     assert failure.text == (f"overlays/cluster-1/producer-url.yaml:8:3: error mcs-unknown-service: {URL_MESSAGE}\n"
@@ -230,24 +238,26 @@ def test_junit() -> None:
                             "(cluster-2 exports istio-apps/sample-producer)\n"
                             "  fix: Export the service or correct the URL.")
 
-    warning = cases[("cluster-1", "resource-limits")]
+    warning = cases[("resource-limits", "base/sample-caller/deployment.yaml:21:9")]
     assert warning.find("failure") is None
     assert f"warning resource-limits: {CALLER_LIMITS}" in warning.findtext("system-out")
 
-    waived = cases[("cluster-2", "resource-limits")]
+    waived = cases[("resource-limits", "base/sample-producer/deployment.yaml:19:9")]
     assert waived.find("failure") is None
     assert f"(waived: {REASON})" in waived.findtext("system-out")
 
-    passing = cases[("cluster-2", "mcs-unknown-service")]
-    assert list(passing) == []
-
-    fleet = cases[("fleet", "inventory-owner")]
+    fleet = cases[("inventory-owner", "(no source line)")]
+    assert fleet.get("file") is None
     assert fleet.findtext("system-out") == f"(no source line): notice inventory-owner: {ODD_MESSAGE}"
+
+    passing = _cases(render("junit", []))
+    assert sorted(passing) == sorted((r.id, "all clusters") for r in RULES)
+    assert all(list(c) == [] for c in passing.values())
 
 
 def test_junit_escapes_what_xml_cannot_hold() -> None:
     f = Finding("mcs-unknown-service", Severity.ERROR, 'bad \x1b[31m "quote" <tag> & ]]>', cluster="cluster-1")
-    case = _cases(render("junit", [f]))[("cluster-1", "mcs-unknown-service")]
+    case = _cases(render("junit", [f]))[("mcs-unknown-service", "(no source line)")]
     assert case.find("failure").get("message") == '1 error: bad \ufffd[31m "quote" <tag> & ]]>'
 
 
@@ -255,18 +265,20 @@ def test_junit_escapes_what_xml_cannot_hold() -> None:
 
 def test_github() -> None:
     lines = render("github").splitlines()
-    assert ("::error file=overlays/cluster-1/producer-url.yaml,line=8,col=3,title=mcs-unknown-service::"
-            f"{URL_MESSAGE}%0Afix: Export the service or correct the URL.") in lines
-    assert ("::warning file=base/sample-caller/deployment.yaml,line=21,col=9,title=resource-limits::"
-            f"{CALLER_LIMITS}%0Afix: Set resources.limits.memory.") in lines
+    # Most severe first: the error's line, then the line it points at as its other end, then the rest.
+    assert lines[0] == ("::error file=overlays/cluster-1/producer-url.yaml,line=8,col=3,title=mcs-unknown-service::"
+                        f"{URL_MESSAGE}%0Afix: Export the service or correct the URL.")
+    assert lines[1] == ("::error file=components/export-gke/serviceexport.yaml,line=4,col=3,"
+                        "title=mcs-unknown-service (cluster-2 exports istio-apps/sample-producer)::"
+                        "other end of mcs-unknown-service at overlays/cluster-1/producer-url.yaml:8: "
+                        f"{URL_MESSAGE}")
+    assert lines[2] == ("::warning file=base/sample-caller/deployment.yaml,line=21,col=9,title=resource-limits::"
+                        f"{CALLER_LIMITS}%0Afix: Set resources.limits.memory.")
     assert ("::notice file=base/sample-producer/deployment.yaml,line=19,col=9,title=resource-limits (waived)::"
             f"{PRODUCER_LIMITS}%0Awaived: {REASON}") in lines
     assert ("::notice title=inventory-owner::"
             'inventory <lists> 2 clusters & "no" owner: 100%25, a|b%0Asecond line'
             "%0Afix: Add an owner to the clusterset.") in lines
-    assert ("::error file=components/export-gke/serviceexport.yaml,line=4,col=3,"
-            "title=mcs-unknown-service (cluster-2 exports istio-apps/sample-producer)::"
-            f"{URL_MESSAGE}%0Afix: Export the service or correct the URL.") in lines
     assert len(lines) == 5
 
 
@@ -286,11 +298,13 @@ def test_markdown() -> None:
     assert out.count("| Severity | Rule | Object | Location | Message |") == 3
     assert (f"| :x: error | `mcs-unknown-service` | ConfigMap istio-apps/sample-caller-config | "
             f"`overlays/cluster-1/producer-url.yaml:8` | {URL_MESSAGE}<br>see "
-            "`components/export-gke/serviceexport.yaml:4` (cluster-2 exports istio-apps/sample-producer) |") in rows
+            "`components/export-gke/serviceexport.yaml:4` (cluster-2 exports istio-apps/sample-producer)"
+            "<br>fix: Export the service or correct the URL. |") in rows
     assert ("| error (waived) | `resource-limits` | Deployment istio-apps/sample-producer-v1 | "
-            f"`base/sample-producer/deployment.yaml:19` | {PRODUCER_LIMITS}<br>_waived: {REASON}_ |") in rows
+            f"`base/sample-producer/deployment.yaml:19` | {PRODUCER_LIMITS}<br>waived: {REASON} |") in rows
     assert ("| :information_source: notice | `inventory-owner` | — | — | "
-            "inventory &lt;lists&gt; 2 clusters &amp; \"no\" owner: 100%, a\\|b<br>second line |") in rows
+            "inventory &lt;lists&gt; 2 clusters &amp; \"no\" owner: 100%, a\\|b<br>second line"
+            "<br>fix: Add an owner to the clusterset. |") in rows
 
 
 def test_markdown_links_and_clean_clusters() -> None:

@@ -11,6 +11,7 @@ import os
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Callable
 
 from . import kustomizations
 from .errors import InputError
@@ -50,9 +51,25 @@ def build_annotated(kustomize: Path, cluster: Cluster, root: Path) -> list[Resou
         return parse_build(cluster.name, _kustomize(kustomize, wrapper, cluster), wrapper, root, Documents())
 
 
+def build_annotated_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
+                        on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
+    """Annotated builds of several clusters at once (a failing run places findings in many clusters);
+    each is a separate kustomize process, so threads give real parallelism."""
+    def one(c: Cluster) -> list[Resource]:
+        out = build_annotated(kustomize, c, root)
+        if on_built is not None:
+            on_built(c.name)
+        return out
+
+    with ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2)) as pool:
+        futures = {c.name: pool.submit(one, c) for c in clusters}
+        return {name: f.result() for name, f in futures.items()}
+
+
 def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
               closures: kustomizations.Closures | None = None,
-              documents: Documents | None = None) -> dict[str, list[Resource]]:
+              documents: Documents | None = None,
+              on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
     """Check each overlay's references, then build them; kustomize is a separate process, so threads
     give real parallelism. When a build fails, a malformed manifest is named with its file and line."""
     closures = closures or kustomizations.Closures(root)
@@ -61,7 +78,13 @@ def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int
     documents = documents or Documents()
     workers = workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        futures = {c.name: pool.submit(_build, kustomize, c, root, documents) for c in clusters}
+        def one(c: Cluster) -> list[Resource]:
+            out = _build(kustomize, c, root, documents)
+            if on_built is not None:  # progress display: clusters built so far
+                on_built(c.name)
+            return out
+
+        futures = {c.name: pool.submit(one, c) for c in clusters}
         built = {}
         for c in clusters:
             try:

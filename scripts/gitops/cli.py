@@ -8,8 +8,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.metadata
+import os
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -19,7 +20,8 @@ from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .inventory import INVENTORY_FILE
 from .policy import rules_table
-from .report import FORMATS, ReportContext
+from .progress import Progress
+from .report import FORMATS, ReportContext, github
 
 VERSION = __version__
 COLOR_HELP = "colour the output: auto (when writing to a terminal), always or never"
@@ -75,6 +77,11 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--format", choices=sorted(FORMATS), default="text",
                      help="report format (default: text): " + ", ".join(sorted(FORMATS)))
     val.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    val.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH", type=_output,
+                     help="also write FORMAT to PATH (atomically; '-' is stdout); repeat for several formats "
+                          "from one run, e.g. --format github --output sarif=validate.sarif --output junit=validate.xml")
+    val.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                     help="a one-line progress display on stderr (default: only when stderr is a terminal)")
     val.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     val.add_argument("--list-policies", action="store_true", help="print every rule and exit")
     val.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
@@ -91,6 +98,8 @@ def _merge_args(mrg: argparse.ArgumentParser) -> None:
     mrg.add_argument("--format", choices=sorted(FORMATS), default="text",
                      help="report format (default: text): " + ", ".join(sorted(FORMATS)))
     mrg.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    mrg.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH", type=_output,
+                     help="also write FORMAT to PATH (atomically; '-' is stdout); repeatable, as for validate")
     mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
@@ -152,6 +161,15 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _output(value: str) -> tuple[str, str]:
+    fmt, sep, path = value.partition("=")
+    if not sep or not path:
+        raise argparse.ArgumentTypeError(f"expected FORMAT=PATH, got {value!r}")
+    if fmt not in FORMATS:
+        raise argparse.ArgumentTypeError(f"unknown format {fmt!r} (choose from {', '.join(sorted(FORMATS))})")
+    return fmt, path
+
+
 def _config(root: Path) -> ruleconfig.Config:
     """The registry as policies/config.yaml configures it (severities, disabled rules, parameters)."""
     return ruleconfig.load(root, _registry(root))
@@ -211,8 +229,19 @@ def _render(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if changed and getattr(args, "fail_on_change", False) else EXIT_OK
 
 
-def _color(args: argparse.Namespace) -> bool:
-    return args.color == "always" or (args.color == "auto" and args.output_file is None and sys.stdout.isatty())
+def _color(args: argparse.Namespace, path: Path | None = None) -> bool:
+    """--color always, or auto: standard output is a terminal and NO_COLOR (no-color.org) is not set."""
+    return args.color == "always" or (args.color == "auto" and path is None and args.output_file is None
+                                      and sys.stdout.isatty() and "NO_COLOR" not in os.environ)
+
+
+def _outputs(args: argparse.Namespace) -> list[tuple[str, Path | None]]:
+    """(format, path or None for stdout): --format to --output-file or stdout, then every --output."""
+    outputs: list[tuple[str, Path | None]] = [(args.format, args.output_file)]
+    outputs += [(fmt, None if path == "-" else Path(path)) for fmt, path in getattr(args, "output", [])]
+    if sum(path is None for _, path in outputs) > 1:
+        raise UsageError("only one output can go to standard output; give the others a PATH")
+    return outputs
 
 
 def _validate(root: Path, args: argparse.Namespace) -> int:
@@ -231,7 +260,13 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
             raise UsageError("--shard K/N writes a partial result: give --output-file PATH (and no --changed-since)")
         shard.write(args.output_file, shard.run(root, options, k, n))
         return EXIT_OK
-    return _report(pipeline.validate(root, policies, options), rules, args)
+    outputs = _outputs(args)
+    shown = args.progress if args.progress is not None else sys.stderr.isatty()
+    with Progress(sys.stderr, enabled=shown) as progress:
+        result = pipeline.validate(root, policies, replace(options, progress=progress))
+        progress.stage("report")
+        rendered = _rendered(result, rules, args, outputs)
+    return _write(rendered, result)
 
 
 def _merge(root: Path, args: argparse.Namespace) -> int:
@@ -242,14 +277,28 @@ def _merge(root: Path, args: argparse.Namespace) -> int:
 
 
 def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
-    """Print or write the report; the exit code says whether an error finding counts."""
-    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], color=_color(args),
-                        tool_version=VERSION)
-    text = FORMATS[args.format](result.findings, ctx)
-    if args.output_file:
-        write_atomic(args.output_file, text)
-    else:
-        sys.stdout.write(text)
+    """Print or write the report(s); the exit code says whether an error finding counts."""
+    return _write(_rendered(result, rules, args, _outputs(args)), result)
+
+
+def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
+              outputs: list[tuple[str, Path | None]]) -> list[tuple[Path | None, str]]:
+    """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
+    rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
+    summary_path = os.environ.get(github.SUMMARY_ENV)
+    if summary_path and any(fmt == "github" for fmt, _ in outputs):
+        rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+    return rendered
+
+
+def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> int:
+    for path, text in rendered:  # every file is written whole, or not at all
+        if path is not None:
+            write_atomic(path, text)
+    for path, text in rendered:
+        if path is None:
+            sys.stdout.write(text)
     failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 

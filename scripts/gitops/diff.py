@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, git, hydrate, pipeline, tools
+from . import bootstrap, engine, git, hydrate, pipeline, tools
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -34,6 +34,9 @@ if TYPE_CHECKING:
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 BROKEN, UNCHANGED = "broken", "unchanged"
+UNEXPORTED = "unexported"  # a Service node whose ServiceExport went away while the Service stayed
+# Rules whose finding on the field that holds a URL means the call does not work: the graph's only verdict.
+CALL_RULES = ("mcs-",)
 MAIN_BRANCHES = ("main", "origin/main")
 # kustomize's name hash: 10 characters of this alphabet (hex with vowel-like digits replaced).
 _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
@@ -136,7 +139,10 @@ class Call:
     clusterset: str
     url: str
     exporters: tuple[str, ...]
-    problem: str = ""  # why it does not resolve
+    problem: str = ""  # why it does not resolve (the resolver's view; the graph's verdict comes from findings)
+    # Where the URL is written: (cluster, kind, namespace, name) and the field, as findings name them.
+    source: tuple[str, str, str, str] = ("", "", "", "")
+    field: str = ""
 
 
 @dataclass
@@ -148,6 +154,7 @@ class Snapshot:
     findings: list[Finding]
     calls: dict[tuple[Node, str, str], Call]
     exports: set[Node]
+    services: set[Node] = field(default_factory=set)  # every Service, exported or not
 
 
 def generated_names(resources: Iterable[Resource]) -> dict[str, str]:
@@ -225,10 +232,13 @@ def calls(fleet: Fleet, norm: Normaliser = _unchanged,
         if v.ok and v.kind != _resolve.CLUSTERSET:
             continue  # external, or a Service of the caller's own cluster
         clusterset = fleet.cluster(v.cluster).clusterset
-        exporters = v.clusters if v.ok else ()  # broken exactly when the verdict (and so a finding) says so
+        exporters = v.clusters if v.ok else ()
         ns, svc = (v.namespace, v.service) if v.service else ("", v.host)  # a name that names no Service
+        r = v.use.resource  # where the URL is written: how the graph finds the finding that judges the call
+        source = (r.cluster, r.kind, r.namespace, norm(r.name))
         for caller in _callers(v.use, consumers, norm):
-            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, v.use.ref.text, exporters, v.reason))
+            out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, v.use.ref.text, exporters, v.reason,
+                                                   source, engine.path_text(v.use.path)))
     return out
 
 
@@ -248,7 +258,8 @@ def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options
     findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
     return Snapshot([c.name for c in result.inventory.clusters],
                     rendered_files(result.inventory, result.resources, norm),
-                    findings, calls(fleet, norm, _address_keys(policies)), exported_services(fleet))
+                    findings, calls(fleet, norm, _address_keys(policies)), exported_services(fleet),
+                    {Node(r.cluster, "Service", r.namespace, r.name) for r in fleet.of_kind("Service")})
 
 
 def _address_keys(policies: tuple[Policy, ...]) -> tuple[str, ...] | None:
@@ -301,12 +312,15 @@ class Edge:
     url: str
     status: str
     problem: str = ""
+    rule: str = ""  # the finding that breaks it
+    where: str = ""  # that finding's source line (the line to fix)
 
 
 @dataclass
 class Graph:
-    nodes: dict[Node, str]  # node -> added | removed | unchanged | broken (a target nothing exports)
+    nodes: dict[Node, str]  # node -> added | removed | unchanged | unexported | broken (a target nothing exports)
     edges: list[Edge]
+    clustersets: dict[str, str] = field(default_factory=dict)  # cluster -> its clusterset
 
 
 @dataclass
@@ -374,37 +388,64 @@ def _missing(call: Call) -> Node:
     return Node("", "Service", call.namespace, call.service)
 
 
-def _edges_of(old: Call | None, new: Call | None) -> Iterator[Edge]:
+def call_findings(findings: Iterable[Finding]) -> dict[tuple, Finding]:
+    """The findings that judge a call, by where the URL is written: (cluster, kind, namespace, name, field).
+
+    An edge is broken exactly when one of these exists, whichever resolver produced the calls: the
+    graph and the findings section can never disagree."""
+    out: dict[tuple, Finding] = {}
+    for f in findings:
+        if f.rule.startswith(CALL_RULES) and f.obj is not None and f.cluster:
+            out.setdefault((f.cluster, f.obj.kind, f.obj.namespace, f.obj.name, f.field_path or ""), f)
+    return out
+
+
+def _verdict(call: Call, judged: dict[tuple, Finding]) -> Finding | None:
+    return judged.get((*call.source, call.field))
+
+
+def _edges_of(old: Call | None, new: Call | None, judged: dict[tuple, Finding]) -> Iterator[Edge]:
     """The edges of one (caller, namespace, service) use in base and head."""
     def to(cluster: str, call: Call) -> Node:
         return Node(cluster, "Service", call.namespace, call.service)
 
-    if new is not None and new.exporters:
+    finding = _verdict(new, judged) if new is not None else None
+    if finding is not None:
+        assert new is not None
+        exporters = new.exporters or (old.exporters if old else ())
+        for target in [to(exp, new) for exp in exporters] or [_missing(new)]:
+            yield Edge(new.caller, target, new.url, BROKEN, finding.message, finding.rule, finding.where())
+        return
+    if new is not None:
         for exp in new.exporters:
             yield Edge(new.caller, to(exp, new), new.url, UNCHANGED if old and exp in old.exporters else ADDED)
+        if not new.exporters:  # nothing resolves it, yet no finding says so (e.g. waived): not called broken
+            yield Edge(new.caller, _missing(new), new.url, UNCHANGED if old else ADDED, new.problem)
         for exp in (old.exporters if old else ()):
             if exp not in new.exporters:
                 yield Edge(old.caller, to(exp, old), old.url, REMOVED)
-    elif new is not None:
-        targets = [to(exp, old) for exp in old.exporters] if old and old.exporters else [_missing(new)]
-        for target in targets:
-            yield Edge(new.caller, target, new.url, BROKEN, new.problem)
     elif old is not None:
         for target in [to(exp, old) for exp in old.exporters] or [_missing(old)]:
             yield Edge(old.caller, target, old.url, REMOVED)
 
 
 def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
-    """Edges of both revisions with their status; nodes are callers and exported Services of either."""
+    """Edges of both revisions with their status; nodes are callers and exported Services of either.
+
+    A Service that lost only its ServiceExport is `unexported`, not removed: it still runs."""
+    judged = call_findings(head.findings)
     edges = [e for key in sorted(set(base.calls) | set(head.calls))
-             for e in _edges_of(base.calls.get(key), head.calls.get(key))]
+             for e in _edges_of(base.calls.get(key), head.calls.get(key), judged)]
     before = base.exports | {c.caller for c in base.calls.values()}
     after = head.exports | {c.caller for c in head.calls.values()}
-    nodes = {n: UNCHANGED if n in before and n in after else ADDED if n in after else REMOVED
+    nodes = {n: UNCHANGED if n in before and n in after else ADDED if n in after
+             else UNEXPORTED if n in head.services else REMOVED
              for n in sorted(before | after)}
     for e in edges:
         nodes.setdefault(e.target, BROKEN)
-    return Graph(nodes, edges)
+    clustersets = {cluster: c.clusterset for snap in (base, head) for c in snap.calls.values()
+                   for cluster in (c.caller.cluster, *c.exporters)}
+    return Graph(nodes, edges, clustersets)
 
 
 def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str = "") -> Diff:

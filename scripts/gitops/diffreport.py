@@ -12,10 +12,12 @@ import re
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
-from .diff import ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, ClusterDiff, Diff, Edge, Graph, Node, title
+from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, ClusterDiff, Diff, Edge, Graph, Node,
+                   ObjectChange, title)
 from .errors import UsageError
 from .findings import Finding
-from .report._common import plural
+from .report._common import cluster_list, group, plural
+from .report.markdown import cell, code
 from .report.json import finding_dict
 
 MARKER = "<!-- gitops-diff part {i} -->"
@@ -42,7 +44,8 @@ def _finding_line(f: Finding) -> str:
 
 
 def _edge_line(e: Edge) -> str:
-    why = f": {e.problem}" if e.problem else ""
+    why = f": {e.rule + ': ' if e.rule else ''}{e.problem}" if e.problem else ""
+    why += f" ({e.where})" if e.where else ""
     return f"{e.caller.label} -> {e.target.label} ({e.url}){why}"
 
 
@@ -69,10 +72,15 @@ def text(d: Diff, color: bool = False) -> str:
         out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {ch.title}  {ch.path}")
                 for ch in c.changes]
     out.append(paint(_BOLD, f"findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed"))
-    out += [paint(_COLOR["+"], f"  + {_finding_line(f)}") for f in d.introduced]
-    out += [paint(_COLOR["-"], f"  - {_finding_line(f)}") for f in d.fixed]
-    out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}"))
-    out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges]
+    names = [c.cluster for c in d.clusters]
+    for sign, found in (("+", d.introduced), ("-", d.fixed)):
+        for g in group(found, names):
+            where = f" [{cluster_list(g.clusters, len(names))}]" if len(g.clusters) > 1 else ""
+            out.append(paint(_COLOR[sign], f"  {sign} {_finding_line(g.first)}{where}"))
+    unchanged = sum(e.status == UNCHANGED for e in d.graph.edges)
+    out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}, {unchanged} unchanged"))
+    out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges
+            if e.status != UNCHANGED]
     for c in d.clusters:
         for ch in c.changes:
             out += [_diff_line(line, paint) for line in ch.diff.splitlines()]
@@ -102,7 +110,8 @@ def as_json(d: Diff) -> str:
             "nodes": [{"id": _node_id(n), "cluster": n.cluster or None, "kind": n.kind, "namespace": n.namespace,
                        "name": n.name, "status": s} for n, s in d.graph.nodes.items()],
             "edges": [{"from": _node_id(e.caller), "to": _node_id(e.target), "url": e.url, "status": e.status,
-                       "problem": e.problem or None} for e in d.graph.edges],
+                       "problem": e.problem or None, "rule": e.rule or None, "where": e.where or None}
+                      for e in d.graph.edges],
         },
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -138,23 +147,71 @@ def _md(s: str) -> str:
     return f"{ticks}{pad}{s}{pad}{ticks}"
 
 
+def _verdict(d: Diff) -> str:
+    if not d.changed:
+        return "No cluster receives a change."
+    n, total = sum(bool(c.changes) for c in d.clusters), len(d.clusters)
+    verb = "receives" if n == 1 else "receive"
+    return f"{n} of {plural(total, 'cluster')} {verb} changes." if total > 1 else f"{plural(n, 'cluster')} {verb} changes."
+
+
+def _same(cluster: str, text: str) -> str:
+    """A cluster's path or diff with its own folder name taken out, so fifty identical changes compare equal."""
+    return text.replace(f"clusters/{cluster}/", "clusters/<cluster>/") if cluster else text
+
+
+def _clusters_md(clusters: list[str], total: int) -> str:
+    return cell(cluster_list(clusters, total))
+
+
 def _summary_blocks(d: Diff) -> Iterator[Block]:
-    verdict = (f"{plural(sum(bool(c.changes) for c in d.clusters), 'cluster')} of {len(d.clusters)} receive changes."
-               if d.changed else "No cluster receives a change.")
+    changed = [c for c in d.clusters if c.changes]
+    quiet = [c.cluster for c in d.clusters if not c.changes]
+    rows = tuple(f"| {cell(c.cluster)} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE) + " |"
+                 for c in changed)
+    if quiet:
+        rows += ("", f"No change {cell(cluster_list(quiet, len(d.clusters)))}." if len(quiet) > 1
+                 else f"No change in {cell(quiet[0])}.")
+    table = "| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n" if changed else ""
     yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change. "
-                f"{verdict}\n\n| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n",
-                tuple(f"| {c.cluster} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE) + " |"
-                      for c in d.clusters))
+                f"{_verdict(d)}\n\n{table}", rows)
+    same: dict[tuple, list[ClusterDiff]] = {}
     for c in d.clusters:
         if c.changes:
-            yield Block(f"\n#### {c.cluster}: {counts(c)}\n\n",
-                        tuple(f"- {ch.change}: {_md(ch.title)}" for ch in c.changes))
+            key = tuple((ch.change, ch.title, _same(c.cluster, ch.path)) for ch in c.changes)
+            same.setdefault(key, []).append(c)
+    for members in same.values():
+        c = members[0]
+        who = (cell(c.cluster) if len(members) == 1 else
+               f"same change {_clusters_md([m.cluster for m in members], len(d.clusters))}")
+        yield Block(f"\n#### {who}: {counts(c)}\n\n",
+                    tuple(f"- {ch.change}: {_md(ch.title)}" for ch in c.changes))
+
+
+def _finding_lines(findings: list[Finding], total: int, clusters: list[str], fixed: bool) -> list[str]:
+    out = []
+    for g in group(findings, clusters):
+        f = g.first
+        who = cluster_list(g.clusters, total) or "fleet"
+        where = "" if fixed else f" ({_md(g.where())})"
+        head = f":white_check_mark: fixed {_md(f.rule)}" if fixed else f":new: {_md(f.rule)} {f.severity.value}"
+        out.append(f"- {head} in {cell(who)}: {cell(f.message)}{where}")
+    return out
+
+
+def _fix_lines(findings: list[Finding]) -> list[str]:
+    """Each rule's fix hint once, after the list (fifty findings of one rule share one hint)."""
+    fixes = {f.rule: f.fix for f in findings if f.fix}
+    if not fixes:
+        return []
+    return ["", "**How to fix**", ""] + [f"- {_md(rule)}: {cell(fix)}" for rule, fix in fixes.items()]
 
 
 def _findings_block(d: Diff) -> Block:
-    lines = [f"- :new: {_md(f.rule)} {f.severity.value} in {f.cluster or 'fleet'}: {f.message} ({_md(f.where())})"
-             for f in d.introduced]
-    lines += [f"- :white_check_mark: fixed {_md(f.rule)} in {f.cluster or 'fleet'}: {f.message}" for f in d.fixed]
+    clusters = [c.cluster for c in d.clusters]
+    lines = _finding_lines(d.introduced, len(clusters), clusters, False)
+    lines += _finding_lines(d.fixed, len(clusters), clusters, True)
+    lines += _fix_lines(d.introduced)
     return Block(f"\n### Findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed\n\n",
                  tuple(lines) or ("Nothing introduced, nothing fixed.",))
 
@@ -163,57 +220,144 @@ _ARROW = {ADDED: "==>", REMOVED: "-.->", BROKEN: "-.-x", UNCHANGED: "-->"}
 _LINK_STYLE = {ADDED: "stroke:#1a7f37,stroke-width:3px", REMOVED: "stroke:#8c959f,stroke-dasharray:4 4",
                BROKEN: "stroke:#cf222e,stroke-width:3px", UNCHANGED: "stroke:#57606a"}
 _NODE_CLASS = {ADDED: "fill:#dafbe1,stroke:#1a7f37", REMOVED: "fill:#eaeef2,stroke:#8c959f,stroke-dasharray:4 4",
-               BROKEN: "fill:#ffebe9,stroke:#cf222e,stroke-dasharray:4 4"}
+               BROKEN: "fill:#ffebe9,stroke:#cf222e,stroke-dasharray:4 4",
+               UNEXPORTED: "fill:#fff8c5,stroke:#9a6700,stroke-dasharray:4 4"}
+_SEVERITY = {BROKEN: 0, REMOVED: 1, ADDED: 2, UNCHANGED: 3}
+DETAIL_EDGES = 100  # above this many edges the diagram collapses to clusterset and namespace
+MERMAID_MAX_EDGES = 500  # Mermaid refuses to draw more ("Edge limit exceeded")
 
 
 def _label(s: str) -> str:
-    return s.replace('"', "#quot;")
+    return s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+
+
+@dataclass(frozen=True)
+class Drawing:
+    """What the diagram draws: boxes in subgraphs, and edges between them with a count each."""
+
+    level: str  # "object", "namespace" or "clusterset"
+    boxes: dict[tuple, tuple[str, str, str]]  # key -> (subgraph, label, status)
+    edges: list[tuple[tuple, tuple, str, int]]  # (from, to, status, how many edges of the graph it stands for)
+    left_out: int = 0  # edges not drawn to stay under Mermaid's limit
+
+
+def drawing(g: Graph) -> Drawing:
+    """Every edge when there are few; else only the changed ones, collapsed to (clusterset, namespace)
+    and, if still too many, to clusterset; never more than Mermaid's edge limit."""
+    edges = g.edges if len(g.edges) <= DETAIL_EDGES else [e for e in g.edges if e.status != UNCHANGED]
+    if len(edges) <= DETAIL_EDGES:
+        touched = {n for e in edges for n in (e.caller, e.target)}
+        boxes = {(n,): (n.cluster or "not exported", title(n.kind, n.namespace, n.name), s)
+                 for n, s in g.nodes.items() if edges is g.edges or n in touched}
+        return Drawing("object", boxes, [((e.caller,), (e.target,), e.status, 1) for e in edges])
+
+    def clusterset(n: Node) -> str:
+        return g.clustersets.get(n.cluster, n.cluster or "not exported")
+
+    for level in ("namespace", "clusterset"):
+        def caller(n: Node) -> tuple[str, str]:
+            """Callers merge per namespace (or clusterset); the Services they call keep their names."""
+            return (clusterset(n), f"callers in namespace {n.namespace}" if level == "namespace" else "callers")
+
+        merged: dict[tuple, int] = {}
+        for e in edges:
+            k = (caller(e.caller), (clusterset(e.target), title("Service", e.target.namespace, e.target.name)),
+                 e.status)
+            merged[k] = merged.get(k, 0) + 1
+        if len(merged) <= MERMAID_MAX_EDGES or level == "clusterset":
+            ordered = sorted(merged.items(), key=lambda kv: (_SEVERITY[kv[0][2]], -kv[1], kv[0]))
+            kept = ordered[:MERMAID_MAX_EDGES]
+            boxes = {k: (k[0], k[1], "") for (a, b, _), _ in kept for k in (a, b)}
+            return Drawing(level, boxes, [(a, b, st, n) for (a, b, st), n in kept],
+                           sum(n for _, n in ordered[MERMAID_MAX_EDGES:]))
+    raise AssertionError("unreachable")
 
 
 def mermaid(g: Graph) -> list[str]:
-    """A Mermaid `flowchart LR`: one subgraph per cluster; edge and node styles say what the change does."""
-    ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
+    """A Mermaid `flowchart LR`: one subgraph per cluster (or clusterset); styles say what the change does."""
+    d = drawing(g)
+    ids = {k: f"n{i}" for i, k in enumerate(d.boxes)}
     lines = ["flowchart LR"]
-    for i, cluster in enumerate(dict.fromkeys(n.cluster for n in g.nodes)):
-        lines.append(f'  subgraph c{i}["{_label(cluster or "not exported")}"]')
-        lines += [f'    {ids[n]}["{_label(title(n.kind, n.namespace, n.name))}"]'
-                  for n in g.nodes if n.cluster == cluster]
+    for i, group_name in enumerate(dict.fromkeys(v[0] for v in d.boxes.values())):
+        lines.append(f'  subgraph c{i}["{_label(group_name)}"]')
+        lines += [f'    {ids[k]}["{_label(label)}"]' for k, (sub, label, _) in d.boxes.items() if sub == group_name]
         lines.append("  end")
-    for e in g.edges:
-        lines.append(f"  {ids[e.caller]} {_ARROW[e.status]}|{e.status}| {ids[e.target]}")
+    for a, b, status, n in d.edges:
+        text = status if n == 1 else f"{n} {status}"
+        lines.append(f"  {ids[a]} {_ARROW[status]}|{text}| {ids[b]}")
     for status, style in _NODE_CLASS.items():
-        members = [ids[n] for n, s in g.nodes.items() if s == status]
+        members = [ids[k] for k, v in d.boxes.items() if v[2] == status]
         if members:
             lines += [f"  classDef {status} {style}", f"  class {','.join(members)} {status}"]
     for status, style in _LINK_STYLE.items():
-        indexes = [str(i) for i, e in enumerate(g.edges) if e.status == status]
+        indexes = [str(i) for i, e in enumerate(d.edges) if e[2] == status]
         if indexes:
             lines.append(f"  linkStyle {','.join(indexes)} {style}")
     return lines
 
 
-def _graph_blocks(g: Graph, budget: int) -> Iterator[Block]:
-    head = f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')})\n\n"
+def _edge_rows(g: Graph, total: int, listed: set[tuple[str, str]] = frozenset()) -> list[str]:  # type: ignore[assignment]
+    """One row per call that the change adds, removes or breaks: its targets in all exporting clusters together."""
+    rows: dict[tuple, list[Edge]] = {}
+    for e in g.edges:
+        if e.status != UNCHANGED:
+            key = (_SEVERITY[e.status], e.caller, e.target.namespace, e.target.name, e.url, e.status)
+            rows.setdefault(key, []).append(e)
+    out = []
+    for (_, caller, ns, name, url, status), edges in sorted(rows.items()):
+        e = edges[0]
+        targets = [t.target.cluster for t in edges if t.target.cluster]
+        target = title("Service", ns, name) + (f" ({len(targets)} clusters)" if len(targets) > 1 else
+                                                 f" in {targets[0]}" if targets else " (not exported)")
+        if e.rule and (e.rule, e.where) in listed:  # its message is in the findings above: name it, do not repeat it
+            why = f"{code(e.rule)} at {code(e.where)}"
+        elif e.rule:
+            why = f"{code(e.rule)}: {cell(e.problem)} ({code(e.where)})"
+        else:
+            why = cell(e.problem)
+        out.append(f"| {status} | {code(caller.label)} | {cell(target)} | {code(url)} | {why} |")
+    return out
+
+
+def _graph_blocks(g: Graph, budget: int, total: int = 0,
+                  listed: set[tuple[str, str]] = frozenset()) -> Iterator[Block]:  # type: ignore[assignment]
+    unchanged = sum(e.status == UNCHANGED for e in g.edges)
+    head = (f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')}, "
+            f"{unchanged} unchanged)\n\n")
     if not g.nodes:
         yield Block(head, ("No workload calls a `*.svc.clusterset.local` name and nothing is exported.",))
         return
-    chart = Block(head, tuple(mermaid(g)), "mermaid")
+    d = drawing(g)
+    note = {"object": "", "namespace": "_Collapsed to clusterset and namespace; only changed edges are drawn._\n\n",
+            "clusterset": "_Collapsed to clustersets; only changed edges are drawn._\n\n"}[d.level]
+    if d.left_out:
+        note += f"_{d.left_out} edges not drawn (Mermaid draws at most {MERMAID_MAX_EDGES}); the table lists them._\n\n"
+    chart = Block(head + note, tuple(mermaid(g)), "mermaid")
     if len(chart.render()) <= budget:
         yield chart
-    else:  # a diagram cut in two renders as neither; the table below has every edge
-        yield Block(head, ("_The diagram is too large for one comment; every edge is in the table below._",))
-    rows = tuple(f"| {e.status} | {_md(e.caller.label)} | {_md(e.target.label)} | {_md(e.url)} | {e.problem} |"
-                 for e in g.edges)
+    else:  # a diagram cut in two renders as neither; the table below has every changed edge
+        yield Block(head + note, ("_The diagram is too large for one comment; every changed edge is in the table below._",))
+    rows = tuple(_edge_rows(g, total, listed))
     if rows:
-        yield Block("\n| edge | caller | target | URL | problem |\n| --- | --- | --- | --- | --- |\n", rows)
+        yield Block("\n| edge | caller | target | URL | why |\n| --- | --- | --- | --- | --- |\n", rows)
+    yield Block("", (f"\n{plural(unchanged, 'unchanged edge')} not listed.",) if unchanged else ())
 
 
 def _diff_blocks(d: Diff) -> Iterator[Block]:
     if d.changed:
         yield Block("\n### Rendered changes\n")
+    same: dict[tuple[str, str, str], list[tuple[str, ObjectChange]]] = {}
     for c in d.clusters:
         for ch in c.changes:
-            yield Block(f"\n**{c.cluster}** {ch.change} {_md(ch.path)}\n\n", tuple(ch.diff.splitlines()), "diff")
+            key = (ch.change, _same(c.cluster, ch.path), _same(c.cluster, ch.diff))
+            same.setdefault(key, []).append((c.cluster, ch))
+    for (change, path, text), members in same.items():
+        if len(members) == 1:  # one cluster: its own path and diff, as they are
+            cluster, ch = members[0]
+            who, path, text = f"**{cell(cluster)}**", ch.path, ch.diff
+        else:
+            who = f"**same change {_clusters_md([c for c, _ in members], len(d.clusters))}**"
+        yield Block(f"\n{who} {change} {_md(path)}\n\n", tuple(text.splitlines()), "diff")
 
 
 def _cut(line: str, width: int) -> list[str]:
@@ -254,7 +398,9 @@ def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
     if max_chars < MIN_MAX_CHARS:
         raise UsageError(f"--max-comment-chars must be at least {MIN_MAX_CHARS}, not {max_chars}")
     budget = max_chars - len(_header(10**6, 10**6))
-    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget), *_diff_blocks(d)]
+    listed = {(f.rule, f.where()) for f in d.introduced}
+    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, len(d.clusters), listed),
+              *_diff_blocks(d)]
     bodies: list[str] = []
     for piece in (p for b in blocks for p in split_block(b, budget)):
         if bodies and len(bodies[-1]) + len(piece) <= budget:

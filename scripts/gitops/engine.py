@@ -38,4 +38,8 @@ def to_finding(policy: Policy, v: Violation, fleet: Fleet, sources: SourceMap) -
 
 
 def run_policies(policies: Iterable[Policy], fleet: Fleet, sources: SourceMap) -> list[Finding]:
-    return [to_finding(p, v, fleet, sources) for p in policies for v in p.run(fleet)]
+    found = [(p, v) for p in policies for v in p.run(fleet)]
+    # Every object to locate is known before the first is located: their annotated builds run in parallel.
+    sources.prefetch([r for _, v in found
+                      for r in ((v.resource,) if v.resource else ()) + tuple(a.resource for a in v.related)])
+    return [to_finding(p, v, fleet, sources) for p, v in found]

@@ -15,11 +15,14 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import build, cache as vcache, engine, hydrate, incremental, inventory, schemacheck, schemas, tools, waivers
+from . import (build, cache as vcache, engine, hydrate, incremental, inventory, kustomizations, schemacheck, schemas,
+               tools, waivers)
+from . import progress as progress_mod
 from .findings import Finding, Severity
 from .inventory import Inventory
 from .manifests import Resource
 from .policy import Fleet, Policy, Rule
+from .progress import Progress
 from .sourcemap import SourceMap
 
 SCHEMA = Rule("schema", Severity.ERROR, "Every rendered object matches its schema strictly (unknown fields rejected).",
@@ -77,6 +80,7 @@ class Options:
     workers: int | None = None
     today: date = field(default_factory=date.today)
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
+    progress: Progress = field(default_factory=progress_mod.disabled)  # the stderr line (progress.py)
     disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
     cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
 
@@ -108,11 +112,13 @@ def listed_rules(policies: tuple[Policy, ...]) -> list[Rule]:
 
 
 class _Timer:
-    def __init__(self) -> None:
+    def __init__(self, progress: Progress | None = None) -> None:
         self.timings: dict[str, float] = {}
+        self.progress = progress or progress_mod.disabled()
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
+    def stage(self, name: str, clusters: int = 0) -> Iterator[None]:
+        self.progress.stage(name, clusters)
         start = time.perf_counter()
         try:
             yield
@@ -131,9 +137,21 @@ def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str,
     return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
 
 
-def source_map(root: Path, inv: Inventory, kustomize: Path) -> SourceMap:
-    """Source lines for findings, from an annotated build of each cluster that has one."""
-    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root))
+def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str, list[Resource]] | None = None,
+               workers: int | None = None, progress: Progress | None = None) -> SourceMap:
+    """Source lines for findings: from each overlay's kustomization tree where that is unambiguous, else from
+    kustomize's annotated builds, in parallel and only of the clusters needed (see SourceMap.prefetch)."""
+    closures = kustomizations.Closures(root)
+    shown = progress or progress_mod.disabled()
+
+    def many(clusters: list[str]) -> dict[str, list[Resource]]:
+        shown.stage("source lines", len(clusters))
+        return build.build_annotated_all(kustomize, [inv.cluster(c) for c in clusters], root, workers,
+                                         lambda _: shown.advance())
+
+    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root),
+                     annotated_many=many, resources=resources or {}, closures=closures,
+                     overlays={c.name: c.overlay for c in inv.clusters})
 
 
 def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
@@ -143,7 +161,7 @@ def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
     fleet = Fleet(inv, resources)
     if not fleet.repeats:
         return []
-    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root))
+    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root), resources)
     return engine.run_policies([rule()], fleet, sources)
 
 
@@ -187,14 +205,16 @@ def frozen_heap() -> Iterator[None]:
 
 
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
-    timer = _Timer()
+    timer = _Timer(options.progress)
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
         store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
         if store is not None:
             resources, rebuilt = store.render(kustomize, inv, options.workers), None
         elif options.changed_since is None:
-            resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers), None
+            options.progress.stage("render", len(inv.clusters))
+            resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers,
+                                                 on_built=lambda _: options.progress.advance()), None
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
@@ -209,7 +229,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
-    sources = source_map(root, inv, kustomize)
+    sources = source_map(root, inv, kustomize, resources, options.workers, options.progress)
     with ExitStack() as stack:
         with timer.stage("schema"):
             to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
@@ -223,7 +243,9 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
         with timer.stage("policies"):
             findings += engine.run_policies(policies, Fleet(inv, resources), sources)
         with timer.stage("schema"):
-            findings += _schema_findings(schema_problems(), sources)
+            problems = schema_problems()
+            sources.prefetch([p.resource for p in problems])
+            findings += _schema_findings(problems, sources)
     with timer.stage("waivers"):
         findings = with_waivers(root, policies, options, findings)
     return findings

@@ -59,7 +59,7 @@ def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[
     resources = (store.render(kustomize, inv, options.workers, clusters) if store is not None
                  else build.build_all(kustomize, clusters, root, options.workers))
     findings: list[Finding] = []
-    sources = pipeline.source_map(root, inv, kustomize)
+    sources = pipeline.source_map(root, inv, kustomize, resources, options.workers)
     with ExitStack() as stack:
         to_check = {c: list(items) for c, items in resources.items()}
         if shard == 1:  # bootstrap objects once, in the first shard
@@ -209,6 +209,7 @@ def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, p
         raise UsageError(f"merge is missing shard(s) {', '.join(f'{k}/{total}' for k in missing)}")
     resources = {c.name: resources[c.name] for c in inv.clusters}
     with pipeline.frozen_heap():
-        findings += engine.run_policies(policies, Fleet(inv, resources), pipeline.source_map(root, inv, kustomize))
+        findings += engine.run_policies(policies, Fleet(inv, resources),
+                                        pipeline.source_map(root, inv, kustomize, resources, options.workers))
         findings = pipeline.with_waivers(root, policies, options, findings)
     return pipeline.Result(inv, resources, findings, {}, frozenset(resources))

@@ -15,6 +15,12 @@ a patch in an overlay beats the base.
   at its own line (inside the kustomization for an inline patch).
 - configMapGenerator / secretGenerator: the literal (`KEY=value`), the `files:` entry or the env
   file line that makes the key.
+- A failing fleet has findings in many clusters, and an annotated build costs about four plain ones.
+  So the declaring file and the kustomizations above it are first read from the overlay's
+  kustomization tree (kustomizations.Closures) when that is unambiguous: exactly one resource document
+  of the tree declares the object, no other object of its kind and name is in the cluster, and no
+  kustomization of the tree renames objects. Only the other objects need an annotated build, and those
+  builds run in parallel (`prefetch`).
 We walk the field path through each candidate's YAML nodes, matching list items by their `name` as
 strategic merge does.
 """
@@ -23,18 +29,21 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import yaml
 
 from . import yamlsrc
 from .errors import InputError
 from .findings import SourceLocation
+from .kustomizations import Closures
 from .manifests import Resource
 
 PathElem = str | int
 _IDENTITY = (("metadata", "name"), ("metadata", "namespace"))
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+# Kustomization fields that rename objects: a tree with one is placed by kustomize's annotated build.
+_RENAMING = ("namePrefix", "nameSuffix")
 
 
 @dataclass(frozen=True)
@@ -75,9 +84,117 @@ class SourceMap:
     _picked: dict[int, Resource] = field(default_factory=dict)
     _taken: set[int] = field(default_factory=set)
     _patch_cache: dict[str, list[_Patch]] = field(default_factory=dict)
+    # Several clusters' annotated builds at once (in parallel); default: one after another through `annotated`.
+    annotated_many: Callable[[list[str]], dict[str, list[Resource]]] | None = None
+    # The plain build of every cluster (objects of one kind and name in a cluster are placed by kustomize).
+    resources: dict[str, list[Resource]] = field(default_factory=dict)
+    # The kustomization trees, and each cluster's overlay folder (repository-relative), for placing from the tree.
+    closures: Closures | None = None
+    overlays: dict[str, str] = field(default_factory=dict)
+    _same_name: dict[str, dict[tuple[str, str], int]] = field(default_factory=dict)
+    _trees: dict[str, tuple[list[str], dict[str, set[str]], list[str]] | None] = field(default_factory=dict)
+
+    def _record(self, cluster: str, built: list[Resource]) -> None:
+        twins: dict[tuple[str, str, str], list[Resource]] = {}
+        for r in built:
+            twins.setdefault((r.kind, r.namespace, r.name), []).append(r)
+        self._twins[cluster] = twins
+
+    def _build(self, clusters: list[str]) -> None:
+        """Annotated builds of the clusters not built yet: all at once when there are several."""
+        todo = [c for c in dict.fromkeys(clusters) if c not in self._twins]
+        if not todo or self.annotated is None:
+            return
+        if self.annotated_many is not None and len(todo) > 1:
+            try:
+                built = self.annotated_many(todo)
+            except (InputError, KeyError):
+                built = {}
+            for c in todo:
+                self._record(c, built.get(c, []))
+            return
+        for c in todo:
+            try:
+                self._record(c, self.annotated(c))
+            except (InputError, KeyError):
+                self._record(c, [])
+
+    def prefetch(self, resources: Iterable[Resource]) -> None:
+        """Place every object that will be located: from its tree where possible, and the annotated builds
+        of the clusters of all the others in parallel (not one after another, as `locate` would)."""
+        if self.annotated is None:
+            return
+        clusters = []
+        for r in resources:
+            if r.origin or r.generated_by or id(r) in self._picked or r.cluster in self._twins:
+                continue
+            placed = self._from_tree(r)
+            if placed is not None:
+                self._picked[id(r)] = placed
+            else:
+                clusters.append(r.cluster)
+        self._build(clusters)
+
+    # --- placing from the kustomization tree ---------------------------------------------------------
+
+    def _from_tree(self, res: Resource) -> Resource | None:
+        """The object with its origin and the kustomizations above it, read from its overlay's tree when
+        that is unambiguous; None leaves it to kustomize's annotated build."""
+        if self.closures is None or res.cluster not in self.overlays:
+            return None
+        if res.cluster not in self._same_name:
+            counts: dict[tuple[str, str], int] = {}
+            for r in self.resources.get(res.cluster, ()):
+                counts[(r.kind, r.name)] = counts.get((r.kind, r.name), 0) + 1
+            self._same_name[res.cluster] = counts
+        if self._same_name[res.cluster].get((res.kind, res.name), 0) != 1:
+            return None
+        tree = self._tree_of(res.cluster)
+        if tree is None:
+            return None
+        kustomizations, reads, resource_files = tree
+        origins = [f for f in resource_files if self._declares(f, res)]
+        if len(origins) != 1 or sum(self._declares(origins[0], res, count=True)) != 1:
+            return None
+        # The kustomizations whose build reads the declaring file, innermost first (as kustomize lists them).
+        above = sorted((k for k in kustomizations if origins[0] in reads[k]), key=lambda k: len(reads[k]))
+        return Resource(res.cluster, res.body, origin=origins[0], transformed_in=tuple(above))
+
+    def _tree_of(self, cluster: str) -> tuple[list[str], dict[str, set[str]], list[str]] | None:
+        """(kustomizations, the files each one's build reads, resource files) of a cluster's tree, once;
+        None when the tree renames objects or cannot be read."""
+        if cluster not in self._trees:
+            self._trees[cluster] = None
+            assert self.closures is not None
+            try:
+                tree = self.closures.of(self.root / self.overlays[cluster])
+                reads = {k: self.closures.of(self.root / Path(k).parent).files for k in tree.kustomizations}
+            except (InputError, KeyError, OSError):
+                return None
+            patch_files: set[str] = set()
+            for k in tree.kustomizations:
+                docs = self.nodes(k)
+                if not docs or any(yamlsrc.node_at(docs[0], key) is not None for key in _RENAMING):
+                    return None
+                patch_files |= {p.file for p in self._patches(k)}
+            resources = [f for f in sorted(tree.manifests - patch_files) if f.endswith((".yaml", ".yml"))]
+            self._trees[cluster] = (list(tree.kustomizations), reads, resources)
+        return self._trees[cluster]
+
+    def _declares(self, rel: str, res: Resource, count: bool = False):  # type: ignore[no-untyped-def]
+        """Whether `rel` holds a document for this object: same kind and name, and the same namespace when
+        the document names one. With count=True, one boolean per document."""
+        if res.name not in self._text(rel):  # most files of a tree are about other objects: skip parsing them
+            return [] if count else False
+        hits = [_scalar(doc, "kind") == res.kind and _scalar(doc, "metadata", "name") == res.name
+                and _scalar(doc, "metadata", "namespace") in (None, res.namespace) for doc in self.nodes(rel)]
+        return hits if count else any(hits)
+
+    # --- annotated builds ----------------------------------------------------------------------------
 
     def _with_origin(self, res: Resource) -> Resource:
-        """The same object from its cluster's annotated build (built once per cluster, on first need).
+        """The same object placed from its tree, else from its cluster's annotated build (built once per
+        cluster, on first need).
 
         Two objects with one kind, namespace and name (a duplicate) are told apart by their content.
         """
@@ -86,14 +203,11 @@ class SourceMap:
         if id(res) in self._picked:
             return self._picked[id(res)]
         if res.cluster not in self._twins:
-            try:
-                built = self.annotated(res.cluster)
-            except (InputError, KeyError):
-                built = []
-            twins: dict[tuple[str, str, str], list[Resource]] = {}
-            for r in built:
-                twins.setdefault((r.kind, r.namespace, r.name), []).append(r)
-            self._twins[res.cluster] = twins
+            placed = self._from_tree(res)
+            if placed is not None:
+                self._picked[id(res)] = placed
+                return placed
+            self._build([res.cluster])
         same = self._twins[res.cluster].get((res.kind, res.namespace, res.name), [])
         twin = same[0] if len(same) == 1 else next(
             (t for t in same if t.body == res.body and id(t) not in self._taken),

@@ -1,15 +1,23 @@
-"""GitHub Actions workflow commands: each finding becomes an annotation on the pull request's line."""
+"""GitHub Actions workflow commands: one annotation per source line, the most severe first.
+
+GitHub shows at most 10 error annotations per step and 50 per job, so fifty clusters' copies of one
+broken line must be one annotation, and the lines that fail the run must come before warnings. The
+job summary (`summary`, written by the CLI to $GITHUB_STEP_SUMMARY) lists everything.
+"""
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity, SourceLocation
-from ._common import ordered
+from ._common import Group, cluster_list, group, severity_rank
 
 if TYPE_CHECKING:
     from . import ReportContext
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+OTHER_ENDS_SHOWN = 3  # an annotation names this many findings whose other end is its line, then counts
 
 
 def escape_data(s: str) -> str:
@@ -22,27 +30,89 @@ def escape_property(s: str) -> str:
     return escape_data(s).replace(":", "%3A").replace(",", "%2C")
 
 
-def command(f: Finding, location: SourceLocation | None = None, related: str = "") -> str:
-    """One annotation; `location`/`related` put a cross-cluster finding on its other end's line too."""
-    # A waived finding must not fail the check's look: it is shown as a notice that says why.
-    name = _COMMAND[f.severity] if f.counts else "notice"
-    location = location or f.location
-    props: list[tuple[str, str]] = []
-    if location:
-        props += [("file", location.path), ("line", str(location.line)), ("col", str(location.column))]
-    title = f.rule if f.counts else f"{f.rule} (waived)"
-    props.append(("title", f"{title} ({related})" if related else title))
-    message = f.message
-    if f.waived is not None:
-        message += f"\nwaived: {f.waived}"
-    elif f.fix:
-        message += f"\nfix: {f.fix}"
-    return f"::{name} " + ",".join(f"{k}={escape_property(v)}" for k, v in props) + f"::{escape_data(message)}"
+@dataclass
+class _Line:
+    """Everything said about one source line: the causes located there and those it is the other end of."""
+
+    location: SourceLocation | None
+    own: list[Group] = field(default_factory=list)
+    other_end: list[tuple[Group, str]] = field(default_factory=list)
+
+    def groups(self) -> list[Group]:
+        return self.own + [g for g, _ in self.other_end]
+
+    def rank(self) -> int:
+        return min(severity_rank(g) for g in self.groups())
+
+    def command(self, total: int) -> str:
+        top = min(self.groups(), key=severity_rank)
+        # A waived finding must not fail the check's look: it is shown as a notice that says why.
+        name = _COMMAND[top.severity] if top.counts else "notice"
+        rules = list(dict.fromkeys(g.rule if g.counts else f"{g.rule} (waived)" for g in self.groups()))
+        title = ", ".join(rules)
+        if not self.own:
+            title += f" ({self.other_end[0][1]})"
+        paragraphs = []
+        for g in self.own:
+            text = g.message
+            where = cluster_list(g.clusters, total)
+            if len(g.clusters) > 1:
+                text += f"\n{where}"
+            text += f"\nwaived: {g.first.waived}" if g.first.waived is not None else (
+                f"\nfix: {g.first.fix}" if g.first.fix else "")
+            paragraphs.append(text)
+        for g, note in self.other_end[:OTHER_ENDS_SHOWN]:
+            where = f" ({cluster_list(g.clusters, total)})" if len(g.clusters) > 1 else ""
+            at = f" at {g.location.path}:{g.location.line}" if g.location else ""
+            paragraphs.append(f"other end of {g.rule}{at}{where}: {g.message}")
+        rest = self.other_end[OTHER_ENDS_SHOWN:]
+        if rest:
+            lines = sorted({f"{g.location.path}:{g.location.line}" for g, _ in rest if g.location})
+            paragraphs.append(f"and {len(rest)} more findings whose other end is this line "
+                              f"({', '.join(lines[:5])}{' ...' if len(lines) > 5 else ''}); the job summary lists all")
+        count = len(self.own) + len(self.other_end)
+        if count > 1:
+            paragraphs.insert(0, f"{count} problems on this line:")
+        props: list[tuple[str, str]] = []
+        if self.location:
+            props += [("file", self.location.path), ("line", str(self.location.line)),
+                      ("col", str(self.location.column))]
+        props.append(("title", title))
+        return (f"::{name} " + ",".join(f"{k}={escape_property(v)}" for k, v in props)
+                + f"::{escape_data(chr(10).join(paragraphs))}")
+
+
+def _lines(groups: list[Group]) -> list[_Line]:
+    by_line: dict[tuple, _Line] = {}
+    for g in groups:
+        loc = g.location
+        key = (loc.path, loc.line) if loc else ("", id(g))
+        by_line.setdefault(key, _Line(loc)).own.append(g)
+    for g in groups:
+        for r in g.related:
+            key = (r.location.path, r.location.line)
+            line = by_line.setdefault(key, _Line(r.location))
+            if g not in line.own and all(g is not other for other, _ in line.other_end):
+                line.other_end.append((g, r.note))
+    return sorted(by_line.values(), key=lambda ln: (ln.rank(), not ln.own, ln.location is None,
+                                                    ln.location or SourceLocation("", 0)))
 
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    lines = []
-    for f in ordered(findings):
-        lines.append(command(f))
-        lines += [command(f, r.location, r.note) for r in f.related]
-    return "".join(line + "\n" for line in lines)
+    return "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
+
+
+SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB
+
+
+def summary(findings: list[Finding], ctx: ReportContext) -> str:
+    """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown;
+    cut between lines, with a note, in the unlikely case it would exceed GitHub's size limit."""
+    from . import markdown
+
+    text = markdown.render(findings, ctx)
+    if len(text.encode()) <= SUMMARY_MAX_CHARS:
+        return text
+    note = "\n_The summary is cut here (GitHub limits it to 1 MiB); the SARIF or JSON report has every finding._\n"
+    kept = text.encode()[:SUMMARY_MAX_CHARS - len(note.encode())].decode(errors="ignore")
+    return kept[:kept.rfind("\n") + 1] + note

@@ -1,11 +1,14 @@
-"""A stable JSON document for scripts: version 1 keeps its keys; new keys may be added, none removed."""
+"""A stable JSON document for scripts: version 1 keeps its keys; new keys may be added, none removed.
+
+`findings` has every finding, one per cluster; `groups` has one entry per cause (see report._common.group).
+"""
 from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding
-from ._common import ordered, summarize
+from ._common import Group, group, ordered, summarize
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -35,10 +38,20 @@ def finding_dict(f: Finding) -> dict[str, Any]:
     }
 
 
+def group_dict(g: Group) -> dict[str, Any]:
+    """One cause: the first finding's fields, the clusters it affects and the other ends, one per line."""
+    first = finding_dict(g.first)
+    return {**{k: first[k] for k in ("rule", "severity", "message", "object", "fieldPath", "fix", "location", "waived")},
+            "clusters": list(g.clusters), "findings": len(g.findings),
+            "related": [{"path": r.location.path, "line": r.location.line, "column": r.location.column,
+                         "note": r.note} for r in g.related]}
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     doc = {
         "version": VERSION,
         "summary": {**summarize(findings), "clusters": list(ctx.clusters)},
         "findings": [finding_dict(f) for f in ordered(findings)],
+        "groups": [group_dict(g) for g in group(findings, ctx.clusters)],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,4 +1,9 @@
-"""JUnit XML for CI test dashboards: one test case per rule and cluster, passing ones included."""
+"""JUnit XML for CI test dashboards: one test suite per rule, one test case per source location.
+
+A rule with no findings is one passing case, so dashboards show what was checked. A case names the
+clusters it covers ("in 47 of 50 clusters: ..."), and carries `file` and `line` attributes, which
+GitLab, Jenkins and the common JUnit reporters turn into links.
+"""
 from __future__ import annotations
 
 import re
@@ -6,12 +11,13 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
-from ._common import FLEET, by_cluster, where
+from ._common import Group, cluster_list, group, plural
 
 if TYPE_CHECKING:
     from . import ReportContext
 
 SUITES_NAME = "gitops-validate"
+PASSING_CASE = "all clusters"
 # Characters XML 1.0 cannot carry at all, even escaped (ElementTree would write them as-is).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
@@ -20,49 +26,59 @@ def _clean(s: str) -> str:
     return _NOT_XML.sub("\ufffd", s)
 
 
-def _line(f: Finding) -> str:
-    text = f"{where(f)}: {f.severity.value} {f.rule}: {f.message}"
-    text += "".join(f"\n  see: {r}" for r in f.related)
-    return text + (f" (waived: {f.waived})" if f.waived is not None else "")
+def _fails(g: Group) -> bool:
+    return g.counts and g.severity is Severity.ERROR
 
 
-def _case(suite: ET.Element, cluster: str, rule: str, found: list[Finding]) -> bool:
+def _text(g: Group, total: int) -> str:
+    f = g.first
+    text = f"{g.where()}: {f.severity.value} {f.rule}: {f.message}"
+    if len(g.clusters) > 1:
+        text += f"\n  {cluster_list(g.clusters, total)}"
+    text += "".join(f"\n  see: {r}" for r in g.related)
+    if f.waived is not None:
+        return text + f" (waived: {f.waived})"
+    return text + (f"\n  fix: {f.fix}" if f.fix and _fails(g) else "")
+
+
+def _case(suite: ET.Element, rule: str, name: str, groups: list[Group], total: int) -> bool:
     """Add one test case; True when it fails (it has error findings that count)."""
-    case = ET.SubElement(suite, "testcase", classname=cluster, name=rule)
-    errors: list[Finding] = []
-    others: list[Finding] = []
-    for f in found:
-        (errors if f.counts and f.severity is Severity.ERROR else others).append(f)
+    case = ET.SubElement(suite, "testcase", classname=rule, name=_clean(name))
+    loc = groups[0].location if groups else None
+    if loc is not None:
+        case.set("file", _clean(loc.path))
+        case.set("line", str(loc.line))
+    errors = [g for g in groups if _fails(g)]
+    others = [g for g in groups if not _fails(g)]
     if errors:
-        summary = f"{len(errors)} error{'s' if len(errors) > 1 else ''}: {errors[0].message}"
+        count = sum(len(g.findings) for g in errors)
+        summary = f"{plural(count, 'error')}: {errors[0].message}"
         failure = ET.SubElement(case, "failure", type="error", message=_clean(summary))
-        failure.text = _clean("\n".join(_line(f) + (f"\n  fix: {f.fix}" if f.fix else "") for f in errors))
+        failure.text = _clean("\n".join(_text(g, total) for g in errors))
     if others:
-        ET.SubElement(case, "system-out").text = _clean("\n".join(_line(f) for f in others))
+        ET.SubElement(case, "system-out").text = _clean("\n".join(_text(g, total) for g in others))
     return bool(errors)
 
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    groups = by_cluster(findings, ctx.clusters)
-    clusters = list(dict.fromkeys([*ctx.clusters, *groups]))
-    rule_ids = list(dict.fromkeys(r.id for r in ctx.rules))
+    total = len(ctx.clusters)
+    per_rule: dict[str, dict[str, list[Group]]] = {}
+    for g in group(findings, ctx.clusters):
+        name = str(g.location) if g.location else (str(g.first.obj) if g.first.obj else "(no source line)")
+        per_rule.setdefault(g.rule, {}).setdefault(name, []).append(g)
+    rule_ids = list(dict.fromkeys([*(r.id for r in ctx.rules), *per_rule]))
     root = ET.Element("testsuites", name=SUITES_NAME)
-    total = failed = 0
-    for cluster in clusters:
-        found = groups.get(cluster, [])
-        per_rule: dict[str, list[Finding]] = {}
-        for f in found:
-            per_rule.setdefault(f.rule, []).append(f)
-        # Fleet-wide findings have no cluster to repeat every rule for: only their own rules.
-        rules = list(per_rule) if cluster == FLEET else list(dict.fromkeys([*rule_ids, *per_rule]))
-        suite = ET.SubElement(root, "testsuite", name=cluster)
-        failures = sum(_case(suite, cluster, rule, per_rule.get(rule, [])) for rule in rules)
-        suite.set("tests", str(len(rules)))
+    tests = failed = 0
+    for rule in rule_ids:
+        cases = per_rule.get(rule, {PASSING_CASE: []})
+        suite = ET.SubElement(root, "testsuite", name=rule)
+        failures = sum(_case(suite, rule, name, groups, total) for name, groups in cases.items())
+        suite.set("tests", str(len(cases)))
         suite.set("failures", str(failures))
         suite.set("errors", "0")
         suite.set("skipped", "0")
-        total, failed = total + len(rules), failed + failures
-    root.set("tests", str(total))
+        tests, failed = tests + len(cases), failed + failures
+    root.set("tests", str(tests))
     root.set("failures", str(failed))
     root.set("errors", "0")
     ET.indent(root)

@@ -1,10 +1,11 @@
-"""Markdown for a pull-request comment: a summary line and one table per cluster."""
+"""Markdown for a pull-request comment or a job summary: a summary line and one table per set of clusters."""
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
-from ._common import by_cluster, summarize, summary_text
+from ._common import Group, by_clusters, group, plural, summarize, summary_text
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -14,36 +15,56 @@ _HEADER = "| Severity | Rule | Object | Location | Message |\n| --- | --- | --- 
 
 
 def cell(s: str) -> str:
-    """Table-cell text: no raw HTML, no column breaks, no line breaks."""
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("|", "\\|")
+    """Table-cell text: no raw HTML, no column breaks, no line breaks, no Markdown emphasis or links."""
+    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    for ch in "\\|*_`[]":
+        s = s.replace(ch, "\\" + ch)
     return s.replace("\r\n", "\n").replace("\n", "<br>")
 
 
-def _location(f: Finding, link_base: str) -> str:
-    if f.location is None:
+def code(s: str) -> str:
+    """Inline code that survives a table cell: fenced by a longer backtick run than it holds, pipes escaped."""
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    body = s.replace("|", "\\|")  # GitHub splits table cells on | even inside code
+    return f"{ticks}{pad}{body}{pad}{ticks}"
+
+
+def _location(g: Group, link_base: str) -> str:
+    loc = g.location
+    if loc is None:
         return "—"
-    text = f"`{f.location.path}:{f.location.line}`"
+    text = code(f"{loc.path}:{loc.line}")
     if not link_base:
         return text
-    return f"[{text}]({link_base.rstrip('/')}/{f.location.path}#L{f.location.line})"
+    return f"[{text}]({link_base.rstrip('/')}/{loc.path}#L{loc.line})"
 
 
-def _row(f: Finding, link_base: str) -> str:
+def _row(g: Group, link_base: str) -> str:
+    f = g.first
     severity = f"{_ICON[f.severity]} {f.severity.value}" if f.counts else f"{f.severity.value} (waived)"
-    message = cell(f.message) + "".join(f"<br>see `{r.location.path}:{r.location.line}` ({cell(r.note)})"
-                                        for r in f.related)
-    message += f"<br>_waived: {cell(f.waived)}_" if f.waived is not None else ""
+    message = cell(f.message) + "".join(f"<br>see {code(f'{r.location.path}:{r.location.line}')} ({cell(r.note)})"
+                                        for r in g.related)
+    if f.waived is not None:
+        message += f"<br>waived: {cell(f.waived)}"
+    elif f.fix:
+        message += f"<br>fix: {cell(f.fix)}"
     obj = cell(str(f.obj)) if f.obj else "—"
-    return f"| {severity} | `{f.rule}` | {obj} | {_location(f, link_base)} | {message} |"
+    return f"| {severity} | {code(f.rule)} | {obj} | {_location(g, link_base)} | {message} |"
 
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    parts = [f"### GitOps validation: {summary_text(summarize(findings))}"]
-    groups = by_cluster(findings, ctx.clusters)
-    clean = [c for c in ctx.clusters if c not in groups]
-    for cluster, items in groups.items():
-        rows = "\n".join(_row(f, ctx.link_base) for f in items)
-        parts.append(f"#### {cell(cluster)}\n\n{_HEADER}\n{rows}")
+    groups = group(findings, ctx.clusters)
+    title = summary_text(summarize(findings))
+    if len(groups) < len(findings):
+        title += f" ({plural(len(groups), 'cause')})"
+    parts = [f"### GitOps validation: {title}"]
+    sections = by_clusters(groups, ctx.clusters)
+    seen = {c for g in groups for c in g.clusters}
+    clean = [c for c in ctx.clusters if c not in seen]
+    for heading, items in sections.items():
+        rows = "\n".join(_row(g, ctx.link_base) for g in items)
+        parts.append(f"#### {cell(heading)}\n\n{_HEADER}\n{rows}")
     if clean:
-        parts.append("No findings in: " + ", ".join(f"`{c}`" for c in clean))
+        parts.append("No findings in: " + ", ".join(code(c) for c in clean))
     return "\n\n".join(parts) + "\n"

@@ -1,13 +1,13 @@
-"""SARIF 2.1.0 for GitHub code scanning: results point at the repository-relative source line."""
+"""SARIF 2.1.0 for GitHub code scanning: one result per cause and source line, the clusters in its properties."""
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..findings import Finding, Severity
+from ..findings import Finding, Severity, SourceLocation
 from ..policy import Rule
-from ._common import ordered
+from ._common import Group, cluster_list, group
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -27,55 +27,62 @@ def _rule(rule: Rule) -> dict[str, Any]:
     }
 
 
-def _logical_locations(f: Finding) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    if f.cluster:
-        out.append({"name": f.cluster, "kind": "cluster"})
+def _logical_locations(g: Group) -> list[dict[str, Any]]:
+    f = g.first
+    out: list[dict[str, Any]] = [{"name": c, "kind": "cluster"} for c in g.clusters[:1]]
     if f.obj:
-        qualified = "/".join(p for p in (f.cluster, f.obj.kind, f.obj.namespace, f.obj.name) if p)
+        qualified = "/".join(p for p in (g.clusters[0] if g.clusters else "", f.obj.kind, f.obj.namespace,
+                                         f.obj.name) if p)
         out.append({"name": f.obj.name, "fullyQualifiedName": qualified, "kind": "object"})
     return out
 
 
-def _location(f: Finding) -> dict[str, Any] | None:
+def _physical(loc: SourceLocation) -> dict[str, Any]:
+    return {"artifactLocation": {"uri": loc.path}, "region": {"startLine": loc.line, "startColumn": loc.column}}
+
+
+def _location(g: Group) -> dict[str, Any] | None:
     loc: dict[str, Any] = {}
-    if f.location:
-        loc["physicalLocation"] = {
-            "artifactLocation": {"uri": f.location.path},
-            "region": {"startLine": f.location.line, "startColumn": f.location.column},
-        }
-    logical = _logical_locations(f)
+    if g.location:
+        loc["physicalLocation"] = _physical(g.location)
+    logical = _logical_locations(g)
     if logical:
         loc["logicalLocations"] = logical
     return loc or None
 
 
-def _fingerprint(f: Finding) -> str:
-    """Identity that survives line moves, so code scanning tracks one alert across commits."""
-    key = "\0".join((f.rule, f.cluster or "", str(f.obj or ""), f.field_path or "", f.message))
+def _fingerprint(g: Group) -> str:
+    """Identity that survives line moves and clusters joining or leaving the group, so code scanning
+    tracks one alert across commits: rule, file, object, field and the message's cluster-free shape."""
+    f = g.first
+    key = "\0".join((f.rule, g.location.path if g.location else "", str(f.obj or ""), f.field_path or "", g.shape))
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _result(f: Finding, rule_index: dict[str, int]) -> dict[str, Any]:
+def _result(g: Group, rule_index: dict[str, int], total: int) -> dict[str, Any]:
+    f = g.first
     result: dict[str, Any] = {"ruleId": f.rule}
     if f.rule in rule_index:
         result["ruleIndex"] = rule_index[f.rule]
     result["level"] = _LEVEL[f.severity]
-    result["message"] = {"text": f.message}
-    location = _location(f)
+    text = f.message
+    if len(g.clusters) > 1:
+        text += f" ({cluster_list(g.clusters, total)})"
+    result["message"] = {"text": text}
+    location = _location(g)
     if location:
         result["locations"] = [location]
-    if f.related:
-        result["relatedLocations"] = [{
-            "id": i,
-            "physicalLocation": {"artifactLocation": {"uri": r.location.path},
-                                 "region": {"startLine": r.location.line, "startColumn": r.location.column}},
-            "message": {"text": r.note},
-        } for i, r in enumerate(f.related)]
-    result["partialFingerprints"] = {"gitopsFinding/v1": _fingerprint(f)}
+    if g.related:
+        result["relatedLocations"] = [{"id": i, "physicalLocation": _physical(r.location), "message": {"text": r.note}}
+                                      for i, r in enumerate(g.related)]
+    result["partialFingerprints"] = {"gitopsFinding/v2": _fingerprint(g)}
     if f.waived is not None:
         result["suppressions"] = [{"kind": "external", "status": "accepted", "justification": f.waived}]
-    properties = {k: v for k, v in (("cluster", f.cluster), ("fieldPath", f.field_path)) if v}
+    properties: dict[str, Any] = {k: v for k, v in (("cluster", g.clusters[0] if len(g.clusters) == 1 else None),
+                                                    ("fieldPath", f.field_path)) if v}
+    if g.clusters:
+        properties["clusters"] = list(g.clusters)
+        properties["clusterCount"] = len(g.clusters)
     properties.update(f.extra)
     if properties:
         result["properties"] = properties
@@ -94,7 +101,7 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
                 "version": ctx.tool_version,
                 "rules": [_rule(r) for r in rules],
             }},
-            "results": [_result(f, rule_index) for f in ordered(findings)],
+            "results": [_result(g, rule_index, len(ctx.clusters)) for g in group(findings, ctx.clusters)],
         }],
     }
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

@@ -1,10 +1,10 @@
-"""Plain text for terminals: one line per finding, the way compilers print them, grouped per cluster."""
+"""Plain text for terminals: one line per cause, the way compilers print them, under the clusters it affects."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
-from ._common import by_cluster, plural, summarize, summary_text, where
+from ._common import by_clusters, group, plural, summarize, summary_text
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -21,18 +21,21 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         return f"{code}{s}{_RESET}" if ctx.color else s
 
     lines: list[str] = []
-    for cluster, items in by_cluster(findings, ctx.clusters).items():
-        lines.append(paint(_BOLD, f"{cluster}:"))
-        for f in items:
+    groups = group(findings, ctx.clusters)
+    for heading, items in by_clusters(groups, ctx.clusters).items():
+        lines.append(paint(_BOLD, f"{heading}:"))
+        for g in items:
+            f = g.first
             severity = paint(_SEVERITY_COLOR[f.severity], f.severity.value) if f.counts else f.severity.value
             # Continuation lines of a message stay indented under their finding.
             message = f.message.replace("\n", "\n" + _INDENT)
-            line = f"  {where(f)}: {severity} {f.rule}: {message}"
+            line = f"  {g.where()}: {severity} {f.rule}: {message}"
             lines.append(line if f.counts else paint(_DIM, f"{line} (waived: {f.waived})"))
-            for r in f.related:
+            for r in g.related:
                 lines.append(f"{_INDENT}see: {r}")
             if f.fix:
                 lines.append(paint(_DIM, f"{_INDENT}fix: {f.fix}"))
     checked = f"{plural(len(ctx.clusters), 'cluster')} checked: "
-    lines.append(paint(_BOLD, checked + summary_text(summarize(findings))))
+    causes = f" ({plural(len(groups), 'cause')})" if len(groups) < len(findings) else ""
+    lines.append(paint(_BOLD, checked + summary_text(summarize(findings)) + causes))
     return "\n".join(lines) + "\n"
