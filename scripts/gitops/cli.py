@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|merge|diff|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|e2e|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -114,6 +114,20 @@ def _diff_args(dif: argparse.ArgumentParser) -> None:
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+
+
+def _e2e_args(e2e: argparse.ArgumentParser) -> None:
+    e2e.add_argument("--clusters", type=lambda v: [c for c in v.split(",") if c], metavar="A,B",
+                     help="only these clusters (default: all)")
+    e2e.add_argument("--changed-since", metavar="REF", help="only the clusters whose inputs changed since REF")
+    e2e.add_argument("--base", metavar="REF", help="upgrade check: apply REF's folders for real, then dry-run "
+                                                  "the working tree over them (immutable fields, pruned objects)")
+    e2e.add_argument("--parallel", type=int, help="clusters at a time (default: 2 where memory allows)")
+    e2e.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
+    e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
 def _completion_args(p: argparse.ArgumentParser) -> None:
@@ -238,7 +252,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = config.policies
     rules = pipeline.all_rules(policies)
     if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
-        print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
+        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown",
+                          disabled=config.disabled), end="")
         return EXIT_OK
     options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
                                disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
@@ -307,6 +322,27 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.changed else EXIT_OK  # 1: some cluster receives a change
 
 
+def _e2e(root: Path, args: argparse.Namespace) -> int:
+    from . import e2e  # the Kubernetes client is imported only here
+
+    if args.changed_since and args.clusters:
+        raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
+                          crd_mirror=args.crd_mirror, parallel=args.parallel)
+    result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
+    ctx = ReportContext(rules=e2e.rules_checked(options), clusters=result.checked, color=_color(args),
+                        tool_version=VERSION)
+    text = FORMATS[args.format](result.findings, ctx)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    for line in e2e.summary(result):
+        print(line, file=sys.stderr)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("render", "write clusters/<name>/ and bootstrap/ from the overlays and inventory", _render_args,
             _render),
@@ -316,6 +352,8 @@ COMMANDS: tuple[Command, ...] = (
             "and report as validate does", _merge_args, _merge),
     Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
             _diff),
+    Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,
+            _e2e),
     Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
             scaffold.add_arguments, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
     Command("completion", "print a shell completion script (bash, zsh, tcsh)", _completion_args, _completion,
