@@ -1,4 +1,4 @@
-"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, bench).
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, e2e, bench).
 
 Each session installs the pinned Python dependencies; the Go tools (kustomize, kubeconform)
 are built by the tooling itself into .tools/bin on first use.
@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import nox
+import nox.command
 
 ROOT = Path(__file__).parent
 nox.options.reuse_existing_virtualenvs = True
@@ -23,8 +24,13 @@ def _install(session: nox.Session) -> None:
 
 
 def _gitops(session: nox.Session, command: str) -> None:
+    """Run the tool and leave nox with exactly its exit code (0 clean, 1 findings or changes, 2 bad input):
+    nox reports every failed session as 1, which would make bad input look like findings."""
     _install(session)
-    session.run("python", "-m", "gitops", command, *session.posargs, env=ENV)
+    try:
+        session.run("python", "-m", "gitops", command, *session.posargs, env=ENV)
+    except nox.command.CommandFailed as exc:
+        raise SystemExit(exc.return_code or 2) from None
 
 
 @nox.session
@@ -49,6 +55,12 @@ def merge(session: nox.Session) -> None:
 def diff(session: nox.Session) -> None:
     """What each cluster receives and what the call graph becomes, base vs working tree (`-- --base REF`)."""
     _gitops(session, "diff")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Apply every cluster folder to a throwaway etcd + kube-apiserver of its version (`-- --clusters a,b`, `--base REF`)."""
+    _gitops(session, "e2e")
 
 
 @nox.session

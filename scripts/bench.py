@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -211,6 +212,117 @@ def report(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
+BOMB = "".join([
+    "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: bomb\ndata:\n",
+    '  a: &a ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]\n',
+    *(f"  {n}: &{n} [{','.join([f'*{p}'] * 9)}]\n" for p, n in zip("abcdefgh", "bcdefghi")),
+])
+_BOMB_TOP = BOMB.split("data:\n", 1)[1].replace("\n  ", "\n").lstrip()  # the same anchors at the top level
+HOSTILE_SOURCES = ("base", "components", "overlays", "inventory.yaml", "crds.lock.yaml", "schemas", "policies",
+                   "clusters", "bootstrap")
+
+
+def _hostile_case(root: Path, name: str) -> None:
+    """Plant one hostile input in a copy of this repository."""
+    overlay = root / "overlays" / "cluster-2" / "kustomization.yaml"
+    if name == "alias bomb in a base manifest":
+        (root / "base" / "caller" / "configmap.yaml").write_text(BOMB)
+    elif name == "alias bomb in an overlay's new file":
+        (overlay.parent / "bomb.yaml").write_text(BOMB)
+        overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - bomb.yaml\n", 1))
+    elif name == "alias bomb in a kustomization":
+        overlay.write_text(overlay.read_text() + "commonAnnotations:\n  " + _BOMB_TOP.replace("\n", "\n  "))
+    elif name == "alias bomb in inventory.yaml":
+        inv = root / "inventory.yaml"
+        inv.write_text(inv.read_text() + _BOMB_TOP)
+    elif name == "alias bomb in policies/waivers.yaml":
+        (root / "policies" / "waivers.yaml").write_text("- rule: " + _BOMB_TOP.replace("\n", "\n  "))
+    elif name == "50 MB ConfigMap in an overlay":
+        with open(overlay.parent / "big.yaml", "w") as fh:
+            fh.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  blob: ")
+            for _ in range(50):  # in 1 MiB pieces: a 50 MB string here would count in the child's peak (fork)
+                fh.write("x" * 2 ** 20)
+            fh.write("\n")
+        overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - big.yaml\n", 1))
+    else:
+        raise ValueError(name)
+
+
+HOSTILE_CASES = ("alias bomb in a base manifest", "alias bomb in an overlay's new file", "alias bomb in a kustomization",
+                 "alias bomb in inventory.yaml", "alias bomb in policies/waivers.yaml", "50 MB ConfigMap in an overlay")
+
+
+def hostile() -> str:
+    """The "hostile input" block: each case run as `validate` in a fresh copy of this repository; the best
+    wall time of REPEATS runs and the highest peak memory of the whole run (Python and anything it starts),
+    against the targets."""
+    lines = ["hostile input (validate on a copy of this repository with one planted input; exit 2 expected):",
+             f"  {'case':<40} {'exit':>4} {'wall s':>7} {'peak MiB':>9}"]
+    results = {}
+    for name in HOSTILE_CASES:
+        with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
+            root = Path(tmp) / "repo"
+            for item in HOSTILE_SOURCES:
+                src = PROJECT / item
+                if src.is_dir():
+                    shutil.copytree(src, root / item)
+                elif src.is_file():
+                    root.mkdir(parents=True, exist_ok=True)
+                    shutil.copy2(src, root / item)
+            _hostile_case(root, name)
+            runs = [_timed(_cli(root, "validate")) for _ in range(REPEATS)]  # best wall time, worst memory
+            wall, code, rss = min(r[0] for r in runs), max(r[1] for r in runs), max(r[2] for r in runs)
+        results[name] = (wall, code, rss)
+        lines.append(f"  {name:<40} {code:>4} {wall:>7.2f} {rss / 2**20:>9.0f}")
+    bombs = [v for k, v in results.items() if k.startswith("alias bomb")]
+    big = results["50 MB ConfigMap in an overlay"]
+    worst_bomb = max(w for w, _, _ in bombs)
+    peak = max(r for _, _, r in results.values())
+    refused = all(c == 2 for _, c, _ in results.values())
+    lines.append("targets:")
+    lines.append(f"  every case refused with exit 2: {_met(refused)}")
+    lines.append(f"  alias bomb rejected < 1 s wherever it sits: slowest {worst_bomb:.2f} s -> "
+                 f"{_met(worst_bomb < 1 and all(c == 2 for _, c, _ in bombs))}")
+    lines.append(f"  50 MB file rejected < 2 s: {big[0]:.2f} s -> {_met(big[0] < 2 and big[1] == 2)}")
+    lines.append(f"  peak memory < 300 MiB for both: highest {peak / 2**20:.0f} MiB -> {_met(peak < 300 * 2**20)}")
+    return "\n".join(lines)
+
+
+def e2e_bench(sizes: list[int], services: int) -> str:
+    """`nox -s e2e` figures: the repository itself (2 clusters) and generated fleets, binaries built first.
+
+    Wall time is e2e.run's (render, CRDs, every apply, every process stopped); peak memory is the upper
+    bound e2e.Result computes (etcd + the largest concurrent apiservers + this process)."""
+    from gitops import e2e
+
+    quiet = lambda line: None  # noqa: E731
+    e2e.ensure_binaries(PROJECT, sorted(tools.CONTROL_PLANES), print)
+    lines = ["", "e2e: every cluster applied to a throwaway etcd + kube-apiserver (server dry-run, apply, re-apply)"]
+    targets = {2: 30.0, 10: 90.0}
+    runs = [("repository", PROJECT, 2)]
+    for size in sizes:
+        if size != 2:
+            runs.append((f"fleet of {size}", None, size))
+    for label, root, size in runs:
+        with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{size}-") as tmp:
+            if root is None:
+                root = Path(tmp)
+                _fleet(root, size, services)
+            result = e2e.run(root, e2e.Options(), log=quiet)
+        n = len(result.runs)
+        per = sum(r.seconds for r in result.runs) / max(1, n)
+        errors = sum(1 for f in result.findings if f.severity.value == "error")
+        target = targets.get(size)
+        verdict = ""
+        if target is not None:
+            verdict = (f" -> <= {target:.0f} s: {_met(result.wall <= target)}; "
+                       f"< 2 GiB: {_met(result.peak_mib < 2048)}")
+        lines.append(f"  {label:<12} {n:>3} clusters "
+                     f"{result.wall:6.1f} s wall, {per:5.1f} s per cluster ({result.parallel} at a time), "
+                     f"peak <= {result.peak_mib:.0f} MiB, {errors} error finding(s){verdict}")
+    return "\n".join(lines)
+
+
 # --- a failing run: the fleet with one broken base port ---------------------------------------------
 
 FAILING_AT = 50
@@ -284,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--services", type=int, default=SERVICES)
+    parser.add_argument("--e2e-sizes", type=int, nargs="*", default=[2, 10],
+                        help="fleet sizes for the e2e figures (the repository itself stands for 2); none to skip")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
     parser.add_argument("--failing", type=int, default=FAILING_AT, metavar="CLUSTERS",
                         help="size of the failing-fleet row (0: skip it)")
@@ -306,12 +420,16 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(json.loads(out.stdout.splitlines()[-1]))
         print(f"measured {size} clusters x {args.services} services", flush=True)
     print(report(rows))
+    if args.e2e_sizes:
+        print(e2e_bench(args.e2e_sizes, args.services))
     if args.failing:
         out = subprocess.run([sys.executable, __file__, "--failing-one", str(args.failing), "--services",
                               str(args.services)], env=_env(), capture_output=True, text=True)
         if out.returncode != 0:
             raise SystemExit(f"bench of the failing fleet failed:\n{out.stderr}")
         print(failing_report(json.loads(out.stdout.splitlines()[-1])))
+    print()
+    print(hostile())
 
 
 # -- speed (issue 15): parallel loop, warm cache, shards, targets ------------------------------------------

@@ -136,3 +136,16 @@ def findings_by_rule(root: Path, policies: tuple[Policy, ...]) -> dict[str, list
     for f in run_policies(root, policies):
         out[f.rule].append(f"{f.location}: {f.message}")
     return out
+
+
+def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
+    """The bad-input corpus's counts (tests/test_badinput.py), when it ran."""
+    import sys
+
+    module = sys.modules.get("test_badinput")
+    stats = getattr(module, "STATS", None)
+    if stats and stats["cases"]:
+        terminalreporter.write_line(
+            f"bad-input corpus: {stats['cases']} cases, {stats['file_line']} clear errors with file:line, "
+            f"{stats['file_only']} naming the file (no line), {stats['tracebacks']} tracebacks, "
+            f"{stats['writes_outside']} writes outside, {stats['hangs']} hangs, {stats['temp_left']} with temp files left")

@@ -59,12 +59,13 @@ def test_render_refuses_bad_input_and_writes_nothing(repo: Path, capsys) -> None
     assert not (repo / "clusters").exists()
 
 
-def test_kustomize_failure_names_the_cluster(repo: Path, capsys) -> None:
+def test_file_outside_the_kustomization_folder_names_the_line(repo: Path, capsys) -> None:
     write(repo, "overlays/cluster-2/kustomization.yaml",
           "resources:\n  - ../../base/producer\n  - ../../base/producer/service.yaml\n")
     assert cli.main(["--root", str(repo), "validate"]) == 2
     err = capsys.readouterr().err
-    assert err.startswith("error: overlays/cluster-2: kustomize build failed for cluster cluster-2: ")
+    assert err.startswith("error: overlays/cluster-2/kustomization.yaml:3:5: resources entry "
+                          "'../../base/producer/service.yaml' is outside this kustomization's folder"), err
     assert "Traceback" not in err
 
 

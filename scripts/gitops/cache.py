@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import posixpath
+import stat
 import time
 from collections import defaultdict
 from pathlib import Path
@@ -31,7 +32,7 @@ from typing import Any, Iterable
 
 from . import build, crds, schemas, tools
 from .errors import ToolError
-from .fsio import write_atomic
+from .fsio import inside, write_atomic
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
@@ -46,6 +47,23 @@ MAX_SCHEMA_RESULTS = 100_000  # distinct documents remembered per Kubernetes min
 
 def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def _file_digest(root: Path, rel: str) -> str:
+    """sha256 of a file's content, read in pieces. A symlink that leaves the repository, or anything but a
+    regular file, is never opened (a committed link to /dev/zero would never end): its link text stands
+    for it, and the build refuses such a link anyway (kustomizations.Closures)."""
+    path = root / rel
+    try:
+        if not inside(path, root) or not stat.S_ISREG(os.stat(path).st_mode):
+            return "link:" + os.readlink(path) if os.path.islink(path) else "special"
+        digest = hashlib.sha256()
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+    except OSError:
+        return "unreadable"
 
 
 def document_text(res: Resource) -> str:
@@ -77,15 +95,9 @@ class Cache:
 
     def _file(self, rel: str) -> str:
         """sha256 of a repository file's content, read and hashed once per run however many keys name it."""
-        found = self._files.get(rel)
-        if found is None:
-            try:
-                with open(os.path.join(self.root, rel), "rb", buffering=0) as fh:
-                    found = _sha(fh.readall())
-            except OSError:
-                found = "unreadable"
-            self._files[rel] = found
-        return found
+        if rel not in self._files:
+            self._files[rel] = _file_digest(self.root, rel)
+        return self._files[rel]
 
     def _text_sha(self, text: str) -> str:
         """sha256 of a document's text: fifty clusters mostly receive the same documents, so memoised."""

@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|merge|diff|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|e2e|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -9,6 +9,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -118,6 +119,20 @@ def _diff_args(dif: argparse.ArgumentParser) -> None:
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
+def _e2e_args(e2e: argparse.ArgumentParser) -> None:
+    e2e.add_argument("--clusters", type=lambda v: [c for c in v.split(",") if c], metavar="A,B",
+                     help="only these clusters (default: all)")
+    e2e.add_argument("--changed-since", metavar="REF", help="only the clusters whose inputs changed since REF")
+    e2e.add_argument("--base", metavar="REF", help="upgrade check: apply REF's folders for real, then dry-run "
+                                                  "the working tree over them (immutable fields, pruned objects)")
+    e2e.add_argument("--parallel", type=int, help="clusters at a time (default: 2 where memory allows)")
+    e2e.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
+    e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+
+
 def _completion_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("shell", choices=("bash", "zsh", "tcsh"), help="the shell to print a completion script for")
 
@@ -141,6 +156,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action=_Version, nargs=0,
                         help="print the tool's version and the pinned kustomize, kubeconform and schema versions")
     _root_option(parser, None)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an unexpected error (accepted anywhere on the line)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="COMMAND")
     for command in COMMANDS:
         p = sub.add_parser(command.name, help=command.help, description=command.help)
@@ -238,7 +255,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = config.policies
     rules = pipeline.all_rules(policies)
     if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
-        print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
+        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown",
+                          disabled=config.disabled), end="")
         return EXIT_OK
     options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
                                disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
@@ -312,6 +330,27 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.changed else EXIT_OK  # 1: some cluster receives a change
 
 
+def _e2e(root: Path, args: argparse.Namespace) -> int:
+    from . import e2e  # the Kubernetes client is imported only here
+
+    if args.changed_since and args.clusters:
+        raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
+                          crd_mirror=args.crd_mirror, parallel=args.parallel)
+    result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
+    ctx = ReportContext(rules=e2e.rules_checked(options), clusters=result.checked, color=_color(args),
+                        tool_version=VERSION)
+    text = FORMATS[args.format](result.findings, ctx)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    for line in e2e.summary(result):
+        print(line, file=sys.stderr)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("render", "write clusters/<name>/ and bootstrap/ from the overlays and inventory", _render_args,
             _render),
@@ -321,6 +360,8 @@ COMMANDS: tuple[Command, ...] = (
             "and report as validate does", _merge_args, _merge),
     Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
             _diff),
+    Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,
+            _e2e),
     Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
             scaffold.add_arguments, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
     Command("completion", "print a shell completion script (bash, zsh, tcsh)", _completion_args, _completion,
@@ -329,6 +370,23 @@ COMMANDS: tuple[Command, ...] = (
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; never a traceback (unless --debug): an unexpected error is exit 2 with one line."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
+    argv = [a for a in argv if a != "--debug"]
+    try:
+        return _main(argv)
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes exit 2
+        if debug:
+            traceback.print_exc()
+        command = next((a for a in argv if a in {c.name for c in COMMANDS}), "gitops")
+        detail = str(exc).splitlines()[0] if str(exc) else ""
+        print(f"error: {command} failed unexpectedly: {exc.__class__.__name__}{': ' + detail if detail else ''} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return EXIT_ERROR
+
+
+def _main(argv: list[str]) -> int:
     try:
         args = _parser().parse_args(argv)
         command = next(c for c in COMMANDS if c.name == args.command)

@@ -18,12 +18,13 @@ from typing import Any
 
 import yaml
 
-from . import yamlsrc
+from . import fsio, yamlsrc
 from .yamlsrc import Fields
 from .errors import InputError, ToolError
 
 LOCK_FILE = "crds.lock.yaml"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
+MAX_CRD_BYTES = 64 * 1024 * 1024
 CONVERTER_VERSION = "2"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -65,11 +66,14 @@ def _read_source(source: str, root: Path) -> bytes | None:
 
         try:
             with urlopen(source, timeout=20) as resp:
-                return resp.read()
+                data = resp.read(MAX_CRD_BYTES + 1)  # a CRD file is at most a few MB; never read without end
+            return data if len(data) <= MAX_CRD_BYTES else None
         except (URLError, OSError):
             return None
     path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else root / source
-    return path.read_bytes() if path.is_file() else None
+    if not path.is_file() or path.stat().st_size > MAX_CRD_BYTES:
+        return None
+    return path.read_bytes()
 
 
 def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
@@ -87,10 +91,7 @@ def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
         if digest != crd.sha256:
             raise InputError(f"{crd.name} from {source} has sha256 {digest}, but the lock says {crd.sha256}",
                              LOCK_FILE, crd.line)
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_bytes(data)
-        os.replace(tmp, cached)
+        fsio.write_atomic(cached, data)
         return data
     raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried)}. Offline, set --crd-mirror or "
                     "GITOPS_CRD_MIRROR to a directory holding the locked CRD files", LOCK_FILE, crd.line)
@@ -163,19 +164,14 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     target = cache / "schemas" / f"crds-{key}"
     if target.is_dir():
         return target
-    staging = cache / "schemas" / f".crds-{key}.tmp{os.getpid()}"
-    kinds: dict[str, str] = {}
-    for crd in lock.crds:
-        data = fetch(crd, root, cache, mirror)
-        kinds.update(crd_scopes(data))
-        for rel, schema in convert(data, crd.name).items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(schema, sort_keys=True))
-    staging.mkdir(parents=True, exist_ok=True)
-    (staging / SCOPES_FILE).write_text(json.dumps(kinds, sort_keys=True))
-    try:
-        os.replace(staging, target)
-    except OSError:  # another run got there first
-        pass
+    # Staged beside the target and renamed into place; a failed fetch or conversion leaves no debris.
+    with fsio.staging_dir(target) as staging:
+        files: dict[str, str] = {}
+        kinds: dict[str, str] = {}
+        for crd in lock.crds:
+            data = fetch(crd, root, cache, mirror)
+            kinds.update(crd_scopes(data))
+            files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in convert(data, crd.name).items()}
+        files[SCOPES_FILE] = json.dumps(kinds, sort_keys=True)
+        fsio.write_tree(staging, files)
     return target

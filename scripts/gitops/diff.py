@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import difflib
 import re
-import subprocess
+import tarfile
 import tempfile
 from collections import Counter, defaultdict
 from contextlib import contextmanager
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, engine, git, hydrate, pipeline, tools
+from . import bootstrap, engine, git, hydrate, names, pipeline, tools
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -43,6 +43,7 @@ _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
 Normaliser = Callable[[str], str]
+ARCHIVE_MAX_BYTES = 2 * 1024 ** 3  # a base revision bigger than this is not a GitOps repository
 
 
 def title(kind: str, namespace: str, name: str) -> str:
@@ -85,16 +86,17 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
     top = Path(_git(root, "rev-parse", "--show-toplevel") or root)
     prefix = _git(root, "rev-parse", "--show-prefix") or ""
     with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
-        archive = subprocess.Popen(["git", "-C", str(top), "archive", "--format=tar", commit],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert archive.stdout is not None
-        untar = subprocess.run(["tar", "-x", "-f", "-", "-C", tmp], stdin=archive.stdout, capture_output=True)
-        archive.stdout.close()
-        git_err = archive.stderr.read().decode(errors="replace") if archive.stderr else ""
-        if archive.wait() != 0 or untar.returncode != 0:
-            detail = git_err.strip() or untar.stderr.decode(errors="replace").strip()
-            raise UsageError(f"could not unpack revision {commit[:12]}: {detail}")
-        base = Path(tmp) / prefix
+        tar = Path(tmp) / "base.tar"
+        tree = Path(tmp) / "tree"
+        git.archive(top, commit, tar, ARCHIVE_MAX_BYTES)
+        try:
+            with tarfile.open(tar) as archive:
+                # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.
+                archive.extractall(tree, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
+        tar.unlink()
+        base = tree / prefix
         _link_shared(base, root)
         yield base
 
@@ -184,10 +186,12 @@ def rendered_files(inv: Inventory, resources: dict[str, list[Resource]], norm: N
     """Every file `render` writes, keyed by its path with generated hashes normalised, with its owner."""
     texts = hydrate.expected_files(inv, resources)
     owners: list[tuple[str, Resource]] = [(hydrate.object_path(r), r) for c in inv.clusters
-                                          for r in resources.get(c.name, [])]
+                                          for r in resources.get(c.name, []) if not names.problems(r)]
     owners += list(bootstrap.objects(inv).items())
     out = {}
     for path, res in owners:
+        if path not in texts:
+            continue  # a name render refuses (an object-name finding)
         name = norm(res.name)
         key = path.removesuffix(f"-{res.name}.yaml") + f"-{name}.yaml" if name != res.name else path
         out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, name, norm(texts[path]))

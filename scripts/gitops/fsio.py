@@ -8,8 +8,11 @@ one. The temporary file is removed on any failure, and the new file gets the mod
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from .errors import InputError, UsageError
 
@@ -64,3 +67,75 @@ def write_atomic(path: Path, data: str | bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+@contextmanager
+def staging_dir(target: Path) -> Iterator[Path]:
+    """A fresh folder beside `target` to fill; on success it replaces `target` in one rename (when
+    `target` already exists, e.g. another run got there first, the new copy is dropped). On any
+    failure, and in every case afterwards, nothing but `target` is left behind."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        yield tmp
+        os.chmod(tmp, 0o777 & ~_umask())
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            if not target.is_dir():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_tree(folder: Path, files: dict[str, str]) -> None:
+    """Write `files` ({relative path: text}) under a fresh staging `folder`, each path confined to it.
+    The files are flushed to disk before returning, so a rename of the folder publishes whole files."""
+    for rel, text in files.items():
+        path = confined(folder, rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(text)
+    if hasattr(os, "sync"):
+        os.sync()
+
+
+def replace_trees(root: Path, trees: dict[str, dict[str, str]]) -> None:
+    """Replace each top-level folder `root/name` with exactly its files, all or nothing.
+
+    Everything is written to one staging folder first; then each old tree is moved aside and the new
+    one moved in. If any step fails, the trees already swapped are moved back, so the old trees stay
+    intact, and the staging folder (new and old copies) is removed.
+    """
+    for name in trees:
+        if "/" in name or name in ("", ".", ".."):
+            raise InputError(f"refusing to replace {name!r}: not a top-level folder")
+        if os.path.islink(root / name):
+            raise InputError(f"{name} is a symlink; it must be a folder of the repository", name)
+    staging = Path(tempfile.mkdtemp(prefix=".gitops-render-", suffix=".tmp", dir=root))
+    swapped: list[str] = []
+    try:
+        for name, files in trees.items():
+            (staging / "new" / name).mkdir(parents=True)
+            write_tree(staging / "new" / name, files)
+            os.chmod(staging / "new" / name, 0o777 & ~_umask())
+        (staging / "old").mkdir()
+        try:
+            for name in trees:
+                target = root / name
+                if target.exists():
+                    os.rename(target, staging / "old" / name)
+                swapped.append(name)
+                os.rename(staging / "new" / name, target)
+        except OSError:
+            for name in reversed(swapped):  # put the old trees back
+                if (root / name).exists() and not (staging / "new" / name).exists():
+                    os.rename(root / name, staging / "new" / name)
+                if (staging / "old" / name).exists():
+                    os.rename(staging / "old" / name, root / name)
+            raise
+    except OSError as exc:
+        raise UsageError(f"cannot write {', '.join(trees)}: {exc.strerror or exc}; the old trees are unchanged") \
+            from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

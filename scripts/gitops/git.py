@@ -40,3 +40,11 @@ def verified(root: Path, ref: str, option: str) -> str:
         raise UsageError(f"{option}: unknown git revision {ref!r}: give a branch, tag or commit that exists here "
                          "(in CI, check out with fetch-depth: 0)")
     return found
+
+
+def archive(root: Path, commit: str, sink: Path, max_bytes: int) -> None:
+    """`git archive` of a verified commit into the file `sink` (tar), within the time limit and `max_bytes`."""
+    done = proc.pipe_to_file(["git", "-C", str(root), "archive", "--format=tar", "--end-of-options", commit], sink,
+                             what="git archive", timeout=TIMEOUT, max_bytes=max_bytes)
+    if done.returncode != 0:
+        raise UsageError(f"could not unpack revision {commit[:12]}: {done.stderr.strip()}")

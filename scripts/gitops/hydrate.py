@@ -6,12 +6,10 @@ folder and swapped in, so a failed build never leaves half a cluster folder behi
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Iterable
 
-from . import bootstrap
+from . import bootstrap, fsio, names, yamlsrc
 from .errors import InputError
 from .findings import ObjectRef, SourceLocation
 from .inventory import Inventory
@@ -22,9 +20,16 @@ MANAGED = (bootstrap.CLUSTERS_DIR, bootstrap.BOOTSTRAP_DIR)
 
 
 def object_path(res: Resource) -> str:
-    """clusters/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml: stable and readable in a diff."""
+    """clusters/<cluster>/<namespace or _cluster>/<kind>-<name>.yaml: stable and readable in a diff.
+
+    Names come from the repository, so the path is checked to stay inside clusters/<cluster>/;
+    `names.problems` reports a bad name as a finding first, and `expected_files` skips such objects.
+    """
     folder = res.namespace or "_cluster"
-    return f"{bootstrap.CLUSTERS_DIR}/{res.cluster}/{folder}/{res.kind.lower()}-{res.name}.yaml"
+    rel = f"{folder}/{res.kind.lower()}-{res.name}.yaml"
+    if rel.count("/") != 1 or ".." in rel.split("/") or "\0" in rel:
+        raise InputError(f"cluster {res.cluster}: {res.ref} would be written outside clusters/{res.cluster}/")
+    return f"{bootstrap.CLUSTERS_DIR}/{res.cluster}/{rel}"
 
 
 def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict[str, str]:
@@ -37,6 +42,8 @@ def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict
     owners: dict[str, ObjectRef] = {}
     for cluster in inv.clusters:
         for res in resources.get(cluster.name, []):
+            if names.problems(res):
+                continue  # reported as an object-name finding; never a file
             path = object_path(res)
             first = owners.get(path)
             if first is not None and (first.kind, first.namespace, first.name) == (res.kind, res.namespace, res.name):
@@ -57,10 +64,20 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
     tops = list(MANAGED) if clusters is None else \
         [bootstrap.BOOTSTRAP_DIR, *(f"{bootstrap.CLUSTERS_DIR}/{c}" for c in clusters)]
     for top in tops:
-        for folder, _, names in os.walk(root / top):
+        if any(os.path.islink(root / p) for p in _prefixes(top)):
+            raise InputError(f"{top} is a symlink; rendered folders must be plain folders of the repository", top)
+        for folder, _, entries in os.walk(root / top):  # os.walk does not follow symlinked folders
             rel_folder = Path(folder).relative_to(root).as_posix()
-            for name in names:
-                files[f"{rel_folder}/{name}"] = _read_text(os.path.join(folder, name))
+            for name in entries:
+                path = os.path.join(folder, name)
+                if os.path.islink(path):  # never read through it: a rendered file is never a link, so it is stale
+                    files[f"{rel_folder}/{name}"] = f"(a symlink to {os.readlink(path)})"
+                    continue
+                size = os.path.getsize(path)
+                if size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, and never read
+                    files[f"{rel_folder}/{name}"] = f"({size} bytes)"
+                    continue
+                files[f"{rel_folder}/{name}"] = _read_text(path)
     return files
 
 
@@ -73,26 +90,28 @@ def _read_text(path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
+def _prefixes(top: str) -> list[str]:
+    parts = top.split("/")
+    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+
+
 def write(root: Path, files: dict[str, str]) -> list[str]:
-    """Replace clusters/ and bootstrap/ with exactly `files`; return the paths that changed."""
+    """Replace clusters/ and bootstrap/ with exactly `files`; return the paths that changed.
+
+    Both trees are staged first and swapped in together (fsio.replace_trees): a failure at any step
+    leaves the old trees as they were, and every path is checked to stay inside its tree.
+    """
     current = on_disk(root)
     changed = sorted(p for p in set(files) | set(current) if files.get(p) != current.get(p))
     if not changed:
         return []
-    staging = Path(tempfile.mkdtemp(prefix=".render-", dir=root))
-    try:
-        for rel, text in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text, encoding="utf-8")
-        for top in MANAGED:
-            target, fresh, old = root / top, staging / top, staging / f"{top}.old"
-            fresh.mkdir(exist_ok=True)
-            if target.exists():
-                os.replace(target, old)
-            os.replace(fresh, target)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    trees: dict[str, dict[str, str]] = {top: {} for top in MANAGED}
+    for rel, text in files.items():
+        top, _, rest = rel.partition("/")
+        if top not in trees or not rest:
+            raise InputError(f"refusing to write {rel!r}: outside {' and '.join(MANAGED)}")
+        trees[top][rest] = text
+    fsio.replace_trees(root, trees)
     return changed
 
 

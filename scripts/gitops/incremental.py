@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from . import bootstrap, build, crds, git, schemas
+from . import bootstrap, build, crds, git, schemas, yamlsrc
 from .errors import InputError
 from .inventory import INVENTORY_FILE, Inventory
 from .kustomizations import Closures
@@ -55,7 +55,11 @@ def load_committed(root: Path, cluster: str, documents: Documents) -> list[Resou
     folder = root / bootstrap.CLUSTERS_DIR / cluster
     out = []
     for path in sorted(folder.rglob("*.yaml")):
-        text = path.read_text(encoding="utf-8")
+        rel = path.relative_to(root).as_posix()
+        if path.is_symlink():
+            raise InputError("a rendered file is a symlink; run `nox -s render` and commit the result", rel)
+        text = yamlsrc.read_checked(path, rel)
+        yamlsrc.check_expansion(text, rel)
         header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
         try:
             body = documents.load(doc)

@@ -1,6 +1,7 @@
 """The inventory (inventory.yaml): the single source of truth for clusters and clustersets."""
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -118,6 +119,19 @@ def _line(node: yaml.Node) -> int:
     return node.start_mark.line + 1
 
 
+def _check_inside(root: Path, cluster: Cluster, r: Fields) -> None:
+    """An overlay is a folder of this repository: not absolute, no '..' out of it, no symlink leading out."""
+    overlay = cluster.overlay
+    lexical = os.path.normpath(os.path.join(os.path.abspath(root), overlay))
+    real_root = os.path.realpath(root)
+    if os.path.isabs(overlay) or not (lexical + os.sep).startswith(os.path.abspath(root) + os.sep):
+        raise r.fail(f"cluster {cluster.name!r}: overlay {overlay!r} is outside the repository", r.get("overlay"))
+    real = os.path.realpath(lexical)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise r.fail(f"cluster {cluster.name!r}: overlay {overlay!r} leads outside the repository through a symlink "
+                     f"(to {real})", r.get("overlay"))
+
+
 def _cluster_resources(argo: Fields, file: str) -> tuple[tuple[str, str], ...]:
     """argocd.clusterResources: [{group: rbac.authorization.k8s.io, kind: ClusterRole}, ...] (group "" is core)."""
     out = []
@@ -209,6 +223,7 @@ def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:
                          f"which is not declared under clustersets", r.get("clusterset"))
         if any(c.name == cluster.name for c in clusters):
             raise r.fail(f"cluster {cluster.name!r} is declared twice", r.get("name"))
+        _check_inside(root, cluster, r)
         if not (root / cluster.overlay / "kustomization.yaml").is_file():
             raise r.fail(f"cluster {cluster.name!r}: overlay {cluster.overlay!r} has no kustomization.yaml",
                          r.get("overlay"))

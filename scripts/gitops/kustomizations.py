@@ -5,6 +5,7 @@ and line ourselves, and tells incremental validation which overlays a changed fi
 """
 from __future__ import annotations
 
+import errno
 import os
 import re
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Closure:
     kustomizations: list[str] = field(default_factory=list)
     files: set[str] = field(default_factory=set)
     manifests: set[str] = field(default_factory=set)  # the files kustomize parses as YAML objects
+    objects: set[str] = field(default_factory=set)  # resources files: each document must be one object
 
 
 def find_kustomization(directory: Path) -> Path | None:
@@ -49,6 +51,18 @@ def _rel(path: Path, root: Path) -> str:
         return _abs(path).relative_to(_abs(root)).as_posix()
     except ValueError:
         return str(path)
+
+
+def _below(path: str, folder: str) -> bool:
+    """`path` is `folder` or lies in it (both absolute and normalised); string work, as this runs per reference."""
+    return path == folder or path.startswith(folder if folder.endswith(os.sep) else folder + os.sep)
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return []
 
 
 def _references(doc: yaml.Node) -> list[tuple[str, str, yaml.ScalarNode]]:
@@ -94,6 +108,10 @@ class Closures:
     def __init__(self, root: Path) -> None:
         self.root = root
         self._memo: dict[Path, Closure] = {}
+        self._prechecked: set[str] = set()
+        self._abs_root = str(_abs(root))
+        self._real_root = os.path.realpath(root)
+        self._reals: dict[str, str] = {}
 
     def of(self, directory: Path) -> Closure:
         """Walk a kustomization tree; raise InputError on remote, missing or absolute references."""
@@ -106,9 +124,107 @@ class Closures:
         without naming the file, and parsing every file of every overlay up front would cost more
         than the builds save.
         """
-        for rel in sorted(self.of(directory).manifests):
-            if rel.endswith((".yaml", ".yml")):
-                yamlsrc.compose_file(self.root / rel, self.root)
+        closure = self.of(directory)
+        for rel in sorted(closure.manifests):
+            if rel.endswith((".yaml", ".yml", ".json")):
+                docs = yamlsrc.compose_file(self.root / rel, self.root)
+                if rel in closure.objects:
+                    for doc in docs:
+                        _check_object(doc, rel)
+
+    def _real_dir(self, directory: str) -> str:
+        """realpath of a folder, memoised: the folders of fifty overlays' references are few."""
+        real = self._reals.get(directory)
+        if real is None:
+            real = self._reals[directory] = os.path.realpath(directory)
+        return real
+
+    def _contained(self, target: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
+        """Refuse a reference (`target`: absolute, normalised) that leaves the repository, lexically or through
+        a symlink (kustomize's load restrictor stops file symlinks but not folder symlinks), or that runs into a
+        symlink loop. String work and one lstat per reference: this runs for every entry of every overlay."""
+        lexical = str(target)
+        if not _below(lexical, self._abs_root):
+            raise InputError(f"{key} entry {value!r} is outside the repository", rel, line, col)
+        parent, name = os.path.split(lexical)
+        real = os.path.join(self._real_dir(parent), name)
+        if os.path.islink(real):
+            try:
+                os.stat(real)
+            except OSError as exc:
+                if exc.errno == errno.ELOOP:
+                    raise InputError(f"{key} entry {value!r} is a symlink loop", rel, line, col) from None
+            real = os.path.realpath(real)
+        if _below(real, self._real_root):
+            return
+        link = target
+        for part in [*reversed(target.parents), target]:  # the first symlink on the way that leaves the repository
+            if _below(str(part), self._abs_root) and part.is_symlink() and \
+                    not _below(os.path.realpath(part), self._real_root):
+                link = part
+                break
+        raise InputError(f"{key} entry {value!r} leads outside the repository through the symlink "
+                         f"{_rel(link, self.root)} -> {os.readlink(link) if link.is_symlink() else '?'}; "
+                         "the build may read only files of this repository", rel, line, col)
+
+    def _no_functions(self, target: Path, value: str, key: str, rel: str, line: int, col: int) -> None:
+        """Exec and container KRM functions run programs: never allowed (kustomize runs without --enable-exec)."""
+        for doc in yamlsrc.compose_file(target, self.root):
+            meta = yamlsrc.node_at(doc, "metadata")
+            annotations = yamlsrc.node_at(meta, "annotations") if meta is not None else None
+            if annotations is not None and yamlsrc.node_at(annotations, "config.kubernetes.io/function") is not None:
+                raise InputError(f"{key} entry {value!r} is a KRM function (exec or container), which would run a "
+                                 "program during the build; not allowed: use a built-in generator or transformer",
+                                 rel, line, col)
+
+    def precheck(self, directory: Path) -> None:
+        """Every file the build reads, before kustomize sees it: the size limit for all, and for YAML the
+        UTF-8 and alias-expansion limits, each error naming the file (and line)."""
+        closure = self.of(directory)
+        yaml_files = set(closure.kustomizations) | closure.manifests
+        for rel in sorted(closure.files - self._prechecked):
+            shown = rel
+            text = yamlsrc.read_checked(self.root / rel, shown)
+            if rel in yaml_files:
+                yamlsrc.check_expansion(text, shown)
+            self._prechecked.add(rel)
+
+    def explain(self, directory: Path, message: str) -> tuple[str, int] | None:
+        """The kustomization (or manifest) file and line a kustomize error message is about: an invalid
+        kustomization it names, a path it names, or an object id (Kind.version.group/name.namespace)."""
+        closure = self.of(directory)
+        root = str(_abs(self.root))
+
+        def first(files: list[str], pattern: str) -> tuple[str, int] | None:
+            for f in files:
+                for number, text in enumerate(_lines(self.root / f), 1):
+                    if re.search(pattern, text):
+                        return f, number
+            return None
+
+        invalid = re.search(r"couldn't make target for path '([^']+)': invalid Kustomization: (.*)", message)
+        if invalid and invalid.group(1).startswith(root):
+            file = find_kustomization(Path(invalid.group(1)))
+            if file is not None:
+                rel = _rel(file, self.root)
+                field = re.search(r'unknown field "([^"]+)"', invalid.group(2))
+                found = first([rel], rf"^\s*{re.escape(field.group(1))}\s*:") if field else None
+                return found or (rel, 1)
+        paths = set(re.findall(r"[\w./-]+\.(?:ya?ml|json|env|properties|txt)\b|[\w./-]+/[\w.-]+", message))
+        for p in sorted(paths, key=len, reverse=True):
+            tail = re.escape(p.rstrip("/").rsplit("/", 1)[-1])
+            if tail and (found := first(closure.kustomizations, rf"(^|[\s/'\"=]){tail}(['\"]|\s*$)")):
+                return found
+        ids = re.findall(r"\b([A-Z]\w*)\.[\w.\[\]]+/([a-z0-9][-a-z0-9.]*?)\.(?:\[noNs\]|[a-z0-9-]+)\b", message)
+        # A patch with no target: the patch file names the object; otherwise the file that declares it.
+        patches_first = sorted(closure.manifests, key=lambda f: (("patch" in message) == (f in closure.objects), f))
+        for kind, name in ids:
+            of_kind = [f for f in patches_first if any(re.match(rf"^kind:\s*{kind}\s*$", t) for t in _lines(self.root / f))]
+            if found := first(of_kind + closure.kustomizations, rf"^\s{{0,2}}name:\s*['\"]?{re.escape(name)}['\"]?\s*$"):
+                return found
+        if ids:  # a generated or prefixed name: the kustomization that renames
+            return first(closure.kustomizations, r"^\s*name(Prefix|Suffix):") or (closure.kustomizations[0], 1)
+        return None
 
     def _walk(self, directory: Path, stack: tuple[Path, ...]) -> Closure:
         if directory in self._memo:
@@ -118,6 +234,8 @@ class Closures:
         if file is None:
             raise InputError("no kustomization.yaml in this directory", _rel(directory, root))
         rel = _rel(file, root)
+        if os.path.islink(file) and not _below(os.path.realpath(file), self._real_root):
+            raise InputError(f"is a symlink to {os.path.realpath(file)}, outside the repository", rel)
         result = Closure([rel], {rel})
         docs = yamlsrc.compose_file(file, root)
         helm_line = yamlsrc.key_line(docs[0], "helmCharts") if docs else None
@@ -134,22 +252,54 @@ class Closures:
                 raise InputError(f"{key} entry {value!r} is an absolute path; use a path relative to {rel}",
                                  rel, line, col)
             target = _abs(directory / value)
+            self._contained(target, value, key, rel, line, col)
+            if kind != "dir" and not target.is_dir() and not _below(str(target), str(directory)):
+                raise InputError(f"{key} entry {value!r} is outside this kustomization's folder "
+                                     f"{_rel(directory, root)}/: kustomize loads files only from in or below it "
+                                 "(refer to a folder with its own kustomization instead)", rel, line, col)
+            if key in ("generators", "transformers", "validators") and target.is_file():
+                self._no_functions(target, value, key, rel, line, col)
             if target.is_dir():
                 if kind == "file":
                     raise InputError(f"{key} entry {value!r} is a directory; a file is expected", rel, line, col)
-                if target in stack or target == directory:
+                if target in stack or target == directory or \
+                        self._real_dir(str(target)) in {self._real_dir(str(d)) for d in (*stack, directory)}:
                     raise InputError(f"{key} entry {value!r} makes a cycle", rel, line, col)
                 sub = self._walk(target, (*stack, directory))
                 result.kustomizations += [k for k in sub.kustomizations if k not in result.kustomizations]
                 result.files |= sub.files
                 result.manifests |= sub.manifests
+                result.objects |= sub.objects
             elif target.is_file():
                 if kind == "dir":
                     raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)
                 result.files.add(_rel(target, root))
                 if key in _MANIFEST_FIELDS:
                     result.manifests.add(_rel(target, root))
+                if key == "resources":
+                    result.objects.add(_rel(target, root))
             else:
                 raise InputError(f"{key} entry {value!r} does not exist", rel, line, col)
         self._memo[directory] = result
         return result
+
+
+def _check_object(doc: yaml.Node, rel: str) -> None:
+    """One document of a resources file is one Kubernetes object: a mapping with kind and metadata.name."""
+    line = doc.start_mark.line + 1
+    if not isinstance(doc, yaml.MappingNode):
+        raise InputError("a resources file holds Kubernetes objects, one mapping per document; this document is "
+                         f"a {'list' if isinstance(doc, yaml.SequenceNode) else 'scalar'}", rel, line)
+    for key in ("apiVersion", "kind"):
+        value = yamlsrc.node_at(doc, key)
+        if not isinstance(value, yaml.ScalarNode) or not value.value:
+            raise InputError(f"object without {key}", rel, line)
+    if yamlsrc.node_at(doc, "kind").value.endswith("List"):  # type: ignore[union-attr]
+        return  # a v1 List: kustomize unpacks its items
+    meta = yamlsrc.node_at(doc, "metadata")
+    if not isinstance(meta, yaml.MappingNode):
+        raise InputError("metadata must be a mapping with at least a name", rel,
+                         yamlsrc.key_line(doc, "metadata") or line)
+    name = yamlsrc.node_at(meta, "name")
+    if not isinstance(name, yaml.ScalarNode) or not name.value:
+        raise InputError("object without metadata.name", rel, yamlsrc.key_line(doc, "metadata") or line)

@@ -15,10 +15,11 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import (build, cache as vcache, engine, hydrate, incremental, inventory, kustomizations, schemacheck, schemas,
-               tools, waivers)
+from . import (build, cache as vcache, engine, hydrate, incremental, inventory, kustomizations, names, schemacheck,
+               schemas, tools, waivers)
 from . import progress as progress_mod
-from .findings import Finding, Severity
+from .errors import InputError
+from .findings import Finding, Severity, SourceLocation
 from .inventory import Inventory
 from .manifests import Resource
 from .policy import Fleet, Policy, Rule
@@ -37,7 +38,40 @@ STALE = Rule("rendered-up-to-date", Severity.ERROR,
              "The sync engines apply clusters/, so an overlay change that is not rendered never reaches a cluster, "
              "and reviewers would read a diff that is not what clusters get.",
              "Run `nox -s render` and commit the result.")
-BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE)
+BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE, names.NAME)
+
+# `nox -s e2e` (e2e.py): what a real kube-apiserver says. Listed with the others, but validate never reports
+# them (it runs no server), so they are not among the rules its reports count as checked.
+SERVER_REJECTS = Rule(
+    "server-rejects", Severity.ERROR,
+    "A real kube-apiserver of the cluster's version accepts every object (server-side apply).",
+    "Schemas are a model; the API server also checks label syntax, CRD CEL rules, list keys and admission, "
+    "and the sync engine fails on what it refuses.",
+    "Fix the field the server names at the line shown; `nox -s e2e -- --clusters NAME` re-checks one cluster.")
+SERVER_IMMUTABLE = Rule(
+    "server-immutable", Severity.ERROR,
+    "A change does not modify a field the API server refuses to change on a live object.",
+    "Selectors, a Service's clusterIP, volumeClaimTemplates and other immutable fields are refused on "
+    "update: the sync stays failed until someone deletes and recreates the object by hand.",
+    "Keep the field as it is, or give the object a new name so that the old one is pruned.")
+SERVER_WARNING = Rule(
+    "server-warning", Severity.WARNING,
+    "The API server applies every object without a warning (deprecated APIs, Pod Security).",
+    "A deprecated API disappears in a later Kubernetes version; a Pod Security warning becomes a refusal "
+    "when the namespace enforces the level.",
+    "Move to the API version or settings the warning names.")
+SERVER_DRIFT = Rule(
+    "server-drift", Severity.ERROR,
+    "Applying an object a second time changes nothing (its content as stored stays the same).",
+    "An object the server rewrites on every apply shows as out of sync forever, and the sync engine "
+    "re-applies it on every loop.",
+    "Write the field the way the server stores it (the server's form of quantities, defaults).")
+SERVER_PRUNED = Rule(
+    "server-pruned", Severity.NOTICE,
+    "Objects a change deletes are listed: the sync engine prunes them from the cluster.",
+    "Argo CD (prune: true) and Config Sync delete what leaves the folder; that must be intended.",
+    "Nothing to fix when the removal is intended.")
+E2E_RULES: tuple[Rule, ...] = (SERVER_REJECTS, SERVER_IMMUTABLE, SERVER_WARNING, SERVER_DRIFT, SERVER_PRUNED)
 
 
 @dataclass
@@ -73,6 +107,11 @@ def all_rules(policies: tuple[Policy, ...]) -> list[Rule]:
     return [*BUILTIN_RULES, *policies, *waivers.RULES]
 
 
+def listed_rules(policies: tuple[Policy, ...]) -> list[Rule]:
+    """Every rule any command reports: `--list-policies` and the README table."""
+    return [*all_rules(policies), *E2E_RULES]
+
+
 class _Timer:
     def __init__(self, progress: Progress | None = None) -> None:
         self.timings: dict[str, float] = {}
@@ -95,8 +134,41 @@ def _prepare(root: Path) -> tuple[Inventory, Path]:
 
 
 def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+    """Build every overlay; refuse (InputError, exit 2) when an object's name could not be written."""
     inv, kustomize = _prepare(root)
-    return inv, build.build_all(kustomize, list(inv.clusters), root, workers)
+    resources = build.build_all(kustomize, list(inv.clusters), root, workers)
+    bad = name_findings(resources, source_map(root, inv, kustomize))
+    if bad:
+        first = bad[0]
+        more = f" (and {len(bad) - 1} more: run validate to see them all)" if len(bad) > 1 else ""
+        raise InputError(f"{first.message}{more}; nothing was written", first.location.path if first.location
+                         else None, first.location.line if first.location else None)
+    return inv, resources
+
+
+def _line_has(root: Path, location: SourceLocation | None, word: str) -> bool:
+    if location is None:
+        return False
+    try:
+        lines = (root / location.path).read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError:
+        return False
+    return 0 < location.line <= len(lines) and word in lines[location.line - 1]
+
+
+def name_findings(resources: dict[str, list[Resource]], sources: SourceMap) -> list[Finding]:
+    """An `object-name` finding, at its source line, for every name that Kubernetes (and clusters/) cannot take."""
+    out = []
+    for items in resources.values():
+        for res in items:
+            for path, problem in names.problems(res):
+                location = sources.locate(res, path)
+                if path == ("metadata", "namespace") and not _line_has(sources.root, location, "namespace"):
+                    location = sources.kustomization_field(res, "namespace") or location  # a namespace transformer
+                out.append(Finding(names.NAME.id, names.NAME.severity,
+                                   f"{res.ref} in cluster {res.cluster}: {problem}", res.cluster, res.ref,
+                                   ".".join(path), names.NAME.fix, location))
+    return out
 
 
 def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str, list[Resource]] | None = None,
@@ -168,6 +240,8 @@ def frozen_heap() -> Iterator[None]:
 
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer(options.progress)
+    # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
+    found_waivers = waivers.load(root, [r.id for r in all_rules(policies)] + list(options.disabled))
     with timer.stage("render"):
         inv, kustomize = _prepare(root)
         store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
@@ -180,14 +254,14 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
         else:
             resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
     with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, store)
+        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, store, found_waivers)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
            kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
-           store: vcache.Cache | None = None) -> list[Finding]:
+           store: vcache.Cache | None = None, found_waivers: list[waivers.Waiver] | None = None) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
@@ -199,6 +273,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
                 to_check.setdefault(res.cluster, []).append(res)
             schema_problems = schema_started(stack, root, inv, to_check, options, store)
         with timer.stage("stale"):
+            findings += name_findings(resources if rebuilt is None else {c: resources[c] for c in rebuilt}, sources)
             if options.check_stale:
                 findings += stale_findings(root, inv, resources if rebuilt is None else
                                            {c: resources[c] for c in rebuilt}, rebuilt)
@@ -209,7 +284,7 @@ def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _T
             sources.prefetch([p.resource for p in problems])
             findings += _schema_findings(problems, sources)
     with timer.stage("waivers"):
-        findings = with_waivers(root, policies, options, findings)
+        findings = with_waivers(root, policies, options, findings, found_waivers)
     return findings
 
 
@@ -243,9 +318,12 @@ def stale_findings(root: Path, inv: Inventory, resources: dict[str, list[Resourc
             for _, cluster, loc, message in hydrate.stale(root, expected, clusters)]
 
 
-def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, findings: list[Finding]) -> list[Finding]:
-    """The findings, marked by policies/waivers.yaml, plus the waivers' own findings, in report order."""
-    known = [r.id for r in all_rules(policies)] + list(options.disabled)
-    findings = findings + waivers.apply(findings, waivers.load(root, known), options.today)
+def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, findings: list[Finding],
+                 loaded: list[waivers.Waiver] | None = None) -> list[Finding]:
+    """The findings, marked by policies/waivers.yaml (`loaded`: already read), plus the waivers' own findings,
+    in report order."""
+    if loaded is None:
+        loaded = waivers.load(root, [r.id for r in all_rules(policies)] + list(options.disabled))
+    findings = findings + waivers.apply(findings, loaded, options.today)
     findings.sort(key=Finding.sort_key)
     return findings

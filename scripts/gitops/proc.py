@@ -11,8 +11,9 @@ import os
 import resource
 import signal
 import subprocess
+import time
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from .errors import ToolError
 
@@ -24,18 +25,24 @@ def _limit_memory(mib: int):  # type: ignore[no-untyped-def]
     return apply
 
 
+def _popen(cmd: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    """Popen in a session of its own (so `kill` reaches its children); ToolError naming `what` if it cannot start."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
+    try:
+        return subprocess.Popen(list(cmd), env=dict(env) if env is not None else None, start_new_session=True,
+                                **kwargs)
+    except OSError as exc:
+        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+
+
 def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str] | None = None,
         cwd: Path | None = None, input: str | bytes | None = None, text: bool = True,
         memory_mib: int | None = None) -> subprocess.CompletedProcess:
     """Run `cmd` to completion, capturing its output; never raises for a non-zero exit (callers read
     `returncode`). Raises ToolError when it cannot start or when it runs past `timeout` seconds."""
-    try:
-        proc = subprocess.Popen(list(cmd), stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text,
-                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
-                                preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
-    except OSError as exc:
-        raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
+    proc = _popen(cmd, what, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env, cwd=cwd,
+                  preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -47,6 +54,32 @@ def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str]
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
+def _prctl():  # type: ignore[no-untyped-def]
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # resolved in the parent: no dlopen after fork
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """Linux: the child gets SIGKILL when the thread that started it dies, even by SIGKILL (no orphaned servers)."""
+    def apply() -> None:
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    return apply
+
+
+def serve(cmd: Sequence[str], *, what: str, log: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start a long-running server (etcd, kube-apiserver) in a process group of its own, its output
+    going to `log`; the caller must `kill` it (in a finally). Raises ToolError when it cannot start."""
+    with open(log, "ab") as out:
+        return _popen(cmd, what, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                      preexec_fn=_die_with_parent(_prctl()))
+
+
 def kill(proc: subprocess.Popen) -> None:
     """Stop `proc` and everything in its process group (it was started in a session of its own)."""
     try:
@@ -54,3 +87,53 @@ def kill(proc: subprocess.Popen) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     proc.wait()
+
+
+class Started:
+    """A process running in the background with a deadline (kubeconform while Python runs the policies)."""
+
+    def __init__(self, popen: subprocess.Popen, what: str, timeout: float) -> None:
+        self.popen, self.what, self.timeout = popen, what, timeout
+        self.deadline = time.monotonic() + timeout
+
+    def wait(self) -> tuple[int, str]:
+        """(exit code, stderr); ToolError when the deadline set at start passes first (the process is killed)."""
+        try:
+            _, err = self.popen.communicate(timeout=max(0.0, self.deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            kill(self.popen)
+            raise ToolError(f"{self.what} did not finish within {self.timeout:g} s and was stopped") from None
+        return self.popen.returncode, err or ""
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            kill(self.popen)
+
+
+def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
+          memory_mib: int | None = None) -> Started:
+    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
+    popen = _popen(cmd, what, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env,
+                   preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+    return Started(popen, what, timeout)
+
+
+def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, max_bytes: int,
+                 cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `cmd` with its stdout streamed into the file `sink` (binary output such as `git archive`), stopped
+    when it passes `timeout` seconds or `max_bytes` of output."""
+    with open(sink, "wb") as out:
+        popen = _popen(cmd, what, stdout=out, stderr=subprocess.PIPE, cwd=cwd)
+        deadline = time.monotonic() + timeout
+        while popen.poll() is None:
+            if time.monotonic() > deadline:
+                kill(popen)
+                raise ToolError(f"{what} did not finish within {timeout:g} s and was stopped")
+            if sink.stat().st_size > max_bytes:
+                kill(popen)
+                raise ToolError(f"{what} produced more than {max_bytes:,} bytes and was stopped")
+            time.sleep(0.01)
+        err = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
+        if popen.stderr:
+            popen.stderr.close()
+    return subprocess.CompletedProcess(popen.args, popen.returncode, None, err)

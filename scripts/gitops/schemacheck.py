@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import tempfile
 from collections import defaultdict
 from contextlib import contextmanager
@@ -17,10 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
+from . import proc
 from .errors import ToolError
 from .inventory import Inventory
 from .manifests import Resource
 
+TIMEOUT = float(os.environ.get("GITOPS_KUBECONFORM_TIMEOUT", "600"))  # seconds for one minor's run, from its start
 _AT = re.compile(r"- at '([^']*)': (.*?)(?=\s+- at '|$)", re.S)
 
 
@@ -105,17 +106,17 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
                 cmd += ["-schema-location", loc]
             out = Path(tmp) / f"kubeconform-{minor}.json"  # a file, not a pipe: a full pipe would stall it
             with out.open("w") as sink:
-                runs.append((subprocess.Popen([*cmd, str(folder)], stdout=sink, stderr=subprocess.PIPE, text=True),
-                             out))
+                runs.append((proc.start([*cmd, str(folder)], what=f"kubeconform (Kubernetes {minor})", timeout=TIMEOUT,
+                                        stdout=sink), out))
 
         def problems() -> list[SchemaProblem]:
             found: list[SchemaProblem] = []
-            for proc, out in runs:
-                _, stderr = proc.communicate()
+            for started, out in runs:
+                returncode, stderr = started.wait()
                 try:
                     results = json.loads(out.read_text())["resources"]
                 except (ValueError, KeyError):
-                    raise ToolError(f"kubeconform failed (exit {proc.returncode}): {stderr.strip()}") from None
+                    raise ToolError(f"kubeconform failed (exit {returncode}): {stderr.strip()}") from None
                 for result in results:
                     key = (result.get("filename", ""), result.get("version", ""), result.get("kind", ""),
                            result.get("name", ""))
@@ -128,7 +129,5 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
         try:
             yield problems
         finally:
-            for proc, _ in runs:
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            for started, _ in runs:
+                started.stop()

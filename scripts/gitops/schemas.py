@@ -10,11 +10,10 @@ import importlib.util
 import json
 import os
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-from . import crds
+from . import crds, fsio, yamlsrc
 from .errors import InputError, ToolError
 from .inventory import Inventory
 
@@ -75,21 +74,46 @@ def k8s_schemas(minor: str, cache: Path) -> Path:
         return target
     source = _k8s_base() / f"v{minor}.0-local-strict"
     definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
-    staging = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    staging.mkdir(parents=True, exist_ok=True)
-    for file in source.glob("*.json"):
-        if file.name in ("all.json", "_definitions.json"):
-            continue
-        (staging / file.name).write_text(_self_contained(file.read_text(), definitions))
-    try:
-        os.replace(staging, target)
-    except OSError:
-        shutil.rmtree(staging, ignore_errors=True)
+    with fsio.staging_dir(target) as staging:
+        fsio.write_tree(staging, {file.name: _self_contained(file.read_text(), definitions)
+                                  for file in source.glob("*.json") if file.name not in ("all.json", "_definitions.json")})
     return target
+
+
+def check_handwritten(root: Path) -> None:
+    """schemas/ comes from pull requests and kubeconform follows a schema's $ref: only JSON files of this
+    repository (no symlink out, within the size limit) whose every $ref points inside the same schema."""
+    folder = root / HANDWRITTEN
+    if not folder.exists():
+        return
+    if os.path.islink(folder):
+        raise InputError(f"{HANDWRITTEN} is a symlink; it must be a folder of the repository", HANDWRITTEN)
+    for dirpath, dirs, files in os.walk(folder):
+        for name in sorted(dirs + files):
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                raise InputError("a symlink; schemas must be plain files of the repository", rel)
+            if name in files:
+                text = yamlsrc.read_checked(path, rel)
+                try:
+                    json.loads(text)
+                except json.JSONDecodeError as exc:
+                    raise InputError(f"not valid JSON: {exc.msg}", rel, exc.lineno, exc.colno) from None
+                for number, line in enumerate(text.splitlines(), 1):
+                    for ref in _ANY_REF.findall(line):
+                        if not ref.startswith("#"):
+                            raise InputError(f"$ref {ref!r} leaves the schema; only local references "
+                                             "(\"#/...\") are allowed, nothing is fetched or read elsewhere",
+                                             rel, number)
+
+
+_ANY_REF = re.compile(r'"\$(?:ref|dynamicRef|recursiveRef|id)"\s*:\s*"([^"]*)"')
 
 
 def locations(minor: str, root: Path, cache: Path, mirror: str | None) -> list[str]:
     """kubeconform -schema-location templates for one Kubernetes minor version."""
+    check_handwritten(root)
     return [
         f"{k8s_schemas(minor, cache)}/{{{{ .ResourceKind }}}}{{{{ .KindSuffix }}}}.json",
         f"{crds.materialize(root, cache, mirror)}/{{{{ .Group }}}}/{{{{ .ResourceKind }}}}_{{{{ .ResourceAPIVersion }}}}.json",

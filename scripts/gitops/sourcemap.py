@@ -290,6 +290,16 @@ class SourceMap:
 
     # --- locating ---------------------------------------------------------------------------------
 
+    def kustomization_field(self, res: Resource, key: str) -> SourceLocation | None:
+        """The line of a top-level `key` (e.g. `namespace`) in the most specific kustomization that changed
+        `res`: where a transformer, not the object's own file, set the field."""
+        for kustomization in reversed(self._with_origin(res).transformed_in):
+            docs = self.nodes(kustomization)
+            line = yamlsrc.key_line(docs[0], key) if docs else None
+            if line:
+                return SourceLocation(kustomization, line)
+        return None
+
     def locate(self, res: Resource, path: Sequence[PathElem]) -> SourceLocation | None:
         """The line of `path` in the most specific source that writes it; else the nearest enclosing field."""
         res = self._with_origin(res)

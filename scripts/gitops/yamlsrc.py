@@ -5,7 +5,9 @@ where an error or a finding must point at a line.
 """
 from __future__ import annotations
 
+import os
 import re
+import stat
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,44 +30,158 @@ def _display(path: Path, root: Path | None) -> str:
     return str(path)
 
 
-def _check_duplicates(node: yaml.Node, shown: str) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[Any, int] = {}
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    raise InputError(
-                        f"duplicate key {key.value!r} (first at line {seen[key.value]})",
-                        shown, key.start_mark.line + 1, key.start_mark.column + 1,
-                    )
-                seen[key.value] = key.start_mark.line + 1
-            _check_duplicates(value, shown)
-    elif isinstance(node, yaml.SequenceNode):
-        for item in node.value:
-            _check_duplicates(item, shown)
+def max_file_bytes() -> int:
+    """Largest file the build may read (GITOPS_MAX_FILE_BYTES); Kubernetes stores at most ~1.5 MB per object."""
+    return int(os.environ.get("GITOPS_MAX_FILE_BYTES", str(2 * 1024 * 1024)))
+
+
+def max_yaml_nodes() -> int:
+    """Most YAML nodes one file may expand to, aliases counted in full (GITOPS_MAX_YAML_NODES)."""
+    return int(os.environ.get("GITOPS_MAX_YAML_NODES", "100000"))
+
+
+def max_yaml_depth() -> int:
+    """Deepest nesting of collections one file may have (GITOPS_MAX_YAML_DEPTH): libyaml's composer recurses
+    on the C stack, and a file of nested brackets crashes the interpreter."""
+    return int(os.environ.get("GITOPS_MAX_YAML_DEPTH", "200"))
+
+
+def _may_exceed(text: str, depth: int) -> bool:
+    """Whether the text can nest `depth` deep: flow nesting needs brackets, block nesting indentation."""
+    if text.count("[") + text.count("{") >= depth // 2:
+        return True
+    return re.search(rf"^[ \t-]{{{depth // 2}}}", text, re.M) is not None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data[:offset].count(b"\n") + 1
+
+
+def read_checked(path: Path, shown: str) -> str:
+    """The file's text, within the size limit and valid UTF-8; InputError with the line otherwise.
+    A regular file only: a FIFO or device would block or never end."""
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError("file not found", shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError("not a regular file", shown)
+    limit = max_file_bytes()
+    if info.st_size > limit:
+        raise InputError(f"file is {info.st_size:,} bytes, over the limit of {limit:,} "
+                         "(GITOPS_MAX_FILE_BYTES); split it or keep large data out of the repository", shown)
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
+    if len(data) > limit:
+        raise InputError(f"file is over the limit of {limit:,} bytes (GITOPS_MAX_FILE_BYTES)", shown)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        column = exc.start - data.rfind(b"\n", 0, exc.start)
+        raise InputError(f"not valid UTF-8: byte 0x{data[exc.start]:02x}; save the file as UTF-8",
+                         shown, _line_of(data, exc.start), column) from None
+
+
+def _yaml_error(exc: yaml.YAMLError, text: str, shown: str) -> InputError:
+    if isinstance(exc, yaml.reader.ReaderError):  # a control character or bad encoding: a byte offset
+        return InputError(f"malformed YAML: {exc.reason} (character {exc.character!r})", shown,
+                          _line_of(text.encode("utf-8", "surrogatepass"), exc.position))
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or str(exc)
+    return InputError(f"malformed YAML: {problem}", shown, mark.line + 1 if mark else None,
+                      mark.column + 1 if mark else None)
+
+
+def check_expansion(text: str, shown: str) -> None:
+    """Refuse a file whose aliases expand to more than max_yaml_nodes() nodes (a "billion laughs" bomb), or
+    that nests deeper than max_yaml_depth().
+
+    A cheap scan of the parser's events: each anchored node's size is counted once, and an alias adds
+    that size, so the expanded size is known without expanding anything. Skipped when the text has no
+    '&' (no anchor, so no alias can expand) and too few brackets and too little indentation to nest deep.
+    """
+    max_depth = max_yaml_depth()
+    if "&" not in text and not _may_exceed(text, max_depth):
+        return
+    limit = max_yaml_nodes()
+    sizes: dict[str, int] = {}
+    stack: list[list] = []  # [anchor, size] of each open collection
+    total = 0
+    try:
+        for event in yaml.parse(text, Loader=_Base):
+            if isinstance(event, (yaml.SequenceStartEvent, yaml.MappingStartEvent)):
+                stack.append([event.anchor, 1])
+                total += 1
+                if len(stack) > max_depth:
+                    raise InputError(f"YAML nested more than {max_depth} levels deep (GITOPS_MAX_YAML_DEPTH)",
+                                     shown, event.start_mark.line + 1, event.start_mark.column + 1)
+                continue
+            if isinstance(event, yaml.ScalarEvent):
+                size = 1
+                if event.anchor:
+                    sizes[event.anchor] = 1
+                total += 1
+            elif isinstance(event, yaml.AliasEvent):
+                size = sizes.get(event.anchor, 1)
+                total += size
+            elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
+                anchor, size = stack.pop()
+                if anchor:
+                    sizes[anchor] = size
+            else:
+                continue
+            if stack:
+                stack[-1][1] += size
+            if total > limit:
+                raise InputError(f"YAML aliases expand to more than {limit:,} nodes (GITOPS_MAX_YAML_NODES); "
+                                 "an alias bomb, or anchors used far more than a manifest needs",
+                                 shown, event.start_mark.line + 1, event.start_mark.column + 1)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, shown) from None
+
+
+def _check_duplicates(node: yaml.Node, shown: str, seen_nodes: set[int] | None = None) -> None:
+    """Duplicate keys, each node visited once: an alias shares its node, so a bomb is walked in linear time."""
+    seen_nodes = set() if seen_nodes is None else seen_nodes
+    todo = [node]
+    while todo:
+        node = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in seen:
+                        raise InputError(
+                            f"duplicate key {key.value!r} (first at line {seen[key.value]})",
+                            shown, key.start_mark.line + 1, key.start_mark.column + 1,
+                        )
+                    seen[key.value] = key.start_mark.line + 1
+                todo.append(value)
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend(reversed(node.value))
 
 
 def compose_file(path: Path, root: Path | None = None) -> list[yaml.Node]:
-    """Parse every document of a file into nodes (which carry line marks)."""
+    """Parse every document of a file into nodes (which carry line marks), within the size and
+    alias-expansion limits."""
     shown = _display(path, root)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError("file not found", shown) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", shown) from None
+    text = read_checked(path, shown)
+    check_expansion(text, shown)
     try:
         nodes = [n for n in yaml.compose_all(text, Loader=_Base) if n is not None]
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        raise InputError(
-            f"malformed YAML: {exc.problem or exc.context}",
-            shown,
-            mark.line + 1 if mark else None,
-            mark.column + 1 if mark else None,
-        ) from None
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc, text, shown) from None
+    seen: set[int] = set()
     for node in nodes:
-        _check_duplicates(node, shown)
+        _check_duplicates(node, shown, seen)
     return nodes
 
 

@@ -1,0 +1,165 @@
+"""The helpers hostile input relies on: time and memory limits, atomic writes, all-or-nothing trees,
+isolated policies, and exit 2 (never a traceback) for anything unexpected; and nox keeping the tool's code."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT
+from gitops import build, cli, fsio, pipeline, proc
+from gitops.errors import ToolError, UsageError
+from gitops.findings import Severity
+from gitops.policy import Policy, Violation
+
+
+def test_run_stops_a_process_past_its_timeout() -> None:
+    with pytest.raises(ToolError, match="sleeper did not finish within 0.2 s and was stopped"):
+        proc.run(["sleep", "30"], what="sleeper", timeout=0.2)
+
+
+def test_started_process_has_a_deadline(tmp_path: Path) -> None:
+    with open(tmp_path / "out", "w") as sink:
+        started = proc.start(["sleep", "30"], what="background sleeper", timeout=0.2, stdout=sink)
+    with pytest.raises(ToolError, match="background sleeper did not finish within 0.2 s"):
+        started.wait()
+    assert started.popen.poll() is not None
+
+
+def test_memory_ceiling_applies_to_the_child() -> None:
+    code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
+    done = proc.run([sys.executable, "-c", code], what="python", timeout=30, memory_mib=512)
+    assert int(done.stdout) == 512 * 1024 * 1024
+
+
+def test_kustomize_over_its_memory_ceiling_is_a_clear_error(repo: Path, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(build, "MEMORY_MIB", 100)  # too little for Go to start: as if a manifest blew up
+    assert cli.main(["--root", str(repo), "validate", "--no-cache"]) == 2  # a cached build would not run kustomize
+    err = capsys.readouterr().err
+    assert "kustomize ran out of memory (its ceiling is 100 MiB" in err, err
+    assert "runtime stack" not in err and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_write_atomic_mode_follows_umask(tmp_path: Path, umask: int) -> None:
+    old = os.umask(umask)
+    try:
+        fsio.write_atomic(tmp_path / "report.txt", "x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "report.txt").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert [p.name for p in tmp_path.iterdir()] == ["report.txt"]
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path: Path, monkeypatch) -> None:
+    def fail(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(fsio.os, "replace", fail)
+    with pytest.raises(UsageError, match="No space left on device"):
+        fsio.write_atomic(tmp_path / "report.txt", "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_replace_trees_failure_keeps_the_old_trees(tmp_path: Path, monkeypatch) -> None:
+    for top in ("clusters", "bootstrap"):
+        (tmp_path / top).mkdir()
+        (tmp_path / top / "old.yaml").write_text("old\n")
+    real_rename, calls = os.rename, []
+
+    def rename(src: object, dst: object) -> None:
+        calls.append(dst)
+        if str(dst) == str(tmp_path / "bootstrap") and "/new/" in str(src):  # the second tree's swap fails
+            raise OSError(5, "Input/output error")
+        real_rename(src, dst)
+
+    monkeypatch.setattr(fsio.os, "rename", rename)
+    with pytest.raises(UsageError, match="the old trees are unchanged"):
+        fsio.replace_trees(tmp_path, {"clusters": {"a/new.yaml": "new\n"}, "bootstrap": {"b.yaml": "new\n"}})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bootstrap", "clusters"]
+    for top in ("clusters", "bootstrap"):
+        assert [p.name for p in (tmp_path / top).iterdir()] == ["old.yaml"]
+    assert str(tmp_path / "bootstrap") in map(str, calls)
+
+
+def test_replace_trees_refuses_paths_out_of_the_tree(tmp_path: Path) -> None:
+    with pytest.raises(Exception, match="outside clusters/"):
+        fsio.replace_trees(tmp_path, {"clusters": {"../../pwned.yaml": "x"}})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unexpected_error_is_one_line_and_exit_2(repo: Path, capsys, monkeypatch) -> None:
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("boom\nsecond line")
+
+    monkeypatch.setattr(pipeline, "validate", boom)
+    assert cli.main(["--root", str(repo), "validate"]) == 2
+    err = capsys.readouterr().err
+    assert err == "error: validate failed unexpectedly: RuntimeError: boom (run with --debug for the traceback)\n"
+    assert cli.main(["--root", str(repo), "validate", "--debug"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "RuntimeError: boom" in err
+
+
+def _odd_check(fleet):  # a policy with a bug: it assumes every Service port is a mapping
+    for svc in fleet.of_kind("Service"):
+        for port in svc.body["spec"]["ports"]:
+            if port.get("port") == 8080:
+                yield Violation(svc, f"{svc.name} uses 8080", ("spec", "ports"))
+
+
+ODD = Policy("odd-port", Severity.WARNING, "s", "r", "f", _odd_check)
+
+
+def test_a_crashing_policy_is_a_finding_and_the_others_still_run(repo: Path) -> None:
+    from conftest import edit
+    from policies import REGISTRY
+
+    edit(repo, "base/caller/service.yaml", "    - name: http\n      protocol: TCP\n      port: 8080\n      targetPort: http\n",
+         '    - "9090"\n')
+    result = pipeline.validate(repo, (ODD, *REGISTRY), pipeline.Options())
+    by_rule: dict[str, list] = {}
+    for f in result.findings:
+        by_rule.setdefault(f.rule, []).append(f)
+    crash = [f for f in by_rule["odd-port"] if f.severity is Severity.ERROR]
+    assert [f.message.split(":")[0] for f in crash] == \
+        ["odd-port could not check Service istio-apps/sample-caller in cluster cluster-1"]
+    assert crash[0].location is not None and crash[0].location.path == "base/caller/service.yaml"
+    # the same policy still checked the other Service (the producer's port 8080), and other rules ran
+    assert [f.message for f in by_rule["odd-port"] if f.severity is Severity.WARNING] == ["sample-producer uses 8080"]
+    assert "schema" in by_rule
+
+
+def test_nox_sessions_exit_with_the_tools_code() -> None:
+    nox = shutil.which("nox")
+    assert nox, "nox must be on PATH (the README's commands need it)"
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "NOX_CURRENT_SESSION")}
+    # The noxfile reuses the session's virtualenv (reuse_existing_virtualenvs), so after the first run this is quick.
+    done = subprocess.run([nox, "-s", "validate", "--", "--format", "nope"], cwd=PROJECT, env=env,
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "invalid choice: 'nope'" in done.stdout + done.stderr
+
+
+def test_failed_crd_materialisation_leaves_no_debris(repo: Path, tmp_path: Path, monkeypatch) -> None:
+    from gitops import crds
+
+    calls = []
+
+    def fetch(crd, *args: object) -> bytes:
+        calls.append(crd.name)
+        if len(calls) == 2:  # the second CRD cannot be fetched
+            raise ToolError(f"cannot fetch {crd.name}")
+        return crds.fetch.__wrapped__(crd, *args)  # type: ignore[attr-defined]
+
+    fetch.__wrapped__ = crds.fetch  # type: ignore[attr-defined]
+    monkeypatch.setattr(crds, "fetch", fetch)
+    cache = tmp_path / "cache"
+    with pytest.raises(ToolError, match="cannot fetch"):
+        crds.materialize(repo, cache, str(PROJECT.parent / "shared" / "crds"))
+    assert len(calls) == 2
+    assert [p.name for p in (cache / "schemas").iterdir()] == []
