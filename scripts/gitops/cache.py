@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from . import build, crds, schemas, tools
 from .errors import ToolError
-from .fsio import inside, write_atomic
+from .fsio import inside_real, write_atomic
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
@@ -49,13 +49,13 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_digest(root: Path, rel: str) -> str:
+def _file_digest(root: Path, rel: str, real_root: str | None = None) -> str:
     """sha256 of a file's content, read in pieces. A symlink that leaves the repository, or anything but a
     regular file, is never opened (a committed link to /dev/zero would never end): its link text stands
     for it, and the build refuses such a link anyway (kustomizations.Closures)."""
     path = root / rel
     try:
-        if not inside(path, root) or not stat.S_ISREG(os.stat(path).st_mode):
+        if not inside_real(path, real_root or os.path.realpath(root)) or not stat.S_ISREG(os.stat(path).st_mode):
             return "link:" + os.readlink(path) if os.path.islink(path) else "special"
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
@@ -80,7 +80,8 @@ class Cache:
         self.folder = folder / FOLDER
         self._files: dict[str, str] = {}
         self._folders: dict[str, str] = {}
-        self._texts: dict[str, str] = {}  # document text -> its sha256, each distinct text hashed once per run
+        self._texts: dict[str, str] = {}
+        self._real_root = os.path.realpath(root)  # resolved once: every file's digest checks it stays inside  # document text -> its sha256, each distinct text hashed once per run
         self.hits: set[str] = set()  # clusters whose build came from the cache in this run
         digest = hashlib.sha256(FORMAT.encode())
         for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, schemas.CONVERSION,
@@ -96,7 +97,7 @@ class Cache:
     def _file(self, rel: str) -> str:
         """sha256 of a repository file's content, read and hashed once per run however many keys name it."""
         if rel not in self._files:
-            self._files[rel] = _file_digest(self.root, rel)
+            self._files[rel] = _file_digest(self.root, rel, self._real_root)
         return self._files[rel]
 
     def _text_sha(self, text: str) -> str:

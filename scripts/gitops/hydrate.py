@@ -6,6 +6,7 @@ folder and swapped in, so a failed build never leaves half a cluster folder behi
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Iterable
 
@@ -70,10 +71,11 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
             rel_folder = Path(folder).relative_to(root).as_posix()
             for name in entries:
                 path = os.path.join(folder, name)
-                if os.path.islink(path):  # never read through it: a rendered file is never a link, so it is stale
+                info = os.lstat(path)  # one call for both checks: a file that is no link has its own size here
+                if stat.S_ISLNK(info.st_mode):  # never read through it: a rendered file is never a link, so it is stale
                     files[f"{rel_folder}/{name}"] = f"(a symlink to {os.readlink(path)})"
                     continue
-                size = os.path.getsize(path)
+                size = info.st_size
                 if size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, and never read
                     files[f"{rel_folder}/{name}"] = f"({size} bytes)"
                     continue
