@@ -1,4 +1,4 @@
-"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, bench).
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, e2e, bench).
 
 Each session installs the pinned Python dependencies; the Go tools (kustomize, kubeconform)
 are built by the tooling itself into .tools/bin on first use.
@@ -55,6 +55,12 @@ def merge(session: nox.Session) -> None:
 def diff(session: nox.Session) -> None:
     """What each cluster receives and what the call graph becomes, base vs working tree (`-- --base REF`)."""
     _gitops(session, "diff")
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """Apply every cluster folder to a throwaway etcd + kube-apiserver of its version (`-- --clusters a,b`, `--base REF`)."""
+    _gitops(session, "e2e")
 
 
 @nox.session

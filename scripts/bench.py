@@ -288,6 +288,41 @@ def hostile() -> str:
     return "\n".join(lines)
 
 
+def e2e_bench(sizes: list[int], services: int) -> str:
+    """`nox -s e2e` figures: the repository itself (2 clusters) and generated fleets, binaries built first.
+
+    Wall time is e2e.run's (render, CRDs, every apply, every process stopped); peak memory is the upper
+    bound e2e.Result computes (etcd + the largest concurrent apiservers + this process)."""
+    from gitops import e2e
+
+    quiet = lambda line: None  # noqa: E731
+    e2e.ensure_binaries(PROJECT, sorted(tools.CONTROL_PLANES), print)
+    lines = ["", "e2e: every cluster applied to a throwaway etcd + kube-apiserver (server dry-run, apply, re-apply)"]
+    targets = {2: 30.0, 10: 90.0}
+    runs = [("repository", PROJECT, 2)]
+    for size in sizes:
+        if size != 2:
+            runs.append((f"fleet of {size}", None, size))
+    for label, root, size in runs:
+        with tempfile.TemporaryDirectory(prefix=f"bench-e2e-{size}-") as tmp:
+            if root is None:
+                root = Path(tmp)
+                _fleet(root, size, services)
+            result = e2e.run(root, e2e.Options(), log=quiet)
+        n = len(result.runs)
+        per = sum(r.seconds for r in result.runs) / max(1, n)
+        errors = sum(1 for f in result.findings if f.severity.value == "error")
+        target = targets.get(size)
+        verdict = ""
+        if target is not None:
+            verdict = (f" -> <= {target:.0f} s: {_met(result.wall <= target)}; "
+                       f"< 2 GiB: {_met(result.peak_mib < 2048)}")
+        lines.append(f"  {label:<12} {n:>3} clusters "
+                     f"{result.wall:6.1f} s wall, {per:5.1f} s per cluster ({result.parallel} at a time), "
+                     f"peak <= {result.peak_mib:.0f} MiB, {errors} error finding(s){verdict}")
+    return "\n".join(lines)
+
+
 # --- a failing run: the fleet with one broken base port ---------------------------------------------
 
 FAILING_AT = 50
@@ -361,6 +396,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES))
     parser.add_argument("--services", type=int, default=SERVICES)
+    parser.add_argument("--e2e-sizes", type=int, nargs="*", default=[2, 10],
+                        help="fleet sizes for the e2e figures (the repository itself stands for 2); none to skip")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
     parser.add_argument("--failing", type=int, default=FAILING_AT, metavar="CLUSTERS",
                         help="size of the failing-fleet row (0: skip it)")
@@ -383,6 +420,8 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(json.loads(out.stdout.splitlines()[-1]))
         print(f"measured {size} clusters x {args.services} services", flush=True)
     print(report(rows))
+    if args.e2e_sizes:
+        print(e2e_bench(args.e2e_sizes, args.services))
     if args.failing:
         out = subprocess.run([sys.executable, __file__, "--failing-one", str(args.failing), "--services",
                               str(args.services)], env=_env(), capture_output=True, text=True)

@@ -2,14 +2,16 @@
 and schema verdict, still runs the stale check and every policy, and never trusts a bad entry."""
 from __future__ import annotations
 
+import json
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from conftest import PROJECT, edit
-from gitops import build, cache, cli, fleetgen, pipeline, schemacheck
+from gitops import build, cache, cli, fleetgen, pipeline, proc, schemacheck, schemas
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 3, 3
@@ -142,3 +144,39 @@ def test_cli_no_cache_builds_everything(fleet: Path, monkeypatch: pytest.MonkeyP
     spy = _Spy(monkeypatch)
     assert cli.main(["--root", str(fleet), "validate", "--no-cache", "--format", "json"]) == 1
     assert len(spy.built) == CLUSTERS
+
+
+# Modules a warm validate has no use for (issue 15, start-up time): the diff machinery, the round-trip YAML
+# of `gitops new`, the report formats not asked for, HTTP, package metadata, the build thread pool.
+_NOT_ON_A_WARM_RUN = ("gitops.diff", "gitops.diffreport", "ruamel.yaml", "shtab",
+                      "gitops.report.junit", "gitops.report.sarif", "urllib.request", "importlib.metadata",
+                      "concurrent.futures", "jsonschema")
+
+
+def test_a_warm_run_imports_only_what_it_uses(fleet: Path) -> None:
+    """A fresh interpreter validates the warm fleet (through the CLI, as `nox -s validate` does) and lists
+    what it imported: the same findings, and none of the modules only other commands or a cold run need."""
+    assert cli.main(["--root", str(fleet), "validate"]) == 1  # cold: fills the cache
+    script = ("import sys; from gitops import cli; code = cli.main(['--root', sys.argv[1], 'validate', '--format', "
+              "'json']); print('\\n'.join(sorted(sys.modules)), file=sys.stderr); sys.exit(code)")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)]))
+    done = proc.run([sys.executable, "-c", script, str(fleet)], what="warm validate", timeout=120, env=env)
+    assert done.returncode == 1, done.stderr
+    assert {"mcs-clusterset-url-resolves", "schema"} <= {f["rule"] for f in json.loads(done.stdout)["findings"]}
+    imported = set(done.stderr.split())
+    assert "gitops.report.json" in imported and "gitops.cache" in imported  # the listing is real
+    assert sorted(m for m in _NOT_ON_A_WARM_RUN if m in imported) == []
+
+
+def test_the_schema_package_is_keyed_by_its_version_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """kubernetes-validate enters the key through its version.py (no importlib.metadata on a warm run): a
+    different version changes the key; without the file, the metadata version is used."""
+    package = tmp_path / "kubernetes_validate"
+    (package / "kubernetes-json-schema").mkdir(parents=True)
+    monkeypatch.setattr(schemas, "_k8s_base", lambda: package / "kubernetes-json-schema")
+    (package / "version.py").write_text("__version__ = '1.37.0'\n")
+    first = cache._schema_package()
+    (package / "version.py").write_text("__version__ = '1.38.0'\n")
+    assert cache._schema_package() != first
+    (package / "version.py").unlink()
+    assert cache._schema_package() == cache._package_version("kubernetes-validate") != "absent"

@@ -132,3 +132,15 @@ def test_identical_documents_are_parsed_once_and_annotated_ones_never_shared(tmp
     mentions = plain + "data:\n  note: see config.kubernetes.io/origin\n"
     (m,) = manifests.parse_build("c1", mentions, tmp_path, tmp_path, documents)
     assert (m.text, m.origin, m.body["data"]) == (mentions, None, {"note": "see config.kubernetes.io/origin"})
+
+
+def test_rendered_files_are_read_as_text_mode_would(tmp_path: Path) -> None:
+    """The stale check reads clusters/ as bytes (faster) and must see exactly what text mode saw: universal
+    newlines (a CRLF checkout is not stale) and invalid UTF-8 replaced, never an error."""
+    samples = [b"", b"a: 1\r\nb: 2\r\n", b"a\rb\r\n\n\r", b"\xef\xbb\xbfkind: X\r\n", "name: caf\u00e9\n".encode(),
+               b"bad \xff\xfe \xc3\r\n", b"x" * 70000 + b"\r" + b"\n" * 3]
+    for i, data in enumerate(samples):
+        path = tmp_path / f"{i}.yaml"
+        path.write_bytes(data)
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            assert hydrate._read_text(str(path)) == fh.read(), data[:40]

@@ -68,3 +68,23 @@ def test_ci_passes_its_crd_mirror_through_the_environment() -> None:
     assert "../shared" not in (PROJECT / "crds.lock.yaml").read_text()
     run = (PROJECT / ".ci" / "run").read_text()
     assert 'GITOPS_CRD_MIRROR="$(cd ../shared/crds && pwd)"' in run and "export GITOPS_CRD_MIRROR" in run
+
+
+def test_validate_cache_is_persisted_apart_from_the_tools() -> None:
+    """.cache/validate gets its own cache step (a new key per run, the newest earlier one restored, with the
+    same pinned action as the tools cache); the tools cache keeps only the schemas and CRDs of .cache/."""
+    flow = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())
+    steps = flow["jobs"]["validate"]["steps"]
+    caches = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
+    tools_cache, validate_cache = caches
+    assert tools_cache["uses"] == validate_cache["uses"]
+    assert tools_cache["with"]["path"].split() == [".tools", ".cache/schemas", ".cache/crds"]
+    prefix = "gitops-validate-${{ hashFiles('scripts/gitops/**', 'requirements.txt') }}-"
+    assert validate_cache["with"] == {"path": ".cache/validate", "key": prefix + "${{ github.sha }}",
+                                      "restore-keys": prefix}
+    validate = next(i for i, s in enumerate(steps) if "nox -s validate" in s.get("run", ""))
+    assert steps.index(validate_cache) < validate
+    for job in flow["jobs"].values():  # no step caches all of .cache (it would overlap the validate cache)
+        for step in job["steps"]:
+            if step.get("uses", "").startswith("actions/cache@"):
+                assert ".cache" not in step["with"]["path"].split()

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -75,6 +74,8 @@ def build_annotated_all(kustomize: Path, clusters: list[Cluster], root: Path, wo
             on_built(c.name)
         return out
 
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: a warm validate builds nothing
+
     with ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2)) as pool:
         futures = {c.name: pool.submit(one, c) for c in clusters}
         return {name: f.result() for name, f in futures.items()}
@@ -92,6 +93,10 @@ def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int
         closures.precheck(root / c.overlay)  # size, encoding and alias-expansion limits before kustomize reads
 
     documents = documents or Documents()
+    if not clusters:  # everything came from the validate cache
+        return {}
+    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: a warm validate builds nothing
+
     workers = workers or max(2, os.cpu_count() or 2)
     with ThreadPoolExecutor(max_workers=workers) as pool:
         def one(c: Cluster) -> list[Resource]:

@@ -21,7 +21,6 @@ cache to the branch (actions/cache does: a pull request cannot write its base br
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 import os
 import posixpath
@@ -32,7 +31,8 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from . import build, crds, schemas, tools
-from .fsio import inside, write_atomic
+from .errors import ToolError
+from .fsio import inside_real, write_atomic
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
@@ -49,13 +49,13 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _file_digest(root: Path, rel: str) -> str:
+def _file_digest(root: Path, rel: str, real_root: str | None = None) -> str:
     """sha256 of a file's content, read in pieces. A symlink that leaves the repository, or anything but a
     regular file, is never opened (a committed link to /dev/zero would never end): its link text stands
     for it, and the build refuses such a link anyway (kustomizations.Closures)."""
     path = root / rel
     try:
-        if not inside(path, root) or not stat.S_ISREG(os.stat(path).st_mode):
+        if not inside_real(path, real_root or os.path.realpath(root)) or not stat.S_ISREG(os.stat(path).st_mode):
             return "link:" + os.readlink(path) if os.path.islink(path) else "special"
         digest = hashlib.sha256()
         with open(path, "rb") as fh:
@@ -80,10 +80,12 @@ class Cache:
         self.folder = folder / FOLDER
         self._files: dict[str, str] = {}
         self._folders: dict[str, str] = {}
+        self._texts: dict[str, str] = {}
+        self._real_root = os.path.realpath(root)  # resolved once: every file's digest checks it stays inside  # document text -> its sha256, each distinct text hashed once per run
         self.hits: set[str] = set()  # clusters whose build came from the cache in this run
         digest = hashlib.sha256(FORMAT.encode())
         for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, schemas.CONVERSION,
-                     _package_version("kubernetes-validate"), self._file(crds.LOCK_FILE)):
+                     _schema_package(), self._file(crds.LOCK_FILE)):
             digest.update(f"{part}\0".encode())
         handwritten = root / schemas.HANDWRITTEN
         for path in sorted(handwritten.rglob("*")) if handwritten.is_dir() else ():
@@ -93,9 +95,17 @@ class Cache:
         self.inputs = digest.hexdigest()
 
     def _file(self, rel: str) -> str:
+        """sha256 of a repository file's content, read and hashed once per run however many keys name it."""
         if rel not in self._files:
-            self._files[rel] = _file_digest(self.root, rel)
+            self._files[rel] = _file_digest(self.root, rel, self._real_root)
         return self._files[rel]
+
+    def _text_sha(self, text: str) -> str:
+        """sha256 of a document's text: fifty clusters mostly receive the same documents, so memoised."""
+        found = self._texts.get(text)
+        if found is None:
+            found = self._texts[text] = _sha(text.encode())
+        return found
 
     # -- entries ---------------------------------------------------------------------------
 
@@ -195,15 +205,18 @@ class Cache:
         stored = {c.name: self.get("builds", keys[c.name]) for c in wanted}
         hits = {name: texts for name, texts in stored.items()
                 if isinstance(texts, list) and all(isinstance(t, str) for t in texts)}
+        # One string object per distinct text (the clusters share most documents): every later lookup by
+        # text (parse, schema verdicts, sha) then hashes it once and compares by identity.
+        distinct: dict[str, str] = {}
+        hits = {name: [distinct.setdefault(t, t) for t in texts] for name, texts in hits.items()}
         documents = Documents()
         parse_key = _sha(f"{self.inputs}\0parse".encode())
         bodies = self.get("parse", parse_key) if hits else None
         if isinstance(bodies, dict):
-            for texts in hits.values():
-                for t in texts:
-                    body = bodies.get(_sha(t.encode()))
-                    if isinstance(body, dict):
-                        documents.known(t, body)
+            for t in distinct:
+                body = bodies.get(self._text_sha(t))
+                if isinstance(body, dict):
+                    documents.known(t, body)
         resources: dict[str, list[Resource]] = {}
         for name, texts in hits.items():
             resources[name] = [r for r in (_resource(name, t, documents) for t in texts) if r is not None]
@@ -237,7 +250,7 @@ class Cache:
                 got = self.get("schema", self._schema_key(minor))
                 stored[minor] = got if isinstance(got, dict) else {}
             for res in items:
-                found = _problems(stored[minor].get(_sha(document_text(res).encode())), res)
+                found = _problems(stored[minor].get(self._text_sha(document_text(res))), res)
                 if found is None:
                     remaining.setdefault(cluster, []).append(res)
                 else:
@@ -256,7 +269,7 @@ class Cache:
         for cluster, items in checked.items():
             minor = inv.cluster(cluster).kubernetes_version
             for res in items:
-                per_minor[minor].setdefault(_sha(document_text(res).encode()), by_res.get(id(res), []))
+                per_minor[minor].setdefault(self._text_sha(document_text(res)), by_res.get(id(res), []))
         for minor, results in per_minor.items():
             key = self._schema_key(minor)
             old = self.get("schema", key)
@@ -295,7 +308,19 @@ def _problems(entry: Any, res: Resource) -> list[SchemaProblem] | None:
     return out
 
 
+def _schema_package() -> str:
+    """The installed kubernetes-validate (the built-in schemas), for the key: the sha256 of its version.py,
+    which holds its version string. Asking importlib.metadata instead would import it and the email
+    parser with it, a tenth of a warm run's time; the metadata version is the fallback."""
+    try:
+        return "version.py " + _sha((schemas._k8s_base().parent / "version.py").read_bytes())
+    except (OSError, ToolError):
+        return _package_version("kubernetes-validate")
+
+
 def _package_version(name: str) -> str:
+    import importlib.metadata
+
     try:
         return importlib.metadata.version(name)
     except importlib.metadata.PackageNotFoundError:

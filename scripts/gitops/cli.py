@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|merge|diff|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|e2e|new|completion` (nox sessions call the same code).
 
 Exit codes: 0 clean (warnings allowed), 1 error findings, 2 bad input, bad usage or a tool failure.
 `diff`: 0 when no cluster receives a change, 1 when some do, 2 on error.
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import importlib.metadata
 import os
 import sys
 import traceback
@@ -15,14 +14,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Sequence
 
-from . import __version__, diff, diffreport, hydrate, pipeline, ruleconfig, scaffold, shard, tools
+# diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
+# otherwise spend a good part of its time importing them (issue 15).
+from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Severity
 from .inventory import INVENTORY_FILE
 from .policy import rules_table
 from .progress import Progress
-from .report import FORMATS, ReportContext, github
+from .report import FORMATS, ReportContext
 
 VERSION = __version__
 COLOR_HELP = "colour the output: auto (when writing to a terminal), always or never"
@@ -35,6 +36,8 @@ class _Parser(argparse.ArgumentParser):
 
 def version_text() -> str:
     """`gitops --version`: this tool and the pinned versions it checks with."""
+    import importlib.metadata
+
     try:
         k8s = importlib.metadata.version("kubernetes-validate")
     except importlib.metadata.PackageNotFoundError:
@@ -107,13 +110,27 @@ def _merge_args(mrg: argparse.ArgumentParser) -> None:
 def _diff_args(dif: argparse.ArgumentParser) -> None:
     dif.add_argument("--base", help="git revision to compare with (default: merge base of HEAD with main, "
                                     "else origin/main)")
-    dif.add_argument("--format", choices=diffreport.FORMATS, default="text",
-                     help="report format (default: text): " + ", ".join(diffreport.FORMATS))
+    dif.add_argument("--format", choices=diffformats.FORMATS, default="text",
+                     help="report format (default: text): " + ", ".join(diffformats.FORMATS))
     dif.add_argument("--output-file", type=Path, help="write here (atomically); Markdown parts 2.. go to PATH.2, ...")
-    dif.add_argument("--max-comment-chars", type=int, default=diffreport.DEFAULT_MAX_CHARS,
+    dif.add_argument("--max-comment-chars", type=int, default=diffformats.DEFAULT_MAX_CHARS,
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+
+
+def _e2e_args(e2e: argparse.ArgumentParser) -> None:
+    e2e.add_argument("--clusters", type=lambda v: [c for c in v.split(",") if c], metavar="A,B",
+                     help="only these clusters (default: all)")
+    e2e.add_argument("--changed-since", metavar="REF", help="only the clusters whose inputs changed since REF")
+    e2e.add_argument("--base", metavar="REF", help="upgrade check: apply REF's folders for real, then dry-run "
+                                                  "the working tree over them (immutable fields, pruned objects)")
+    e2e.add_argument("--parallel", type=int, help="clusters at a time (default: 2 where memory allows)")
+    e2e.add_argument("--format", choices=sorted(FORMATS), default="text",
+                     help="report format (default: text): " + ", ".join(sorted(FORMATS)))
+    e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
+    e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
+    e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
 
 
 def _completion_args(p: argparse.ArgumentParser) -> None:
@@ -238,7 +255,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     policies = config.policies
     rules = pipeline.all_rules(policies)
     if args.list_policies:  # effective values: severities, parameters and disabled rules as configured
-        print(rules_table(rules, markdown=args.format == "markdown", disabled=config.disabled), end="")
+        print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown",
+                          disabled=config.disabled), end="")
         return EXIT_OK
     options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
                                disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
@@ -274,9 +292,12 @@ def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
     """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
     rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
-    summary_path = os.environ.get(github.SUMMARY_ENV)
-    if summary_path and any(fmt == "github" for fmt, _ in outputs):
-        rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
+    if any(fmt == "github" for fmt, _ in outputs):
+        from .report import github
+
+        summary_path = os.environ.get(github.SUMMARY_ENV)
+        if summary_path:
+            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
     return rendered
 
 
@@ -292,6 +313,8 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 
 
 def _diff(root: Path, args: argparse.Namespace) -> int:
+    from . import diff, diffreport
+
     result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
@@ -307,6 +330,27 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if result.changed else EXIT_OK  # 1: some cluster receives a change
 
 
+def _e2e(root: Path, args: argparse.Namespace) -> int:
+    from . import e2e  # the Kubernetes client is imported only here
+
+    if args.changed_since and args.clusters:
+        raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
+                          crd_mirror=args.crd_mirror, parallel=args.parallel)
+    result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
+    ctx = ReportContext(rules=e2e.rules_checked(options), clusters=result.checked, color=_color(args),
+                        tool_version=VERSION)
+    text = FORMATS[args.format](result.findings, ctx)
+    if args.output_file:
+        write_atomic(args.output_file, text)
+    else:
+        sys.stdout.write(text)
+    for line in e2e.summary(result):
+        print(line, file=sys.stderr)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    return EXIT_FINDINGS if failed else EXIT_OK
+
+
 COMMANDS: tuple[Command, ...] = (
     Command("render", "write clusters/<name>/ and bootstrap/ from the overlays and inventory", _render_args,
             _render),
@@ -316,6 +360,8 @@ COMMANDS: tuple[Command, ...] = (
             "and report as validate does", _merge_args, _merge),
     Command("diff", "what each cluster receives and what the call graph becomes, base vs working tree", _diff_args,
             _diff),
+    Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,
+            _e2e),
     Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
             scaffold.add_arguments, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
     Command("completion", "print a shell completion script (bash, zsh, tcsh)", _completion_args, _completion,

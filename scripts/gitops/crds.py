@@ -11,9 +11,7 @@ import hashlib
 import json
 import os
 import re
-import urllib.error
 import urllib.parse
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,11 +61,14 @@ def _read_source(source: str, root: Path) -> bytes | None:
     """A mirror entry or URL: a directory/file path, a file:// URL, or http(s). None when absent."""
     parsed = urllib.parse.urlparse(source)
     if parsed.scheme in ("http", "https"):
+        from urllib.error import URLError
+        from urllib.request import urlopen  # only here: with its http and ssl modules it would cost every run ~20 ms
+
         try:
-            with urllib.request.urlopen(source, timeout=20) as resp:
+            with urlopen(source, timeout=20) as resp:
                 data = resp.read(MAX_CRD_BYTES + 1)  # a CRD file is at most a few MB; never read without end
             return data if len(data) <= MAX_CRD_BYTES else None
-        except (urllib.error.URLError, OSError):
+        except (URLError, OSError):
             return None
     path = Path(urllib.parse.unquote(parsed.path)) if parsed.scheme == "file" else root / source
     if not path.is_file() or path.stat().st_size > MAX_CRD_BYTES:

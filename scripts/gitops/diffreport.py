@@ -19,9 +19,9 @@ from .findings import Finding
 from .report._common import cluster_list, group, plural
 from .report.markdown import cell, code
 from .report.json import finding_dict
+from .diffformats import DEFAULT_MAX_CHARS, FORMATS  # noqa: F401 (FORMATS: part of this module's interface)
 
 MARKER = "<!-- gitops-diff part {i} -->"
-DEFAULT_MAX_CHARS = 65536
 MIN_MAX_CHARS = 500
 JSON_VERSION = 1
 _KINDS_OF_CHANGE = (ADDED, REMOVED, CHANGED)
@@ -407,9 +407,6 @@ def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
         else:
             bodies.append(piece)
     return [_header(i, len(bodies)) + body for i, body in enumerate(bodies, 1)]
-
-
-FORMATS = ("text", "markdown", "json")
 
 
 def render(fmt: str, d: Diff, color: bool = False, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:

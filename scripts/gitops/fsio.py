@@ -25,8 +25,14 @@ def _umask() -> int:
 
 def inside(path: Path, folder: Path) -> bool:
     """True when `path` (made absolute, `..` folded, symlinks of existing parts followed) lies in `folder`."""
+    return inside_real(path, os.path.realpath(folder))
+
+
+def inside_real(path: Path | str, real_folder: str) -> bool:
+    """inside(), given the folder's realpath: a caller checking many paths against one folder (the
+    validate cache hashes every file of every closure) resolves the folder once."""
     try:
-        Path(os.path.realpath(path)).relative_to(os.path.realpath(folder))
+        Path(os.path.realpath(path)).relative_to(real_folder)
     except ValueError:
         return False
     return True

@@ -81,9 +81,17 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
                 if info.st_size > yamlsrc.max_file_bytes():  # no rendered object is this big: stale, never read
                     files[f"{rel_folder}/{name}"] = f"({info.st_size} bytes)"
                     continue
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    files[f"{rel_folder}/{name}"] = fh.read()
+                files[f"{rel_folder}/{name}"] = _read_text(path)
     return files
+
+
+def _read_text(path: str) -> str:
+    """A file's text as open(path, encoding="utf-8", errors="replace").read() gives it (universal newlines),
+    read as bytes and decoded in one go: the stale check reads every rendered file on every run, and the
+    text layer's per-file set-up was most of that time."""
+    with open(path, "rb", buffering=0) as fh:
+        text = fh.readall().decode("utf-8", errors="replace")
+    return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
 def _prefixes(top: str) -> list[str]:

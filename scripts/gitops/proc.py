@@ -13,7 +13,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import IO, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 
 from .errors import ToolError
 
@@ -25,15 +25,12 @@ def _limit_memory(mib: int):  # type: ignore[no-untyped-def]
     return apply
 
 
-def _popen(cmd: Sequence[str], what: str, *, stdin: int, stdout: int | IO, text: bool = False,
-           env: Mapping[str, str] | None = None, cwd: Path | None = None,
-           memory_mib: int | None = None) -> subprocess.Popen:
-    """The one Popen: stderr captured, a session of its own (so `kill` ends its children too), an optional
-    memory ceiling; ToolError naming `what` when the program cannot start."""
+def _popen(cmd: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+    """Popen in a session of its own (so `kill` reaches its children); ToolError naming `what` if it cannot start."""
+    kwargs.setdefault("stdin", subprocess.DEVNULL)
     try:
-        return subprocess.Popen(list(cmd), stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=text,
-                                env=dict(env) if env is not None else None, cwd=cwd, start_new_session=True,
-                                preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+        return subprocess.Popen(list(cmd), env=dict(env) if env is not None else None, start_new_session=True,
+                                **kwargs)
     except OSError as exc:
         raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
 
@@ -44,7 +41,8 @@ def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str]
     """Run `cmd` to completion, capturing its output; never raises for a non-zero exit (callers read
     `returncode`). Raises ToolError when it cannot start or when it runs past `timeout` seconds."""
     proc = _popen(cmd, what, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
-                  stdout=subprocess.PIPE, text=text, env=env, cwd=cwd, memory_mib=memory_mib)
+                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=text, env=env, cwd=cwd,
+                  preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -54,6 +52,32 @@ def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str]
         kill(proc)
         raise
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def _prctl():  # type: ignore[no-untyped-def]
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl  # resolved in the parent: no dlopen after fork
+    except (OSError, AttributeError):
+        return None
+
+
+def _die_with_parent(prctl) -> Callable[[], None]:  # type: ignore[no-untyped-def]
+    """Linux: the child gets SIGKILL when the thread that started it dies, even by SIGKILL (no orphaned servers)."""
+    def apply() -> None:
+        if prctl is not None:
+            prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    return apply
+
+
+def serve(cmd: Sequence[str], *, what: str, log: Path, env: Mapping[str, str] | None = None,
+          cwd: Path | None = None) -> subprocess.Popen:
+    """Start a long-running server (etcd, kube-apiserver) in a process group of its own, its output
+    going to `log`; the caller must `kill` it (in a finally). Raises ToolError when it cannot start."""
+    with open(log, "ab") as out:
+        return _popen(cmd, what, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd,
+                      preexec_fn=_die_with_parent(_prctl()))
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -89,8 +113,9 @@ class Started:
 def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
           memory_mib: int | None = None) -> Started:
     """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
-    return Started(_popen(cmd, what, stdin=subprocess.DEVNULL, stdout=stdout, text=True, env=env,
-                          memory_mib=memory_mib), what, timeout)
+    popen = _popen(cmd, what, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env,
+                   preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+    return Started(popen, what, timeout)
 
 
 def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, max_bytes: int,
@@ -98,7 +123,7 @@ def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, m
     """Run `cmd` with its stdout streamed into the file `sink` (binary output such as `git archive`), stopped
     when it passes `timeout` seconds or `max_bytes` of output."""
     with open(sink, "wb") as out:
-        popen = _popen(cmd, what, stdin=subprocess.DEVNULL, stdout=out, cwd=cwd)
+        popen = _popen(cmd, what, stdout=out, stderr=subprocess.PIPE, cwd=cwd)
         deadline = time.monotonic() + timeout
         while popen.poll() is None:
             if time.monotonic() > deadline:

@@ -13,13 +13,13 @@ import io
 import os
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import yaml
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import YAMLError
-from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
+if TYPE_CHECKING:  # ruamel.yaml is imported where a file is edited: every command builds this parser
+    from ruamel.yaml import YAML
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from . import inventory, pipeline, yamlsrc
 from .errors import GitopsError, InputError, UsageError
@@ -97,6 +97,8 @@ def apply(root: Path, plan: dict[str, str], render: Callable[[], int]) -> int:
 # --- round-trip YAML -----------------------------------------------------------------------------
 
 def _yaml() -> YAML:
+    from ruamel.yaml import YAML
+
     rt = YAML()  # round-trip: comments, order and quotes are kept
     rt.indent(mapping=2, sequence=4, offset=2)
     rt.preserve_quotes = True
@@ -106,6 +108,8 @@ def _yaml() -> YAML:
 
 def _load_rt(root: Path, rel: str) -> Any:
     """The file as round-trip YAML, within yamlsrc's size, encoding, regular-file and nesting limits."""
+    from ruamel.yaml.error import YAMLError
+
     text = yamlsrc.read_checked(confined(root, rel), rel)
     yamlsrc.check_expansion(text, rel)
     try:
@@ -123,6 +127,8 @@ def _dump_rt(doc: Any) -> str:
 
 
 def _seq(doc: CommentedMap, key: str) -> CommentedSeq:
+    from ruamel.yaml.comments import CommentedSeq
+
     if doc.get(key) is None:
         doc[key] = CommentedSeq()
     if not isinstance(doc[key], list):
@@ -145,6 +151,9 @@ def _name(value: str, what: str, pattern: re.Pattern[str] = DNS_LABEL) -> str:
 # --- new cluster ---------------------------------------------------------------------------------
 
 def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
+    from ruamel.yaml.comments import CommentedMap
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
+
     inv = inventory.load(root)
     name = _name(args.name, "cluster")
     _name(args.clusterset, "clusterset")
@@ -211,6 +220,8 @@ def _rel(root: Path, target: str, overlay: str) -> str:
 
 def _add_resources(root: Path, overlay: str, targets: list[str], components: list[str] = ()) -> str:  # type: ignore[assignment]
     """The overlay's kustomization with `targets` (repository paths) added to resources, comments kept."""
+    from ruamel.yaml.comments import CommentedMap
+
     rel = f"{overlay}/{KUSTOMIZATION}"
     doc = _load_rt(root, rel)
     if not isinstance(doc, CommentedMap):
@@ -432,6 +443,8 @@ def _find_export(inv: inventory.Inventory, resources: dict[str, list[Resource]],
 
 
 def _new_call(root: Path, args: argparse.Namespace) -> dict[str, str]:
+    from ruamel.yaml.comments import CommentedMap
+
     caller, service = _name(args.caller, "caller", _DNS_1035), _name(args.service, "service", _DNS_1035)
     inv, resources = pipeline.render(root)
     if args.cluster is not None:

@@ -6,7 +6,6 @@ hand-written schemas in schemas/ (GKE's net.gke.io, which has no published CRD).
 """
 from __future__ import annotations
 
-import importlib.metadata
 import importlib.util
 import json
 import os
@@ -67,6 +66,8 @@ def _self_contained(schema_text: str, definitions: dict[str, Any]) -> str:
 
 def k8s_schemas(minor: str, cache: Path) -> Path:
     """A kubeconform-readable copy of the built-in schemas of one minor version (made once, cached)."""
+    import importlib.metadata  # here only: a run with every schema verdict cached never needs it
+
     version = importlib.metadata.version("kubernetes-validate")
     target = cache / "schemas" / f"k8s-{version}-{CONVERSION}" / f"v{minor}"
     if target.is_dir():

@@ -5,8 +5,10 @@ or write it to a file without knowing which format it asked for.
 """
 from __future__ import annotations
 
+import importlib
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 from ..findings import Finding
 from ..policy import Rule
@@ -27,15 +29,27 @@ class ReportContext:
 
 Renderer = Callable[[list[Finding], ReportContext], str]
 
-# Imported after ReportContext so the format modules can import it at run time too.
-from . import github, json, junit, markdown, sarif, text  # noqa: E402
+
+class _Formats(Mapping[str, Renderer]):
+    """{name: render function}; a format's module is imported when it is first asked for, so a run pays
+    only for the formats it writes (JUnit's XML library, say, is not loaded for a text report)."""
+
+    _MODULES = ("text", "json", "sarif", "junit", "github", "markdown")
+
+    def __getitem__(self, name: str) -> Renderer:
+        if name not in self._MODULES:
+            raise KeyError(name)
+        return importlib.import_module(f"{__name__}.{name}").render  # type: ignore[no-any-return]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._MODULES
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._MODULES)
+
+    def __len__(self) -> int:
+        return len(self._MODULES)
+
 
 DEFAULT_FORMAT = "text"
-FORMATS: dict[str, Renderer] = {
-    "text": text.render,
-    "json": json.render,
-    "sarif": sarif.render,
-    "junit": junit.render,
-    "github": github.render,
-    "markdown": markdown.render,
-}
+FORMATS: Mapping[str, Renderer] = _Formats()

@@ -1,0 +1,175 @@
+"""`nox -s e2e` against a real etcd + kube-apiserver (built on first use into .tools/bin; never skipped).
+
+Each test starts one etcd and one apiserver per cluster it checks, so the module keeps the number
+of runs small: the repository as committed, one copy with the three refusals the schemas miss,
+and one upgrade from a committed base.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from conftest import PROJECT, edit, snippet_line
+from gitops import cli, e2e, servermsg
+from gitops.findings import Finding, Severity
+
+BAD_LABEL = ("base/caller/deployment.yaml", "  labels:\n    app: sample-caller\n    version: v1\nspec:",
+             "  labels:\n    app: sample-caller\n    version: -bad-\nspec:")
+BAD_PATH = ("overlays/cluster-1/httproute.yaml", "            value: /\n", "            value: ui//x\n")
+TWICE = ("base/caller/service.yaml", "      targetPort: http\n",
+         "      targetPort: http\n    - name: http-again\n      protocol: TCP\n      port: 8080\n      targetPort: http\n")
+
+
+def _where(f: Finding) -> tuple[str, int] | None:
+    return (f.location.path, f.location.line) if f.location else None
+
+
+def test_repository_applies_clean_and_idempotently(capsys) -> None:
+    """Every cluster folder and the bootstrap objects pass dry-run, a real apply and a second apply that
+    changes no resourceVersion (a change would be a server-drift finding)."""
+    code = cli.main(["--root", str(PROJECT), "e2e", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    report = json.loads(captured.out)
+    assert report["findings"] == []
+    for cluster in ("cluster-1", "cluster-2"):
+        assert f"e2e: {cluster}: " in captured.err
+    assert "e2e target: 2 cluster(s)" in captured.err
+
+
+ENDPOINTS = """apiVersion: v1
+kind: Endpoints
+metadata:
+  name: legacy
+  namespace: istio-apps
+subsets: []
+"""
+
+
+def test_three_refusals_reported_at_their_source_lines(repo: Path, capsys) -> None:
+    for rel, old, new in (BAD_LABEL, BAD_PATH, TWICE):
+        edit(repo, rel, old, new)
+    # And a warning in the same run: v1 Endpoints is deprecated from Kubernetes 1.33 on.
+    (repo / "overlays/cluster-1/endpoints.yaml").write_text(ENDPOINTS)
+    edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - endpoints.yaml\n")
+    result = e2e.run(repo, e2e.Options(clusters=["cluster-1"]), log=lambda line: None)
+    warned = [f for f in result.findings if f.rule == "server-warning"]
+    assert [(f.obj.kind if f.obj else None, f.severity, _where(f)) for f in warned] == [
+        ("Endpoints", Severity.WARNING, ("overlays/cluster-1/endpoints.yaml", 1))], warned
+    assert "deprecated" in warned[0].message
+    rejects = [f for f in result.findings if f.rule == "server-rejects"]
+    assert all(f.severity is Severity.ERROR and f.cluster == "cluster-1" for f in rejects)
+
+    def one(kind: str, text: str) -> Finding:
+        hits = [f for f in rejects if f.obj and f.obj.kind == kind and text in f.message]
+        assert hits, "\n".join(f"{f.where()}: {f.message}" for f in result.findings)
+        return hits[0]
+
+    label = one("Deployment", '"-bad-"')
+    assert _where(label) == ("base/caller/deployment.yaml", snippet_line(repo, BAD_LABEL[0], "    version: -bad-"))
+    route = one("HTTPRoute", "//")
+    assert _where(route) == ("overlays/cluster-1/httproute.yaml",
+                             snippet_line(repo, BAD_PATH[0], "        - path:"))
+    twice = one("Service", "8080")
+    assert _where(twice) == ("base/caller/service.yaml", snippet_line(repo, TWICE[0], "    - name: http-again"))
+    assert {f.obj.kind for f in rejects if f.obj} == {"Deployment", "HTTPRoute", "Service"}
+
+
+def _git(root: Path, *args: str) -> None:
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True)
+
+
+def test_immutable_selector_change_against_a_base_revision(repo: Path, capsys) -> None:
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    edit(repo, "base/producer/deployment.yaml", "  selector:\n    matchLabels:\n      app: sample-producer\n      version: v1\n",
+         "  selector:\n    matchLabels:\n      app: sample-producer\n")
+    edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n  - ../../components/export-gke\n", "")
+    code = cli.main(["--root", str(repo), "e2e", "--base", "HEAD", "--clusters", "cluster-2", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    findings = json.loads(out)["findings"]
+    immutable = [f for f in findings if f["rule"] == "server-immutable"]
+    assert immutable, out
+    assert (immutable[0]["object"]["kind"], immutable[0]["object"]["name"]) == ("Deployment", "sample-producer-v1")
+    assert "immutable" in immutable[0]["message"]
+    line = snippet_line(repo, "base/producer/deployment.yaml", "spec:\n  replicas: 1\n  selector:")
+    assert (immutable[0]["location"]["path"], immutable[0]["location"]["line"]) == ("base/producer/deployment.yaml", line)
+    pruned = [f for f in findings if f["rule"] == "server-pruned"]
+    assert [(f["object"]["kind"], f["object"]["name"]) for f in pruned] == [("ServiceExport", "sample-producer")], out
+    assert "pruned by the sync engine" in pruned[0]["message"]
+
+
+def test_a_control_plane_that_cannot_start_exits_2_with_its_log(monkeypatch, capsys) -> None:
+    real = e2e.ensure_binaries
+
+    def broken_etcd(root, minors, log):  # type: ignore[no-untyped-def]
+        return {minor: (apiserver, Path("/bin/false")) for minor, (apiserver, _) in real(root, minors, log).items()}
+
+    monkeypatch.setattr(e2e, "ensure_binaries", broken_etcd)
+    assert cli.main(["--root", str(PROJECT), "e2e", "--clusters", "cluster-2"]) == 2
+    err = capsys.readouterr().err
+    assert "etcd exited with code 1 before it was ready" in err
+    assert "last lines of" in err
+
+
+def test_cluster_selection(repo: Path, capsys) -> None:
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-9"]) == 2
+    assert "--clusters: no cluster named cluster-9" in capsys.readouterr().err
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-1", "--changed-since", "HEAD"]) == 2
+    assert cli.main(["--root", str(repo), "render"]) == 0  # committed clusters/: a clean tree selects nothing
+    capsys.readouterr()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "add", "-A")
+    _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
+    code = cli.main(["--root", str(repo), "e2e", "--changed-since", "HEAD", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 0 and json.loads(captured.out)["summary"]["clusters"] == [], captured
+    assert "no cluster selected" in captured.err
+    edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n", "components: # edited\n")
+    inv, _ = e2e.pipeline.render(repo)
+    chosen = e2e._selected(repo, inv, e2e.Options(changed_since="HEAD"))
+    assert [c.name for c in chosen] == ["cluster-2"]
+
+
+@pytest.mark.parametrize("field, message, path", [
+    ("metadata.labels", 'Invalid value: "-bad-": a valid label must ...', ("metadata", "labels", "version")),
+    (None, 'failed to create typed patch object (/v1, Kind=Service) ns/x: .spec.ports: duplicate entries for key '
+           '[port=8080,protocol="TCP"]', ("spec", "ports", 1)),
+    ("spec.template.spec.containers[0].image", "Required value", ("spec", "template", "spec", "containers", 0, "image")),
+    (None, '.spec.template.spec.containers[name="app"].image: x', ("spec", "template", "spec", "containers", 0, "image")),
+])
+def test_server_messages_name_a_path_into_the_object(field, message, path) -> None:
+    body = {"metadata": {"labels": {"app": "a", "version": "-bad-"}},
+            "spec": {"ports": [{"port": 8080, "name": "a"}, {"port": 8080, "protocol": "TCP", "name": "b"}],
+                     "template": {"spec": {"containers": [{"name": "app", "image": ""}]}}}}
+    assert servermsg.field_path(field, message, body) == path
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable", True),
+    ('spec.clusterIPs[0]: Invalid value: []string{"10.0.0.1"}: may not change once set', True),
+    ("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template' "
+     "are forbidden", True),
+    ('metadata.labels: Invalid value: "-bad-": a valid label must ...', False),
+])
+def test_immutable_refusals_are_recognised(message: str, expected: bool) -> None:
+    assert servermsg.immutable(message) is expected
+
+
+def test_warning_headers_are_read() -> None:
+    headers = {"Warning": '299 - "apps/v1beta1 Deployment is deprecated", 299 - "would violate PodSecurity \\"x\\""'}
+    assert servermsg.warnings(headers) == ["apps/v1beta1 Deployment is deprecated", 'would violate PodSecurity "x"']
+
+
+def test_drift_is_a_change_of_stored_content_not_of_resource_version() -> None:
+    stored = {"metadata": {"name": "x", "resourceVersion": "1", "managedFields": [{"time": "t1"}]},
+              "spec": {"ports": [{"port": 80}]}, "status": {"conditions": []}}
+    same = {**stored, "metadata": {"name": "x", "resourceVersion": "2", "managedFields": [{"time": "t2"}]}}
+    assert e2e._difference(stored, same) is None
+    changed = {**same, "spec": {"ports": [{"port": 8080}]}}
+    assert e2e._difference(stored, changed) == ("spec", "ports", 0, "port")
