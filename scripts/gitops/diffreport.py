@@ -19,7 +19,7 @@ from .findings import Finding
 from .report._common import cluster_list, group, plural
 from .report.markdown import cell, code
 from .report.json import finding_dict
-from .diffformats import DEFAULT_MAX_CHARS, FORMATS  # noqa: F401 (FORMATS: part of this module's interface)
+from .diffformats import DEFAULT_MAX_CHARS
 
 MARKER = "<!-- gitops-diff part {i} -->"
 MIN_MAX_CHARS = 500

@@ -30,7 +30,7 @@ import yaml
 
 from . import bootstrap, controlplane, crds, diff, engine, incremental, pipeline, schemas, servermsg, tools
 from .errors import GitopsError, InputError, ToolError, UsageError
-from .findings import Finding, Severity
+from .findings import Finding
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Resource
