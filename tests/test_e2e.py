@@ -173,3 +173,46 @@ def test_drift_is_a_change_of_stored_content_not_of_resource_version() -> None:
     assert e2e._difference(stored, same) is None
     changed = {**same, "spec": {"ports": [{"port": 8080}]}}
     assert e2e._difference(stored, changed) == ("spec", "ports", 0, "port")
+
+
+SERVER_WAIVER = """- rule: server-rejects
+  target:
+    object: "Deployment/istio-apps/sample-caller-v1"
+  reason: "Label fixed with TICKET-1."
+  expires: 2999-12-31
+"""
+VALIDATE_WAIVER = """- rule: image-pinned
+  target:
+    cluster: "cluster-1"
+  reason: "A validate rule's waiver: e2e must not call it unused."
+  expires: 2999-12-31
+"""
+
+
+def _json_run(argv: list[str], capsys) -> tuple[int, list[dict]]:
+    code = cli.main(argv)
+    return code, json.loads(capsys.readouterr().out)["findings"]
+
+
+def test_waivers_cover_server_findings_and_each_command_applies_only_its_own(repo: Path, capsys) -> None:
+    (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER)
+    assert cli.main(["render", "--root", str(repo)]) == 0
+    capsys.readouterr()
+    # validate does not check server-* rules, so it neither applies their waivers nor calls them unused.
+    code, found = _json_run(["validate", "--root", str(repo), "--format", "json"], capsys)
+    assert (code, found) == (0, []), found
+
+    edit(repo, *BAD_LABEL)
+    (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER + VALIDATE_WAIVER)
+    code, found = _json_run(["e2e", "--root", str(repo), "--clusters", "cluster-1", "--format", "json"], capsys)
+    rejects = [f for f in found if f["rule"] == "server-rejects"]
+    assert [f["object"]["kind"] for f in rejects] == ["Deployment"] and '"-bad-"' in rejects[0]["message"]
+    assert rejects[0]["waived"] == "Label fixed with TICKET-1."
+    assert not [f for f in found if f["rule"].startswith("waiver-")], found  # image-pinned's waiver is validate's
+    assert code == 0  # the one refusal is waived
+
+    (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER.replace("2999-12-31", "2020-01-01"))
+    code, found = _json_run(["e2e", "--root", str(repo), "--clusters", "cluster-1", "--format", "json"], capsys)
+    assert code == 1
+    assert [f["rule"] for f in found if f["rule"].startswith("waiver-")] == ["waiver-expired"]
+    assert [f["waived"] for f in found if f["rule"] == "server-rejects"] == [None]

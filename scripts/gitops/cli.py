@@ -11,15 +11,16 @@ import os
 import sys
 import traceback
 from dataclasses import dataclass, replace
+from datetime import date
 from pathlib import Path
 from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools
+from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools, waivers
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
-from .findings import Severity
+from .findings import Finding, Severity
 from .inventory import INVENTORY_FILE
 from .policy import rules_table
 from .progress import Progress
@@ -337,17 +338,24 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
         raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
     options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
                           crd_mirror=args.crd_mirror, parallel=args.parallel)
+    config = _config(root)
+    # Read (and so bounds-check) the waivers before any control plane starts; apply those of the rules run.
+    loaded = pipeline.load_waivers(root, config.policies, (p.id for p in config.disabled))
     result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
-    ctx = ReportContext(rules=e2e.rules_checked(options), clusters=result.checked, color=_color(args),
+    checked = e2e.rules_checked(options)
+    ids = {r.id for r in checked}
+    findings = sorted(result.findings + waivers.apply(result.findings, [w for w in loaded if w.rule in ids],
+                                                      date.today()), key=Finding.sort_key)
+    ctx = ReportContext(rules=[*checked, *waivers.RULES], clusters=result.checked, color=_color(args),
                         tool_version=VERSION)
-    text = FORMATS[args.format](result.findings, ctx)
+    text = FORMATS[args.format](findings, ctx)
     if args.output_file:
         write_atomic(args.output_file, text)
     else:
         sys.stdout.write(text)
     for line in e2e.summary(result):
         print(line, file=sys.stderr)
-    failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
+    failed = any(f.counts and f.severity is Severity.ERROR for f in findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 
 
