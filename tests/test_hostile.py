@@ -30,6 +30,16 @@ def test_started_process_has_a_deadline(tmp_path: Path) -> None:
     assert started.popen.poll() is not None
 
 
+def test_pipe_to_file_keeps_a_talkative_process_from_stalling(tmp_path: Path) -> None:
+    # 200 kB of messages: more than a pipe holds, so a stderr pipe read only at exit would stall the
+    # process until its deadline, and the call would fail as a time-out.
+    talk = "import sys; sys.stderr.write('x' * 200_000); sys.stdout.write('done')"
+    done = proc.pipe_to_file([sys.executable, "-c", talk], tmp_path / "out", what="talker", timeout=20,
+                             max_bytes=100)
+    assert done.returncode == 0 and (tmp_path / "out").read_text() == "done"
+    assert done.stderr == "x" * 200_000
+
+
 def test_memory_ceiling_applies_to_the_child() -> None:
     code = "import resource; print(resource.getrlimit(resource.RLIMIT_AS)[0])"
     done = proc.run([sys.executable, "-c", code], what="python", timeout=30, memory_mib=512)

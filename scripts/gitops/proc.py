@@ -11,11 +11,14 @@ import os
 import resource
 import signal
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 from typing import IO, Callable, Mapping, Sequence
 
 from .errors import ToolError
+
+MAX_STDERR = 1 << 20  # of a tool's messages kept for an error (the rest says nothing new)
 
 
 def _limit_memory(mib: int):  # type: ignore[no-untyped-def]
@@ -122,8 +125,10 @@ def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, m
                  cwd: Path | None = None) -> subprocess.CompletedProcess:
     """Run `cmd` with its stdout streamed into the file `sink` (binary output such as `git archive`), stopped
     when it passes `timeout` seconds or `max_bytes` of output."""
-    with open(sink, "wb") as out:
-        popen = _popen(cmd, what, stdout=out, stderr=subprocess.PIPE, cwd=cwd)
+    # stderr goes to an unnamed scratch file, not a pipe: nothing reads a pipe until the process ends, so
+    # more than a pipe's worth of messages (64 KiB) would stall it until the deadline.
+    with open(sink, "wb") as out, tempfile.TemporaryFile() as errors:
+        popen = _popen(cmd, what, stdout=out, stderr=errors, cwd=cwd)
         deadline = time.monotonic() + timeout
         while popen.poll() is None:
             if time.monotonic() > deadline:
@@ -133,7 +138,6 @@ def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, m
                 kill(popen)
                 raise ToolError(f"{what} produced more than {max_bytes:,} bytes and was stopped")
             time.sleep(0.01)
-        err = popen.stderr.read().decode(errors="replace") if popen.stderr else ""
-        if popen.stderr:
-            popen.stderr.close()
+        errors.seek(0)
+        err = errors.read(MAX_STDERR).decode(errors="replace")
     return subprocess.CompletedProcess(popen.args, popen.returncode, None, err)
