@@ -10,7 +10,7 @@ from typing import Sequence
 
 import pytest
 
-from gitops import engine, pipeline, tools
+from gitops import engine, pipeline
 from gitops.findings import Finding, Severity
 from gitops.policy import Fleet, Policy
 from gitops.sourcemap import SourceMap
@@ -84,7 +84,7 @@ def build_fleet(root: Path) -> Fleet:
 
 def sources(root: Path, fleet: Fleet) -> SourceMap:
     """Source lines as the validator finds them: from an annotated build of a cluster, when needed."""
-    return pipeline.source_map(root, fleet.inventory, tools.ensure(tools.KUSTOMIZE, root))
+    return pipeline.source_map(root, fleet.inventory, pipeline.kustomize(root))
 
 
 def run_policies(root: Path, policies: Sequence[Policy]) -> list[Finding]:

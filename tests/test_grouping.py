@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
-from gitops import build, cli, fleetgen, pipeline, tools
+from gitops import build, cli, fleetgen, pipeline
 from gitops.findings import Finding, ObjectRef, Related, Severity, SourceLocation
 from gitops.progress import Progress
 from gitops.report import FORMATS, ReportContext
@@ -215,8 +215,9 @@ def test_placing_from_the_tree_agrees_with_kustomize_annotations(where: str, rep
         edit(repo, "base/producer/service.yaml", "      port: 8080\n", "      port: 9090\n")
         edit(repo, "base/caller/deployment.yaml", "sample-caller:1.0.0", "sample-caller:latest")
     built: list[str] = []
-    real = build.build_annotated
-    monkeypatch.setattr(build, "build_annotated", lambda k, c, r: built.append(c.name) or real(k, c, r))
+    real = build.build_annotated_all
+    monkeypatch.setattr(build, "build_annotated_all",
+                        lambda k, cs, r, *more: built.extend(c.name for c in cs) or real(k, cs, r, *more))
     from_tree = _located(root)
     assert built == [] and len(from_tree) >= 2
     monkeypatch.setattr(SourceMap, "_from_tree", lambda self, res: None)
@@ -235,7 +236,7 @@ def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeyp
     real = build.build_annotated
     monkeypatch.setattr(build, "build_annotated", lambda k, c, r: built.append(c.name) or real(k, c, r))
     inv, resources = pipeline.render(repo)
-    sources = pipeline.source_map(repo, inv, tools.ensure(tools.KUSTOMIZE, repo), resources)
+    sources = pipeline.source_map(repo, inv, pipeline.kustomize(repo), resources)
     [extra] = [r for r in resources["cluster-1"] if r.kind == "ServiceAccount" and r.namespace == "other"]
     assert sources._from_tree(extra) is None
     assert built == []

@@ -1,5 +1,8 @@
 """Render stage: build every cluster's overlay with the pinned kustomize, in parallel.
 
+kbuild (kbuild.py) builds every overlay in one process when it can be had; otherwise, and with
+`--kustomize-cli`, each overlay is one `kustomize build` process. The output is the same bytes.
+
 Builds are plain (fast). When a finding needs its source line, the engine asks for an
 annotated build of that one cluster: kustomize then records each object's origin file and the
 kustomizations that changed it, which is how findings point at the file a person edits. The
@@ -8,11 +11,14 @@ annotations cost ~4x the build time, so a clean run never pays for them.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
+from contextlib import closing
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
-from . import kustomizations
+from . import kbuild, kustomizations
 from .errors import InputError
 from .proc import run
 from .inventory import Cluster
@@ -22,6 +28,7 @@ from .manifests import Documents, Resource, parse_build
 # (measured on an annotated 20-service overlay) for ~80 MB of peak memory per build.
 _ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
 TIMEOUT = float(os.environ.get("GITOPS_KUSTOMIZE_TIMEOUT", "300"))  # seconds for one overlay; one builds in well under 1
+PER_OVERLAY = 5.0  # kbuild's limit for a batch is TIMEOUT plus this for each overlay in it
 # A ceiling on kustomize's address space (RLIMIT_AS), so input the pre-checks miss cannot take the machine's memory.
 # Go reserves ~1 GiB of address space at start (its page allocator), so the ceiling is on address space, not use:
 # 4 GiB ran 20 of 20 builds, 1.5 GiB failed 4 of 10 at start-up.
@@ -29,18 +36,33 @@ MEMORY_MIB = int(os.environ.get("GITOPS_KUSTOMIZE_MEMORY_MIB", "4096"))
 _ANNOTATIONS = "buildMetadata: [originAnnotations, transformerAnnotations]\n"
 
 
-def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> str:
+@dataclass(frozen=True)
+class Kustomize:
+    """What builds the overlays: the pinned kustomize CLI, one process per overlay (the reference), and
+    kbuild when it could be had here (every overlay in one process, the same bytes; see kbuild.py)."""
+
+    cli: Path
+    kbuild: Path | None = None
+
+
+def _failed(cluster: Cluster, target: Path, detail: str) -> InputError:
+    """A failed build as the user sees it, the same from the CLI and from kbuild."""
+    detail = detail.replace(str(target.resolve()), "<build>")
+    if any(m in detail for m in ("out of memory", "cannot allocate memory", "failed to reserve")):
+        detail = (f"kustomize ran out of memory (its ceiling is {MEMORY_MIB} MiB, GITOPS_KUSTOMIZE_MEMORY_MIB): "
+                  "a manifest expands to far more than it shows")
+    return InputError(f"kustomize build failed for cluster {cluster.name}: {_first_lines(detail)}", cluster.overlay)
+
+
+def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> tuple[bool, str]:
+    """(True, the YAML) or (False, kustomize's error) of one `kustomize build`."""
     # Load restrictor on, and none of --enable-exec, --enable-alpha-plugins, --enable-helm, --network.
     cmd = [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsRootOnly", str(target)]
     proc = run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV,
                memory_mib=MEMORY_MIB)
     if proc.returncode != 0:
-        detail = proc.stderr.strip().removeprefix("Error: ").replace(str(target.resolve()), "<build>")
-        if any(m in detail for m in ("out of memory", "cannot allocate memory", "failed to reserve")):
-            detail = (f"kustomize ran out of memory (its ceiling is {MEMORY_MIB} MiB, GITOPS_KUSTOMIZE_MEMORY_MIB): "
-                      "a manifest expands to far more than it shows")
-        raise InputError(f"kustomize build failed for cluster {cluster.name}: {_first_lines(detail)}", cluster.overlay)
-    return proc.stdout
+        return False, proc.stderr.strip().removeprefix("Error: ")
+    return True, proc.stdout
 
 
 def _first_lines(text: str, count: int = 5) -> str:
@@ -49,71 +71,90 @@ def _first_lines(text: str, count: int = 5) -> str:
     return "\n".join(lines[:count]) + (f"\n... ({len(lines) - count} more lines)" if len(lines) > count else "")
 
 
-def _build(kustomize: Path, cluster: Cluster, root: Path, documents: Documents) -> list[Resource]:
-    overlay = root / cluster.overlay
-    return parse_build(cluster.name, _kustomize(kustomize, overlay, cluster), overlay.resolve(), root, documents)
-
-
-def build_annotated(kustomize: Path, cluster: Cluster, root: Path) -> list[Resource]:
-    """The same build through a throw-away wrapper kustomization that turns on kustomize's build metadata."""
-    with tempfile.TemporaryDirectory(prefix="gitops-build-") as tmp:
-        wrapper = Path(tmp).resolve()
-        rel = os.path.relpath((root / cluster.overlay).resolve(), wrapper)
-        (wrapper / "kustomization.yaml").write_text(
-            f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {rel}\n{_ANNOTATIONS}")
-        return parse_build(cluster.name, _kustomize(kustomize, wrapper, cluster), wrapper, root, Documents())
-
-
-def build_annotated_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
-                        on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
-    """Annotated builds of several clusters at once (a failing run places findings in many clusters);
-    each is a separate kustomize process, so threads give real parallelism."""
-    def one(c: Cluster) -> list[Resource]:
-        out = build_annotated(kustomize, c, root)
-        if on_built is not None:
-            on_built(c.name)
-        return out
-
+def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | None,
+          closures: kustomizations.Closures) -> Iterator[tuple[Cluster, Path, bool, str]]:
+    """(cluster, target, ok, YAML or kustomize's error) for every target, in order, each as soon as it
+    is built. kbuild builds when it can, the CLI otherwise. Close it (contextlib.closing) to stop early."""
+    if not targets:
+        return
+    workers = workers or max(2, os.cpu_count() or 2)
+    done = 0
+    # A kustomization's `openapi:` sets a process-wide schema in kyaml: such builds need a process each.
+    if kz.kbuild is not None and not any(closures.of(t).openapi for _, t in targets):
+        try:
+            with closing(kbuild.builds(kz.kbuild, [t for _, t in targets], workers=workers,
+                                       timeout=TIMEOUT + PER_OVERLAY * len(targets), memory_mib=MEMORY_MIB,
+                                       env=_ENV)) as frames:
+                for index, ok, text in frames:
+                    done += 1
+                    yield (*targets[index], ok, text)
+            return
+        except kbuild.Stopped as stop:  # the CLI, with a ceiling per overlay, shows which overlay it was
+            print(f"warning: kbuild stopped after {stop.answered} of {len(targets)} builds ({stop.detail}); "
+                  "building the rest with the kustomize CLI", file=sys.stderr)
     from concurrent.futures import ThreadPoolExecutor  # here, not at the top: a warm validate builds nothing
 
-    with ThreadPoolExecutor(max_workers=workers or max(2, os.cpu_count() or 2)) as pool:
-        futures = {c.name: pool.submit(one, c) for c in clusters}
-        return {name: f.result() for name, f in futures.items()}
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        futures = [pool.submit(_kustomize, kz.cli, t, c) for c, t in targets[done:]]
+        try:
+            for (cluster, target), future in zip(targets[done:], futures):
+                yield (cluster, target, *future.result())
+        finally:
+            for f in futures:
+                f.cancel()
 
 
-def build_all(kustomize: Path, clusters: list[Cluster], root: Path, workers: int | None = None,
+def build_annotated(kz: Kustomize, cluster: Cluster, root: Path) -> list[Resource]:
+    """One cluster's build with kustomize's build metadata (origin and transformer annotations)."""
+    return build_annotated_all(kz, [cluster], root)[cluster.name]
+
+
+def build_annotated_all(kz: Kustomize, clusters: list[Cluster], root: Path, workers: int | None = None,
+                        on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
+    """Annotated builds of several clusters at once (a failing run places findings in many clusters), each
+    through a throw-away wrapper kustomization that turns on kustomize's build metadata."""
+    with tempfile.TemporaryDirectory(prefix="gitops-build-") as tmp:
+        targets = []
+        for i, c in enumerate(clusters):
+            wrapper = Path(tmp).resolve() / str(i)
+            wrapper.mkdir()
+            rel = os.path.relpath((root / c.overlay).resolve(), wrapper)
+            (wrapper / "kustomization.yaml").write_text(
+                f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {rel}\n{_ANNOTATIONS}")
+            targets.append((c, wrapper))
+        out = {}
+        with closing(_each(kz, targets, workers, kustomizations.Closures(root))) as builds:
+            for cluster, wrapper, ok, text in builds:
+                if not ok:
+                    raise _failed(cluster, wrapper, text)
+                out[cluster.name] = parse_build(cluster.name, text, wrapper, root, Documents())
+                if on_built is not None:
+                    on_built(cluster.name)
+        return out
+
+
+def build_all(kz: Kustomize, clusters: list[Cluster], root: Path, workers: int | None = None,
               closures: kustomizations.Closures | None = None,
               documents: Documents | None = None,
               on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
-    """Check each overlay's references, then build them; kustomize is a separate process, so threads
-    give real parallelism. When a build fails, a malformed manifest is named with its file and line."""
+    """Check each overlay's references, then build them (kbuild or parallel CLI processes) and parse each
+    build while the next are made. When a build fails, a malformed manifest is named with its file and line."""
     closures = closures or kustomizations.Closures(root)
     for c in clusters:
         closures.of(root / c.overlay)  # remote, missing, absolute and outside references, with file and line
         closures.precheck(root / c.overlay)  # size, encoding and alias-expansion limits before kustomize reads
-
     documents = documents or Documents()
-    if not clusters:  # everything came from the validate cache
-        return {}
-    from concurrent.futures import ThreadPoolExecutor  # here, not at the top: a warm validate builds nothing
-
-    workers = workers or max(2, os.cpu_count() or 2)
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        def one(c: Cluster) -> list[Resource]:
-            out = _build(kustomize, c, root, documents)
-            if on_built is not None:  # progress display: clusters built so far
-                on_built(c.name)
-            return out
-
-        futures = {c.name: pool.submit(one, c) for c in clusters}
-        built = {}
-        for c in clusters:
-            try:
-                built[c.name] = futures[c.name].result()
-            except InputError as exc:
-                closures.check_manifests(root / c.overlay)
-                where = closures.explain(root / c.overlay, exc.message)
+    built: dict[str, list[Resource]] = {}
+    with closing(_each(kz, [(c, root / c.overlay) for c in clusters], workers, closures)) as builds:
+        for cluster, target, ok, text in builds:
+            if not ok:
+                error = _failed(cluster, target, text)
+                closures.check_manifests(target)  # a malformed manifest, named with its file and line
+                where = closures.explain(target, error.message)
                 if where is not None:
-                    raise InputError(exc.message, where[0], where[1]) from None
-                raise
-        return built
+                    raise InputError(error.message, where[0], where[1])
+                raise error
+            built[cluster.name] = parse_build(cluster.name, text, target.resolve(), root, documents)
+            if on_built is not None:  # progress display: clusters built so far
+                on_built(cluster.name)
+    return built

@@ -195,7 +195,7 @@ class Cache:
             self.put("closures", memo_key, {"files": files, "folders": folders})
         return self._key(overlay, files, folders)
 
-    def render(self, kustomize: Path, inv: Inventory, workers: int | None = None,
+    def render(self, kz: build.Kustomize, inv: Inventory, workers: int | None = None,
                clusters: list[Cluster] | None = None) -> dict[str, list[Resource]]:
         """Each cluster's resources (all, or `clusters`): from the cache where its closure is unchanged,
         else built (and stored)."""
@@ -223,7 +223,7 @@ class Cache:
             self.hits.add(name)
             self._touch("builds", keys[name])
         misses = [c for c in wanted if c.name not in resources]
-        built = build.build_all(kustomize, misses, self.root, workers, closures, documents)
+        built = build.build_all(kz, misses, self.root, workers, closures, documents)
         for c in misses:
             items = built[c.name]
             if all(r.text is not None for r in items):  # an object carrying build annotations: never cached

@@ -73,9 +73,16 @@ def _root_option(parser: argparse.ArgumentParser, default: object) -> None:
                         help="repository root (default: the nearest folder upwards with inventory.yaml)")
 
 
+def _kustomize_cli_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--kustomize-cli", action="store_true",
+                   help="build with one `kustomize build` process per overlay (the reference; the same output, slower) "
+                        "instead of kbuild, every overlay in one process")
+
+
 def _render_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fail-on-change", action="store_true",
                    help="exit 1 when a file was rewritten, as formatters do (the pre-commit hook uses this)")
+    _kustomize_cli_option(p)
 
 
 def _validate_args(val: argparse.ArgumentParser) -> None:
@@ -94,6 +101,7 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
                      "this git ref; other clusters are read from their committed clusters/<name>/")
     val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
                      "(default: re-use .cache/validate/ for overlays whose files did not change)")
+    _kustomize_cli_option(val)
     val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
                      "the clusters and write a partial result to --output-file, for `gitops merge`")
 
@@ -106,6 +114,7 @@ def _merge_args(mrg: argparse.ArgumentParser) -> None:
     mrg.add_argument("--output", action="append", default=[], metavar="FORMAT=PATH", type=_output,
                      help="also write FORMAT to PATH (atomically; '-' is stdout); repeatable, as for validate")
     mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+    _kustomize_cli_option(mrg)
 
 
 def _diff_args(dif: argparse.ArgumentParser) -> None:
@@ -118,6 +127,7 @@ def _diff_args(dif: argparse.ArgumentParser) -> None:
                      help="split Markdown into parts of at most this many characters (PR comment limit)")
     dif.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     dif.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+    _kustomize_cli_option(dif)
 
 
 def _e2e_args(e2e: argparse.ArgumentParser) -> None:
@@ -132,6 +142,12 @@ def _e2e_args(e2e: argparse.ArgumentParser) -> None:
     e2e.add_argument("--output-file", type=Path, help="write the report here (atomically) instead of stdout")
     e2e.add_argument("--crd-mirror", help="directory or file:// URL with the locked CRD files (offline)")
     e2e.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
+    _kustomize_cli_option(e2e)
+
+
+def _new_args(p: argparse.ArgumentParser) -> None:
+    _kustomize_cli_option(p)  # for the render that follows the edit
+    scaffold.add_arguments(p)
 
 
 def _completion_args(p: argparse.ArgumentParser) -> None:
@@ -218,9 +234,10 @@ def _policies(root: Path) -> tuple:
 
 
 def _render(root: Path, args: argparse.Namespace) -> int:
-    inv, resources = pipeline.render(root)
+    inv, resources = pipeline.render(root, kustomize_cli=args.kustomize_cli)
     blockers = pipeline.duplicates(root, inv, resources,
-                                   lambda: next(p for p in _registry(root) if p.id == "duplicate-object"))
+                                   lambda: next(p for p in _registry(root) if p.id == "duplicate-object"),
+                                   args.kustomize_cli)
     if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
         for f in blockers:
             print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
@@ -260,7 +277,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
                           disabled=config.disabled), end="")
         return EXIT_OK
     options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
-                               disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache)
+                               disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache,
+                               kustomize_cli=args.kustomize_cli)
     if args.shard is not None:
         k, n = shard.parse_shard(args.shard)
         if args.output_file is None or args.changed_since is not None:
@@ -278,7 +296,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
 
 def _merge(root: Path, args: argparse.Namespace) -> int:
     config = _config(root)
-    options = pipeline.Options(disabled=tuple(p.id for p in config.disabled))
+    options = pipeline.Options(disabled=tuple(p.id for p in config.disabled), kustomize_cli=args.kustomize_cli)
     result = shard.merge(root, config.policies, options, list(args.partials))
     return _report(result, pipeline.all_rules(config.policies), args)
 
@@ -316,7 +334,8 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 def _diff(root: Path, args: argparse.Namespace) -> int:
     from . import diff, diffreport
 
-    result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror))
+    result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror,
+                                                                         kustomize_cli=args.kustomize_cli))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
@@ -337,7 +356,7 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
     if args.changed_since and args.clusters:
         raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
     options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
-                          crd_mirror=args.crd_mirror, parallel=args.parallel)
+                          crd_mirror=args.crd_mirror, parallel=args.parallel, kustomize_cli=args.kustomize_cli)
     config = _config(root)
     # Read (and so bounds-check) the waivers before any control plane starts; apply those of the rules run.
     loaded = pipeline.load_waivers(root, config.policies, (p.id for p in config.disabled))
@@ -371,7 +390,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("e2e", "apply every cluster folder to a throwaway etcd + kube-apiserver of its version", _e2e_args,
             _e2e),
     Command("new", "scaffold a cluster, a service or a cross-cluster call (edits YAML, keeps comments)",
-            scaffold.add_arguments, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
+            _new_args, lambda root, args: scaffold.run(root, args, lambda: _render(root, args))),
     Command("completion", "print a shell completion script (bash, zsh, tcsh)", _completion_args, _completion,
             needs_root=False),
 )

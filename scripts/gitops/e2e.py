@@ -53,6 +53,7 @@ class Options:
     base: str | None = None  # upgrade check: apply this revision for real, then dry-run the working tree
     crd_mirror: str | None = None
     parallel: int | None = None  # clusters at a time; default: 2 where memory allows
+    kustomize_cli: bool = False  # one `kustomize build` process per overlay instead of kbuild (build.py)
 
 
 @dataclass
@@ -532,9 +533,9 @@ def _interruptible() -> Iterator[None]:
 def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Result:
     """Check the selected clusters against real control planes; every process is stopped on return."""
     started = time.monotonic()
-    kustomize = tools.ensure(tools.KUSTOMIZE, root)  # first use: a build, which the targets do not count
+    kz = pipeline.kustomize(root, options.kustomize_cli)  # first use: a build, which the targets do not count
     build_seconds = time.monotonic() - started
-    inv, resources = pipeline.render(root)
+    inv, resources = pipeline.render(root, kustomize_cli=options.kustomize_cli)
     clusters = _selected(root, inv, options)
     if not clusters:
         return Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
@@ -546,7 +547,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
     if options.base is not None:
         _, commit = diff.resolve_base(root, options.base)
         with diff.checkout(root, commit) as base_root:
-            _, base_resources = pipeline.render(base_root)
+            _, base_resources = pipeline.render(base_root, kustomize_cli=options.kustomize_cli)
     crd_bodies = all_crds(root, options.crd_mirror)
     jobs = _jobs(root, inv, resources, clusters, base_resources)
     parallel = _parallel(options.parallel, len(jobs))
@@ -574,7 +575,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
         def check_one(index: int, job: Job) -> None:
             begin = time.monotonic()
             folder = workdir / f"{index}-{job.cluster.name}"
-            sources = pipeline.source_map(root, inv, kustomize)
+            sources = pipeline.source_map(root, inv, kz)
             with controlplane.apiserver(binaries[job.cluster.kubernetes_version][0], etcd.url,
                                         f"/e2e/{index}-{job.cluster.name}", folder, sa_key, group) as api:
                 ready = time.monotonic() - begin

@@ -73,13 +73,13 @@ def load_committed(root: Path, cluster: str, documents: Documents) -> list[Resou
     return out
 
 
-def render(kustomize: Path, inv: Inventory, root: Path, ref: str,
+def render(kz: build.Kustomize, inv: Inventory, root: Path, ref: str,
            workers: int | None = None) -> tuple[dict[str, list[Resource]], set[str]]:
     """({cluster: resources} for every cluster, names of the clusters rebuilt from their overlay)."""
     closures = Closures(root)
     rebuilt = select(inv, root, changed_files(root, ref), closures)
     documents = Documents()
-    built = build.build_all(kustomize, [c for c in inv.clusters if c.name in rebuilt], root, workers, closures,
+    built = build.build_all(kz, [c for c in inv.clusters if c.name in rebuilt], root, workers, closures,
                             documents)
     resources = {c.name: built[c.name] if c.name in rebuilt else load_committed(root, c.name, documents)
                  for c in inv.clusters}

@@ -31,6 +31,7 @@ class Closure:
     files: set[str] = field(default_factory=set)
     manifests: set[str] = field(default_factory=set)  # the files kustomize parses as YAML objects
     objects: set[str] = field(default_factory=set)  # resources files: each document must be one object
+    openapi: bool = False  # a kustomization sets `openapi:` (kyaml keeps that schema process-wide)
 
 
 def find_kustomization(directory: Path) -> Path | None:
@@ -238,6 +239,7 @@ class Closures:
             raise InputError(f"is a symlink to {os.path.realpath(file)}, outside the repository", rel)
         result = Closure([rel], {rel})
         docs = yamlsrc.compose_file(file, root)
+        result.openapi = bool(docs) and yamlsrc.node_at(docs[0], "openapi") is not None
         helm_line = yamlsrc.key_line(docs[0], "helmCharts") if docs else None
         if helm_line:
             raise InputError("helmCharts needs kustomize --enable-helm, which this repository does not allow; "
@@ -270,6 +272,7 @@ class Closures:
                 result.files |= sub.files
                 result.manifests |= sub.manifests
                 result.objects |= sub.objects
+                result.openapi |= sub.openapi
             elif target.is_file():
                 if kind == "dir":
                     raise InputError(f"{key} entry {value!r} is a file; a directory is expected", rel, line, col)

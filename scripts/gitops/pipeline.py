@@ -84,6 +84,7 @@ class Options:
     progress: Progress = field(default_factory=progress_mod.disabled)  # the stderr line (progress.py)
     disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
     cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
+    kustomize_cli: bool = False  # one `kustomize build` process per overlay instead of kbuild (build.py)
 
 
 @dataclass
@@ -134,17 +135,23 @@ class _Timer:
             self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - start
 
 
-def _prepare(root: Path) -> tuple[Inventory, Path]:
+def kustomize(root: Path, cli: bool = False) -> build.Kustomize:
+    """What builds: the pinned kustomize CLI, and kbuild unless `cli` (`--kustomize-cli`) or it cannot be had."""
+    return build.Kustomize(tools.ensure(tools.KUSTOMIZE, root), None if cli else tools.ensure_kbuild(root))
+
+
+def _prepare(root: Path, cli: bool = False) -> tuple[Inventory, build.Kustomize]:
     inv = inventory.load(root)
     schemas.check_versions(inv)
-    return inv, tools.ensure(tools.KUSTOMIZE, root)
+    return inv, kustomize(root, cli)
 
 
-def render(root: Path, workers: int | None = None) -> tuple[Inventory, dict[str, list[Resource]]]:
+def render(root: Path, workers: int | None = None,
+           kustomize_cli: bool = False) -> tuple[Inventory, dict[str, list[Resource]]]:
     """Build every overlay; refuse (InputError, exit 2) when an object's name could not be written."""
-    inv, kustomize = _prepare(root)
-    resources = build.build_all(kustomize, list(inv.clusters), root, workers)
-    bad = name_findings(resources, source_map(root, inv, kustomize))
+    inv, kz = _prepare(root, kustomize_cli)
+    resources = build.build_all(kz, list(inv.clusters), root, workers)
+    bad = name_findings(resources, source_map(root, inv, kz))
     if bad:
         first = bad[0]
         more = f" (and {len(bad) - 1} more: run validate to see them all)" if len(bad) > 1 else ""
@@ -178,7 +185,7 @@ def name_findings(resources: dict[str, list[Resource]], sources: SourceMap) -> l
     return out
 
 
-def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str, list[Resource]] | None = None,
+def source_map(root: Path, inv: Inventory, kz: build.Kustomize, resources: dict[str, list[Resource]] | None = None,
                workers: int | None = None, progress: Progress | None = None) -> SourceMap:
     """Source lines for findings: from each overlay's kustomization tree where that is unambiguous, else from
     kustomize's annotated builds, in parallel and only of the clusters needed (see SourceMap.prefetch)."""
@@ -187,22 +194,22 @@ def source_map(root: Path, inv: Inventory, kustomize: Path, resources: dict[str,
 
     def many(clusters: list[str]) -> dict[str, list[Resource]]:
         shown.stage("source lines", len(clusters))
-        return build.build_annotated_all(kustomize, [inv.cluster(c) for c in clusters], root, workers,
+        return build.build_annotated_all(kz, [inv.cluster(c) for c in clusters], root, workers,
                                          lambda _: shown.advance())
 
-    return SourceMap(root, lambda cluster: build.build_annotated(kustomize, inv.cluster(cluster), root),
+    return SourceMap(root, lambda cluster: build.build_annotated(kz, inv.cluster(cluster), root),
                      annotated_many=many, resources=resources or {}, closures=closures,
                      overlays={c.name: c.overlay for c in inv.clusters})
 
 
 def duplicates(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
-               rule: Callable[[], Policy]) -> list[Finding]:
+               rule: Callable[[], Policy], kustomize_cli: bool = False) -> list[Finding]:
     """duplicate-object findings (`rule()`, asked only when there are any), with both sources' lines: what
     makes `render` refuse to write."""
     fleet = Fleet(inv, resources)
     if not fleet.repeats:
         return []
-    sources = source_map(root, inv, tools.ensure(tools.KUSTOMIZE, root), resources)
+    sources = source_map(root, inv, kustomize(root, kustomize_cli), resources)
     return engine.run_policies([rule()], fleet, sources)
 
 
@@ -250,29 +257,29 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
     found_waivers = load_waivers(root, policies, options.disabled)
     with timer.stage("render"):
-        inv, kustomize = _prepare(root)
+        inv, kz = _prepare(root, options.kustomize_cli)
         store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
         if store is not None:
-            resources, rebuilt = store.render(kustomize, inv, options.workers), None
+            resources, rebuilt = store.render(kz, inv, options.workers), None
         elif options.changed_since is None:
             options.progress.stage("render", len(inv.clusters))
-            resources, rebuilt = build.build_all(kustomize, list(inv.clusters), root, options.workers,
+            resources, rebuilt = build.build_all(kz, list(inv.clusters), root, options.workers,
                                                  on_built=lambda _: options.progress.advance()), None
         else:
-            resources, rebuilt = incremental.render(kustomize, inv, root, options.changed_since, options.workers)
+            resources, rebuilt = incremental.render(kz, inv, root, options.changed_since, options.workers)
     with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kustomize, resources, rebuilt, store, found_waivers)
+        findings = _check(root, policies, options, timer, inv, kz, resources, rebuilt, store, found_waivers)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
-           kustomize: Path, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
+           kz: build.Kustomize, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
            store: vcache.Cache | None = None, found_waivers: list[waivers.Waiver] | None = None) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
-    sources = source_map(root, inv, kustomize, resources, options.workers, options.progress)
+    sources = source_map(root, inv, kz, resources, options.workers, options.progress)
     with ExitStack() as stack:
         with timer.stage("schema"):
             to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}

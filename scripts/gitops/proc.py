@@ -12,9 +12,11 @@ import resource
 import signal
 import subprocess
 import tempfile
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Callable, Mapping, Sequence
+from typing import IO, Callable, Iterator, Mapping, Sequence
 
 from .errors import ToolError
 
@@ -141,3 +143,73 @@ def pipe_to_file(cmd: Sequence[str], sink: Path, *, what: str, timeout: float, m
         errors.seek(0)
         err = errors.read(MAX_STDERR).decode(errors="replace")
     return subprocess.CompletedProcess(popen.args, popen.returncode, None, err)
+
+
+class Stream:
+    """A process whose output is read while it runs (kbuild sends each build as soon as it is done).
+    Past its deadline a watchdog kills its process group; a read then raises ToolError."""
+
+    def __init__(self, popen: subprocess.Popen, what: str, timeout: float, errors: IO[bytes]) -> None:
+        self.popen, self.what, self.timeout, self._errors = popen, what, timeout, errors
+        self.expired = False
+        self._watchdog = threading.Timer(timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _expire(self) -> None:
+        self.expired = True
+        try:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _late(self) -> ToolError:
+        return ToolError(f"{self.what} did not finish within {self.timeout:g} s and was stopped")
+
+    def readline(self, limit: int) -> bytes:
+        """One line of output (at most `limit` bytes); b"" at the end."""
+        assert self.popen.stdout is not None
+        line = self.popen.stdout.readline(limit)
+        if self.expired:
+            raise self._late()
+        return line
+
+    def read(self, size: int) -> bytes:
+        """Exactly `size` bytes, or fewer at the end of the output."""
+        assert self.popen.stdout is not None
+        data = self.popen.stdout.read(size)
+        if self.expired:
+            raise self._late()
+        return data
+
+    def finish(self) -> tuple[int, str]:
+        """(exit code, its messages) once the output has ended."""
+        code = self.popen.wait()
+        if self.expired:
+            raise self._late()
+        self._errors.seek(0)
+        return code, self._errors.read(MAX_STDERR).decode(errors="replace")
+
+    def close(self) -> None:
+        self._watchdog.cancel()
+        if self.popen.poll() is None:  # the caller stopped reading early (a failed build): nothing more is needed
+            kill(self.popen)
+        if self.popen.stdout is not None:
+            self.popen.stdout.close()
+
+
+@contextmanager
+def stream(cmd: Sequence[str], *, what: str, timeout: float, input: bytes, env: Mapping[str, str] | None = None,
+           memory_mib: int | None = None) -> Iterator[Stream]:
+    """Start `cmd` with `input` on stdin and its stdout to be read as it comes; it is stopped when the
+    block ends. Its input and messages go through unnamed scratch files, so no pipe but stdout can stall it."""
+    with tempfile.TemporaryFile() as stdin, tempfile.TemporaryFile() as errors:
+        stdin.write(input)
+        stdin.seek(0)
+        popen = _popen(cmd, what, stdin=stdin, stdout=subprocess.PIPE, stderr=errors, env=env,
+                       preexec_fn=_limit_memory(memory_mib) if memory_mib else None)
+        running = Stream(popen, what, timeout, errors)
+        try:
+            yield running
+        finally:
+            running.close()

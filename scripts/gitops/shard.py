@@ -52,14 +52,14 @@ def _inventory_hash(root: Path) -> str:
 
 def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[str, Any]:
     """Build, schema-check and stale-check one shard's clusters; return its partial result."""
-    inv, kustomize = pipeline._prepare(root)
+    inv, kz = pipeline._prepare(root, options.kustomize_cli)
     names = members(inv, shard, shards)
     clusters = [inv.cluster(n) for n in names]
     store = vcache.Cache(root, pipeline.cache_dir(root)) if options.cache else None
-    resources = (store.render(kustomize, inv, options.workers, clusters) if store is not None
-                 else build.build_all(kustomize, clusters, root, options.workers))
+    resources = (store.render(kz, inv, options.workers, clusters) if store is not None
+                 else build.build_all(kz, clusters, root, options.workers))
     findings: list[Finding] = []
-    sources = pipeline.source_map(root, inv, kustomize, resources, options.workers)
+    sources = pipeline.source_map(root, inv, kz, resources, options.workers)
     with ExitStack() as stack:
         to_check = {c: list(items) for c, items in resources.items()}
         if shard == 1:  # bootstrap objects once, in the first shard
@@ -185,7 +185,7 @@ def _load(path: Path, inv: Inventory, inventory_hash: str, documents: Documents
 
 def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, paths: list[Path]) -> pipeline.Result:
     """Every shard's clusters and findings, plus every policy over the whole fleet, plus waivers."""
-    inv, kustomize = pipeline._prepare(root)
+    inv, kz = pipeline._prepare(root, options.kustomize_cli)
     inventory_hash = _inventory_hash(root)
     documents = Documents()
     seen: dict[int, Path] = {}
@@ -210,6 +210,6 @@ def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, p
     resources = {c.name: resources[c.name] for c in inv.clusters}
     with pipeline.frozen_heap():
         findings += engine.run_policies(policies, Fleet(inv, resources),
-                                        pipeline.source_map(root, inv, kustomize, resources, options.workers))
+                                        pipeline.source_map(root, inv, kz, resources, options.workers))
         findings = pipeline.with_waivers(root, policies, options, findings)
     return pipeline.Result(inv, resources, findings, {}, frozenset(resources))

@@ -1,7 +1,8 @@
 """The pinned Go tools (kustomize, kubeconform, actionlint): installed by `go install` into .tools/bin
 (or GITOPS_TOOLS_DIR).
 `nox -s e2e`'s kube-apiserver and etcd are built with `go build` from the wrapper modules under
-tools/controlplane/ (see CONTROL_PLANES below).
+tools/controlplane/ (see CONTROL_PLANES below), and kbuild (every overlay in one kustomize process)
+from tools/kbuild/.
 
 A binary is reused only when it is the pinned version: with Go on PATH, `go version -m` must say it
 was built from the pinned module (one fast call); without Go, the binary must report it itself
@@ -10,6 +11,7 @@ copied in) work. Bumping a pin here is all it takes to upgrade everyone.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -176,6 +178,16 @@ def module_version(binary: Path, module: str) -> str | None:
     return None
 
 
+def _module_source(module_dir: str, root: Path, what: str) -> Path:
+    """Where a committed Go module of ours is: in the tooling's own tree (a clone; also when the repository
+    checked is a copy or a generated fleet), else in the repository checked (the tooling installed as a
+    package, run inside this repository)."""
+    for base in (TOOLING_ROOT, root):
+        if (base / module_dir / "go.mod").is_file():
+            return base / module_dir
+    raise ToolError(f"{module_dir}/go.mod is missing: cannot build {what}")
+
+
 def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) -> Path:
     """The binary of `tool`, built first (printing what and how long) when missing or of another version."""
     binary = tools_dir(root) / tool.file_name
@@ -183,28 +195,82 @@ def ensure_built(tool: Built, root: Path, log: Callable[[str], None] = print) ->
         return binary
     if shutil.which("go") is None:
         raise ToolError(f"{tool.name} {tool.version} must be built with Go, and 'go' is not on PATH")
-    # The tooling's own tree (a clone; also when the repository checked is a copy or a generated fleet),
-    # else the repository checked (the tooling installed as a package, run inside this repository).
-    source = next((base / tool.module_dir for base in (TOOLING_ROOT, root) if (base / tool.module_dir / "go.mod").is_file()),
-                  None)
-    if source is None:
-        raise ToolError(f"{tool.module_dir}/go.mod is missing: cannot build {tool.name} {tool.version}")
-    binary.parent.mkdir(parents=True, exist_ok=True)
+    source = _module_source(tool.module_dir, root, f"{tool.name} {tool.version}")
     log(f"building {tool.name} {tool.version} from {tool.module_dir} with go build into {binary.parent} "
         "(first time only; kube-apiserver takes minutes from an empty Go build cache) ...")
     start = time.monotonic()
-    with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
-        out = Path(tmp) / tool.name
-        env = dict(os.environ, GOFLAGS="-buildvcs=false -mod=readonly", GOWORK="off")
-        ldflags = " ".join(("-s", "-w", *tool.ldflags))
-        done = proc.run(["go", "build", "-trimpath", f"-ldflags={ldflags}", "-o", str(out), tool.package],
-                        what=f"go build {tool.name}", timeout=BUILD_TIMEOUT, env=env, cwd=source)
-        if done.returncode != 0:
-            raise ToolError(f"go build {tool.package} in {tool.module_dir} failed:\n{done.stderr.strip()[-4000:]}")
+
+    def check(out: Path) -> None:
         found = module_version(out, tool.module)
         if found != tool.version:
             raise ToolError(f"{tool.module_dir} builds {tool.module} {found}, but the lock in tools.py says "
                             f"{tool.version}: update one of them")
-        os.replace(out, binary)
+
+    _go_build(source, tool.package, binary, tool.ldflags, check)
     log(f"built {tool.name} {tool.version} in {time.monotonic() - start:.0f} s")
+    return binary
+
+
+def _go_build(source: Path, package: str, binary: Path, ldflags: tuple[str, ...],
+              check: Callable[[Path], None]) -> None:
+    """`go build` `package` in the module at `source` into `binary`: built in a private folder, checked
+    with `check`, then renamed into place, so a concurrent run never sees half a binary."""
+    binary.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
+        out = Path(tmp) / binary.name
+        env = dict(os.environ, GOFLAGS="-buildvcs=false -mod=readonly", GOWORK="off")
+        flags = " ".join(("-s", "-w", *ldflags))
+        done = proc.run(["go", "build", "-trimpath", f"-ldflags={flags}", "-o", str(out), package],
+                        what=f"go build {binary.name}", timeout=BUILD_TIMEOUT, env=env, cwd=source)
+        if done.returncode != 0:
+            raise ToolError(f"go build {package} in {source} failed:\n{done.stderr.strip()[-4000:]}")
+        check(out)
+        os.replace(out, binary)
+
+
+# --- kbuild: this repository's own Go program (tools/kbuild), every overlay in one kustomize process ----
+
+KBUILD_DIR = "tools/kbuild"
+
+
+def source_hash(source: Path) -> str:
+    """sha256 of a Go program's own sources (go.mod, go.sum, *.go), which pin every module it links."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in source.iterdir() if p.name in ("go.mod", "go.sum") or p.suffix == ".go"):
+        digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:32]
+
+
+def _reports_hash(binary: Path) -> str | None:
+    if not binary.is_file():
+        return None
+    try:
+        done = proc.run([str(binary), "-version"], what=f"{binary.name} -version", timeout=30)
+    except ToolError:
+        return None
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def ensure_kbuild(root: Path) -> Path | None:
+    """tools/kbuild built into the tools folder, rebuilt whenever its sources change (the binary reports
+    the source hash it was built from: one fast call). None when it cannot be had here (no sources, as in
+    a pip-installed tooling run outside this repository, or no Go to build them): the kustomize CLI then
+    builds, with the same output."""
+    try:
+        source = _module_source(KBUILD_DIR, root, "kbuild")
+    except ToolError:
+        return None
+    binary = tools_dir(root) / "kbuild"
+    wanted = source_hash(source)
+    if _reports_hash(binary) == wanted:
+        return binary
+    if shutil.which("go") is None:
+        return None
+
+    def check(out: Path) -> None:
+        if _reports_hash(out) != wanted:
+            raise ToolError(f"{out.name} does not report the source hash {wanted} it was just built with")
+
+    _go_build(source, ".", binary, (f"-X main.sourceHash={wanted}",), check)
     return binary
