@@ -27,6 +27,9 @@ from .manifests import Documents, Resource, parse_build
 # kustomize allocates heavily; collecting less often cuts its CPU time by about a third
 # (measured on an annotated 20-service overlay) for ~80 MB of peak memory per build.
 _ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
+# kbuild's live heap is small and shared by every build: collecting half as often again cut its CPU by 6%
+# at 200 clusters (9.9 to 9.3 s) for about 100 MB more peak memory.
+_KBUILD_ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "800")}
 TIMEOUT = float(os.environ.get("GITOPS_KUSTOMIZE_TIMEOUT", "300"))  # seconds for one overlay; one builds in well under 1
 PER_OVERLAY = 5.0  # kbuild's limit for a batch is TIMEOUT plus this for each overlay in it
 # A ceiling on kustomize's address space (RLIMIT_AS), so input the pre-checks miss cannot take the machine's memory.
@@ -84,7 +87,7 @@ def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | Non
         try:
             with closing(kbuild.builds(kz.kbuild, [t for _, t in targets], workers=workers,
                                        timeout=TIMEOUT + PER_OVERLAY * len(targets), memory_mib=MEMORY_MIB,
-                                       env=_ENV)) as frames:
+                                       env=_KBUILD_ENV)) as frames:
                 for index, ok, text in frames:
                     done += 1
                     yield (*targets[index], ok, text)

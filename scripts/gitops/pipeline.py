@@ -256,50 +256,61 @@ def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Resu
     timer = _Timer(options.progress)
     # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
     found_waivers = load_waivers(root, policies, options.disabled)
-    with timer.stage("render"):
-        inv, kz = _prepare(root, options.kustomize_cli)
-        store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
-        if store is not None:
-            resources, rebuilt = store.render(kz, inv, options.workers), None
-        elif options.changed_since is None:
-            options.progress.stage("render", len(inv.clusters))
-            resources, rebuilt = build.build_all(kz, list(inv.clusters), root, options.workers,
-                                                 on_built=lambda _: options.progress.advance()), None
-        else:
-            resources, rebuilt = incremental.render(kz, inv, root, options.changed_since, options.workers)
-    with frozen_heap():
-        findings = _check(root, policies, options, timer, inv, kz, resources, rebuilt, store, found_waivers)
+    with ExitStack() as stack:
+        with timer.stage("render"):
+            inv, kz = _prepare(root, options.kustomize_cli)
+            store = vcache.Cache(root, cache_dir(root)) if options.cache and options.changed_since is None else None
+            # The bootstrap objects come from the inventory alone: kubeconform checks them while the overlays
+            # build. Their CRD schemas (Argo CD's ApplicationSet above all) are most of its work at 50 clusters.
+            bootstrap_problems = schema_started(stack, root, inv, _by_cluster(hydrate.bootstrap.objects(inv).values()),
+                                                options, store)
+            if store is not None:
+                resources, rebuilt = store.render(kz, inv, options.workers), None
+            elif options.changed_since is None:
+                options.progress.stage("render", len(inv.clusters))
+                resources, rebuilt = build.build_all(kz, list(inv.clusters), root, options.workers,
+                                                     on_built=lambda _: options.progress.advance()), None
+            else:
+                resources, rebuilt = incremental.render(kz, inv, root, options.changed_since, options.workers)
+        with frozen_heap():
+            findings = _check(root, policies, options, timer, inv, kz, resources, rebuilt, store, found_waivers,
+                              stack, bootstrap_problems)
     return Result(inv, resources, findings, timer.timings,
                   frozenset(resources) if rebuilt is None else frozenset(rebuilt))
 
 
 def _check(root: Path, policies: tuple[Policy, ...], options: Options, timer: _Timer, inv: Inventory,
            kz: build.Kustomize, resources: dict[str, list[Resource]], rebuilt: set[str] | None,
-           store: vcache.Cache | None = None, found_waivers: list[waivers.Waiver] | None = None) -> list[Finding]:
+           store: vcache.Cache | None, found_waivers: list[waivers.Waiver] | None, stack: ExitStack,
+           bootstrap_problems: Callable[[], list[schemacheck.SchemaProblem]]) -> list[Finding]:
     """Every stage after render. kubeconform runs in the background while Python checks staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     findings: list[Finding] = []
     sources = source_map(root, inv, kz, resources, options.workers, options.progress)
-    with ExitStack() as stack:
-        with timer.stage("schema"):
-            to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
-            for res in hydrate.bootstrap.objects(inv).values():
-                to_check.setdefault(res.cluster, []).append(res)
-            schema_problems = schema_started(stack, root, inv, to_check, options, store)
-        with timer.stage("stale"):
-            findings += name_findings(resources if rebuilt is None else {c: resources[c] for c in rebuilt}, sources)
-            if options.check_stale:
-                findings += stale_findings(root, inv, resources if rebuilt is None else
-                                           {c: resources[c] for c in rebuilt}, rebuilt)
-        with timer.stage("policies"):
-            findings += engine.run_policies(policies, Fleet(inv, resources), sources)
-        with timer.stage("schema"):
-            problems = schema_problems()
-            sources.prefetch([p.resource for p in problems])
-            findings += _schema_findings(problems, sources)
+    with timer.stage("schema"):
+        to_check = {c: list(items) for c, items in resources.items() if rebuilt is None or c in rebuilt}
+        cluster_problems = schema_started(stack, root, inv, to_check, options, store)
+    with timer.stage("stale"):
+        findings += name_findings(resources if rebuilt is None else {c: resources[c] for c in rebuilt}, sources)
+        if options.check_stale:
+            findings += stale_findings(root, inv, resources if rebuilt is None else
+                                       {c: resources[c] for c in rebuilt}, rebuilt)
+    with timer.stage("policies"):
+        findings += engine.run_policies(policies, Fleet(inv, resources), sources)
+    with timer.stage("schema"):
+        problems = bootstrap_problems() + cluster_problems()
+        sources.prefetch([p.resource for p in problems])
+        findings += _schema_findings(problems, sources)
     with timer.stage("waivers"):
         findings = with_waivers(root, policies, options, findings, found_waivers)
     return findings
+
+
+def _by_cluster(items: Iterable[Resource]) -> dict[str, list[Resource]]:
+    out: dict[str, list[Resource]] = {}
+    for res in items:
+        out.setdefault(res.cluster, []).append(res)
+    return out
 
 
 def schema_started(stack: ExitStack, root: Path, inv: Inventory, to_check: dict[str, list[Resource]],

@@ -201,7 +201,7 @@ func main() {
 		return
 	}
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(400) // as for the CLI (build.py): kustomize allocates heavily
+		debug.SetGCPercent(800) // as build.py runs it: kustomize allocates heavily, the live heap is small
 	}
 	dirs, err := readList()
 	if err != nil {
