@@ -158,9 +158,9 @@ def test_annotated_builds_that_are_needed_run_together(broken_fleet: Path, monke
     batches: list[list[str]] = []
     real = build.build_annotated_all
 
-    def counted(kustomize, clusters, root, workers=None, on_built=None):  # type: ignore[no-untyped-def]
+    def counted(kustomize, clusters, root, workers=None, on_built=None, closures=None):  # type: ignore[no-untyped-def]
         batches.append([c.name for c in clusters])
-        return real(kustomize, clusters, root, workers, on_built)
+        return real(kustomize, clusters, root, workers, on_built, closures)
 
     monkeypatch.setattr(build, "build_annotated_all", counted)
     monkeypatch.setattr(SourceMap, "_from_tree", lambda self, res: None)  # only kustomize's annotations
@@ -234,7 +234,7 @@ def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeyp
     edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - extra-sa.yaml\n")
     built: list[str] = []
     real = build.build_annotated
-    monkeypatch.setattr(build, "build_annotated", lambda k, c, r: built.append(c.name) or real(k, c, r))
+    monkeypatch.setattr(build, "build_annotated", lambda k, c, r, *more: built.append(c.name) or real(k, c, r, *more))
     inv, resources = pipeline.render(repo)
     sources = pipeline.source_map(repo, inv, pipeline.kustomize(repo), resources)
     [extra] = [r for r in resources["cluster-1"] if r.kind == "ServiceAccount" and r.namespace == "other"]

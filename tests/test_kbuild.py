@@ -184,6 +184,6 @@ def test_kbuild_is_rebuilt_when_its_sources_change(tmp_path: Path) -> None:
     source = tmp_path / "kbuild"
     shutil.copytree(PROJECT / tools.KBUILD_DIR, source)
     binary = tools.ensure_kbuild(PROJECT)
-    assert binary is not None and tools._reports_hash(binary) == tools.source_hash(source)
+    assert binary is not None and tools.reported_hash(binary) == tools.source_hash(source)
     write(tmp_path, "kbuild/main.go", (source / "main.go").read_text() + "\n// an edit\n")
-    assert tools.source_hash(source) != tools._reports_hash(binary)
+    assert tools.source_hash(source) != tools.reported_hash(binary)

@@ -107,15 +107,18 @@ def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | Non
                 f.cancel()
 
 
-def build_annotated(kz: Kustomize, cluster: Cluster, root: Path) -> list[Resource]:
+def build_annotated(kz: Kustomize, cluster: Cluster, root: Path,
+                    closures: kustomizations.Closures | None = None) -> list[Resource]:
     """One cluster's build with kustomize's build metadata (origin and transformer annotations)."""
-    return build_annotated_all(kz, [cluster], root)[cluster.name]
+    return build_annotated_all(kz, [cluster], root, closures=closures)[cluster.name]
 
 
 def build_annotated_all(kz: Kustomize, clusters: list[Cluster], root: Path, workers: int | None = None,
-                        on_built: Callable[[str], None] | None = None) -> dict[str, list[Resource]]:
+                        on_built: Callable[[str], None] | None = None,
+                        closures: kustomizations.Closures | None = None) -> dict[str, list[Resource]]:
     """Annotated builds of several clusters at once (a failing run places findings in many clusters), each
-    through a throw-away wrapper kustomization that turns on kustomize's build metadata."""
+    through a throw-away wrapper kustomization that turns on kustomize's build metadata. `closures`: the
+    run's walk of the overlays, so the wrappers' trees are not walked again."""
     with tempfile.TemporaryDirectory(prefix="gitops-build-") as tmp:
         targets = []
         for i, c in enumerate(clusters):
@@ -126,7 +129,7 @@ def build_annotated_all(kz: Kustomize, clusters: list[Cluster], root: Path, work
                 f"apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n  - {rel}\n{_ANNOTATIONS}")
             targets.append((c, wrapper))
         out = {}
-        with closing(_each(kz, targets, workers, kustomizations.Closures(root))) as builds:
+        with closing(_each(kz, targets, workers, closures or kustomizations.Closures(root))) as builds:
             for cluster, wrapper, ok, text in builds:
                 if not ok:
                     raise _failed(cluster, wrapper, text)

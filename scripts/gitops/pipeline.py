@@ -195,9 +195,9 @@ def source_map(root: Path, inv: Inventory, kz: build.Kustomize, resources: dict[
     def many(clusters: list[str]) -> dict[str, list[Resource]]:
         shown.stage("source lines", len(clusters))
         return build.build_annotated_all(kz, [inv.cluster(c) for c in clusters], root, workers,
-                                         lambda _: shown.advance())
+                                         lambda _: shown.advance(), closures)
 
-    return SourceMap(root, lambda cluster: build.build_annotated(kz, inv.cluster(cluster), root),
+    return SourceMap(root, lambda cluster: build.build_annotated(kz, inv.cluster(cluster), root, closures),
                      annotated_many=many, resources=resources or {}, closures=closures,
                      overlays={c.name: c.overlay for c in inv.clusters})
 

@@ -51,17 +51,21 @@ def tools_dir(root: Path) -> Path:
     return Path(os.environ.get("GITOPS_TOOLS_DIR", root / ".tools" / "bin"))
 
 
-def reported_version(binary: Path, tool: Tool) -> str | None:
-    """What the binary says its version is (`kustomize version`, `kubeconform -v`); no Go needed."""
+def _says(binary: Path, args: tuple[str, ...]) -> str | None:
+    """The first word `binary args` prints (a version, a source hash); None when it cannot say."""
     if not binary.is_file():
         return None
     try:
-        done = proc.run([str(binary), *tool.version_args], what=f"{tool.name} {' '.join(tool.version_args)}",
-                        timeout=30)
+        done = proc.run([str(binary), *args], what=f"{binary.name} {' '.join(args)}", timeout=30)
     except ToolError:
         return None
     words = done.stdout.split()
     return words[0] if done.returncode == 0 and words else None
+
+
+def reported_version(binary: Path, tool: Tool) -> str | None:
+    """What the binary says its version is (`kustomize version`, `kubeconform -v`); no Go needed."""
+    return _says(binary, tool.version_args)
 
 
 def built_version(binary: Path, tool: Tool) -> str | None:
@@ -242,14 +246,9 @@ def source_hash(source: Path) -> str:
     return digest.hexdigest()[:32]
 
 
-def _reports_hash(binary: Path) -> str | None:
-    if not binary.is_file():
-        return None
-    try:
-        done = proc.run([str(binary), "-version"], what=f"{binary.name} -version", timeout=30)
-    except ToolError:
-        return None
-    return done.stdout.strip() if done.returncode == 0 else None
+def reported_hash(binary: Path) -> str | None:
+    """The source hash kbuild says it was built from (`kbuild -version`)."""
+    return _says(binary, ("-version",))
 
 
 def ensure_kbuild(root: Path) -> Path | None:
@@ -263,13 +262,13 @@ def ensure_kbuild(root: Path) -> Path | None:
         return None
     binary = tools_dir(root) / "kbuild"
     wanted = source_hash(source)
-    if _reports_hash(binary) == wanted:
+    if reported_hash(binary) == wanted:
         return binary
     if shutil.which("go") is None:
         return None
 
     def check(out: Path) -> None:
-        if _reports_hash(out) != wanted:
+        if reported_hash(out) != wanted:
             raise ToolError(f"{out.name} does not report the source hash {wanted} it was just built with")
 
     _go_build(source, ".", binary, (f"-X main.sourceHash={wanted}",), check)
