@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, SOURCES, edit
-from gitops import cli, diff, diffreport, pipeline
+from gitops import cli, diff, diffreport, hydrate, pipeline
 from gitops.manifests import Resource
 from policies import mcs_clusterset_name_form, mcs_clusterset_url_resolves
 
@@ -44,6 +44,12 @@ def _init(root: Path) -> str:
     return _commit(root, "render")
 
 
+def _rendered(root: Path, message: str) -> str:
+    """Render and commit a change with its rendered folders, as a pull request does."""
+    assert cli.main(["--root", str(root), "render"]) == 0
+    return _commit(root, message)
+
+
 @pytest.fixture(scope="module")
 def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, diff.Snapshot]:
     root = tmp_path_factory.mktemp("history") / "repo"
@@ -54,11 +60,11 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, diff.Snapshot
     commits = {"c0": _init(root)}
     edit(root, "base/namespace/namespace.yaml", "    istio-injection: enabled\n",
          "    istio-injection: enabled\n    team: payments\n")
-    commits["c1"] = _commit(root, "label the namespace")
+    commits["c1"] = _rendered(root, "label the namespace")
     edit(root, "base/producer/deployment.yaml", "  replicas: 1\n", "  replicas: 2\n")
-    commits["c2"] = _commit(root, "two producers")
+    commits["c2"] = _rendered(root, "two producers")
     edit(root, "overlays/cluster-2/kustomization.yaml", "components:\n  - ../../components/export-gke\n", "")
-    commits["c3"] = _commit(root, "stop exporting")
+    commits["c3"] = _rendered(root, "stop exporting")
     snaps = {}
     for name, commit in commits.items():
         with diff.checkout(root, commit) as tree:
@@ -200,6 +206,7 @@ def test_cli_uncommitted_cluster_2_change_against_default_base(repo: Path, capsy
     """Default base (merge base with main) vs the working tree; Markdown parts written to PATH, PATH.2, ..."""
     _init(repo)
     edit(repo, "base/producer/service.yaml", "      port: 8080\n", "      port: 9090\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
     out = repo.parent / "diff.md"
     (repo.parent / "diff.md.99").write_text("unrelated")
     (repo.parent / "diff.md.2").write_text("left from an earlier, longer run")
@@ -215,7 +222,8 @@ def test_cli_uncommitted_cluster_2_change_against_default_base(repo: Path, capsy
     assert "No change in cluster-1." in whole and "| cluster-2 | 0 | 0 | 1 |" in whole
     assert "-    port: 8080\n+    port: 9090\n" in whole
     assert "mcs-clusterset-url-resolves" in whole  # the caller still uses port 8080
-    assert _git(repo, "status", "--porcelain") == "M base/producer/service.yaml"  # the tree is untouched
+    assert _git(repo, "status", "--porcelain") == ("M base/producer/service.yaml\n"
+                                                    " M clusters/cluster-2/istio-apps/service-sample-producer.yaml")
 
 
 def test_cli_unchanged_tree_exits_0_and_bad_ref_exits_2(repo: Path, capsys) -> None:
@@ -246,10 +254,10 @@ def test_generator_hash_change_is_one_changed_object(repo: Path) -> None:
          "          envFrom:\n            - configMapRef:\n                name: producer-settings\n          ports:\n")
 
     def files() -> dict[str, diff.RenderedFile]:
+        assert cli.main(["--root", str(repo), "render"]) == 0
         inv, resources = pipeline.render(repo)
-        names = diff.generated_names(r for items in resources.values() for r in items)
-        assert len(names) == 1
-        return diff.rendered_files(inv, resources, diff.normaliser(names))
+        assert len(diff.generated_names(r for items in resources.values() for r in items)) == 1
+        return diff.committed_files(inv, hydrate.on_disk(repo))
 
     before = files()
     edit(repo, "overlays/cluster-2/kustomization.yaml", "GREETING=hello", "GREETING=hi")
@@ -307,7 +315,7 @@ def test_unchanged_edges_are_a_count_and_findings_are_escaped(history) -> None:
     assert "1 of 2 clusters" not in part and "2 of 2 clusters receive changes." in part
     assert "1 unchanged edge not listed." in part and "| unchanged |" not in part
     f = history["c3"].findings[0]
-    d.introduced = [diff.replace(f, message="calls <svc>.<ns>.svc.clusterset.local | *x* [a](b)")]
+    d.findings.introduced = [diff.replace(f, message="calls <svc>.<ns>.svc.clusterset.local | *x* [a](b)")]
     [part] = diffreport.markdown(d)
     assert "calls &lt;svc&gt;.&lt;ns&gt;.svc.clusterset.local \\| \\*x\\* \\[a\\](b)" in part
     one = diff.compare(history["c1"], history["c2"], "b", "0" * 40)
@@ -355,5 +363,5 @@ def test_mermaid_collapses_above_100_edges_and_never_exceeds_500() -> None:
     d = diffreport.drawing(wide)
     assert d.level == "clusterset" and len(d.edges) == 500 and d.left_out == 200
     assert len(_mermaid_edges(diffreport.mermaid(wide))) == 500
-    parts = diffreport.markdown(diff.Diff("b", "0" * 40, [], [], [], wide))
+    parts = diffreport.markdown(diff.Diff("b", "0" * 40, [], diff.Findings(), wide))
     assert "200 edges not drawn" in parts[0]

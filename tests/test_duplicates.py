@@ -10,7 +10,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import edit, snippet_line
-from gitops import cli, diff, pipeline
+from gitops import cli, diff, pipeline, ruleconfig
 from policies import REGISTRY
 
 C2_KUST = "overlays/cluster-2/kustomization.yaml"
@@ -56,7 +56,7 @@ def test_diff_reports_the_duplicate_as_introduced(repo: Path) -> None:
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "sources"]):
         subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True)
     _duplicate(repo)
-    result = diff.run(repo, "main", REGISTRY, pipeline.Options())
+    result = diff.run(repo, "main", ruleconfig.Config(REGISTRY), REGISTRY, pipeline.Options())
     [f] = [f for f in result.introduced if f.rule == "duplicate-object"]
     assert f.location is not None
     assert {(f.location.path, f.location.line)} | {(r.location.path, r.location.line) for r in f.related} == \

@@ -64,7 +64,7 @@ def test_stale_cluster_folder_fails_validate_and_names_it(repo: Path, capsys) ->
     assert cli.main(["--root", str(repo), "validate"]) == 1
     out = capsys.readouterr().out
     assert ("clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml is stale from line 4: "
-            "its overlay or base changed since the last render") in out
+            "it differs there from what its sources render") in out
     assert "clusters/cluster-2/" not in out  # only the cluster whose overlay changed is stale
 
 
@@ -76,7 +76,8 @@ def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
     found = {(p, c, m) for p, c, _, m in hydrate.stale(repo, hydrate.expected_files(inv, resources))}
     assert found == {
         ("clusters/cluster-2/istio-apps/leftover.yaml", "cluster-2",
-         "clusters/cluster-2/istio-apps/leftover.yaml is no longer rendered by any overlay"),
+         "clusters/cluster-2/istio-apps/leftover.yaml is no longer rendered by any overlay: no render makes it "
+         "(added by hand, or left from an earlier render)"),
         ("clusters/cluster-2/istio-apps/service-sample-producer.yaml", "cluster-2",
          "clusters/cluster-2/istio-apps/service-sample-producer.yaml is missing: the overlay now renders it"),
     }

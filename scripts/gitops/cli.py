@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools, waivers
+from . import __version__, diffformats, hydrate, pipeline, ruleconfig, rulediff, scaffold, shard, tools, waivers
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Finding, Severity
@@ -25,6 +25,7 @@ from .inventory import INVENTORY_FILE
 from .policy import rules_table
 from .progress import Progress
 from .report import FORMATS, ReportContext
+from .rulechanges import RuleChanges
 
 VERSION = __version__
 COLOR_HELP = "colour the output: auto (when writing to a terminal), always or never"
@@ -102,8 +103,15 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
                      "(default: re-use .cache/validate/ for overlays whose files did not change)")
     _kustomize_cli_option(val)
+    _rules_base_option(val)
     val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
                      "the clusters and write a partial result to --output-file, for `gitops merge`")
+
+
+def _rules_base_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--base", metavar="REF", help="list the rule changes (policies/config.yaml, waivers, policy code, "
+                   "crds.lock.yaml, schemas/) since this git revision first in the report (default: the merge base "
+                   "of HEAD with main, else origin/main; the report says when there is none)")
 
 
 def _merge_args(mrg: argparse.ArgumentParser) -> None:
@@ -115,6 +123,7 @@ def _merge_args(mrg: argparse.ArgumentParser) -> None:
                      help="also write FORMAT to PATH (atomically; '-' is stdout); repeatable, as for validate")
     mrg.add_argument("--color", choices=("auto", "always", "never"), default="auto", help=COLOR_HELP)
     _kustomize_cli_option(mrg)
+    _rules_base_option(mrg)
 
 
 def _diff_args(dif: argparse.ArgumentParser) -> None:
@@ -194,8 +203,21 @@ def _output(value: str) -> tuple[str, str]:
 
 
 def _config(root: Path) -> ruleconfig.Config:
-    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters)."""
-    return ruleconfig.load(root, _registry(root))
+    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters); the
+    pipeline's own rules cannot be configured."""
+    return ruleconfig.load(root, _registry(root), pipeline.FIXED_RULES)
+
+
+def _options(config: ruleconfig.Config, **given: object) -> pipeline.Options:
+    """The run's options with what policies/config.yaml decides: disabled rules and the waivers' lifetime."""
+    return pipeline.Options(disabled=tuple(p.id for p in config.disabled), waiver_days=config.waiver_days,
+                            **given)  # type: ignore[arg-type]
+
+
+def _rule_changes(root: Path, args: argparse.Namespace, config: ruleconfig.Config,
+                  result: pipeline.Result) -> RuleChanges:
+    """The rule changes since --base (or the merge base with main), with the reach of added waivers."""
+    return rulediff.against(root, args.base, config, _registry(root), result.findings)
 
 
 def _root_after(parser: argparse.ArgumentParser) -> None:
@@ -226,11 +248,6 @@ def _registry(root: Path) -> tuple:
         sys.path.insert(0, str(root))
         module = importlib.import_module("policies")
     return module.REGISTRY
-
-
-def _policies(root: Path) -> tuple:
-    """The rules that run, as policies/config.yaml configures them."""
-    return _config(root).policies
 
 
 def _render(root: Path, args: argparse.Namespace) -> int:
@@ -276,9 +293,8 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         print(rules_table(pipeline.listed_rules(policies), markdown=args.format == "markdown",
                           disabled=config.disabled), end="")
         return EXIT_OK
-    options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
-                               disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache,
-                               kustomize_cli=args.kustomize_cli)
+    options = _options(config, crd_mirror=args.crd_mirror, changed_since=args.changed_since, cache=not args.no_cache,
+                       kustomize_cli=args.kustomize_cli)
     if args.shard is not None:
         k, n = shard.parse_shard(args.shard)
         if args.output_file is None or args.changed_since is not None:
@@ -290,26 +306,25 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     with Progress(sys.stderr, enabled=shown) as progress:
         result = pipeline.validate(root, policies, replace(options, progress=progress))
         progress.stage("report")
-        rendered = _rendered(result, rules, args, outputs)
+        rendered = _rendered(result, rules, args, outputs, _rule_changes(root, args, config, result))
     return _write(rendered, result)
 
 
 def _merge(root: Path, args: argparse.Namespace) -> int:
     config = _config(root)
-    options = pipeline.Options(disabled=tuple(p.id for p in config.disabled), kustomize_cli=args.kustomize_cli)
+    options = _options(config, kustomize_cli=args.kustomize_cli)
     result = shard.merge(root, config.policies, options, list(args.partials))
-    return _report(result, pipeline.all_rules(config.policies), args)
-
-
-def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
-    """Print or write the report(s); the exit code says whether an error finding counts."""
-    return _write(_rendered(result, rules, args, _outputs(args)), result)
+    rendered = _rendered(result, pipeline.all_rules(config.policies), args, _outputs(args),
+                         _rule_changes(root, args, config, result))
+    return _write(rendered, result)
 
 
 def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
-              outputs: list[tuple[str, Path | None]]) -> list[tuple[Path | None, str]]:
+              outputs: list[tuple[str, Path | None]],
+              rule_changes: RuleChanges | None = None) -> list[tuple[Path | None, str]]:
     """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
-    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
+    ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION,
+                        rule_changes=rule_changes)
     rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
     if any(fmt == "github" for fmt, _ in outputs):
         from .report import github
@@ -334,8 +349,9 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 def _diff(root: Path, args: argparse.Namespace) -> int:
     from . import diff, diffreport
 
-    result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror,
-                                                                         kustomize_cli=args.kustomize_cli))
+    config = _config(root)
+    result = diff.run(root, args.base, config, _registry(root),
+                      _options(config, crd_mirror=args.crd_mirror, kustomize_cli=args.kustomize_cli))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
@@ -359,7 +375,8 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
                           crd_mirror=args.crd_mirror, parallel=args.parallel, kustomize_cli=args.kustomize_cli)
     config = _config(root)
     # Read (and so bounds-check) the waivers before any control plane starts; apply those of the rules run.
-    loaded = pipeline.load_waivers(root, config.policies, (p.id for p in config.disabled))
+    loaded = pipeline.load_waivers(root, config.policies, (p.id for p in config.disabled), date.today(),
+                                   config.waiver_days)
     result = e2e.run(root, options, log=lambda line: print(line, file=sys.stderr, flush=True))
     checked = e2e.rules_checked(options)
     ids = {r.id for r in checked}

@@ -44,7 +44,18 @@ class Lock:
 
 
 def load_lock(root: Path) -> Lock:
-    nodes = yamlsrc.compose_file(root / LOCK_FILE, root)
+    linked = fsio.linked_part(root, LOCK_FILE)
+    if linked is not None:
+        raise InputError(f"{linked} is a symbolic link; the CRD lock must be a file of the repository itself", LOCK_FILE)
+    return _lock(yamlsrc.compose_file(root / LOCK_FILE, root))
+
+
+def parse_lock(text: str) -> Lock:
+    """The lock a crds.lock.yaml text (another git revision's) holds."""
+    return _lock(yamlsrc.compose_text(text, LOCK_FILE))
+
+
+def _lock(nodes: list[yaml.Node]) -> Lock:
     if len(nodes) != 1:
         raise InputError("expected one YAML document", LOCK_FILE)
     top = Fields(nodes[0], LOCK_FILE, ("mirror", "crds"), "the lock file")

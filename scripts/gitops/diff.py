@@ -2,9 +2,12 @@
 
 Both revisions go through the same pipeline as `validate`. The base is a `git archive` of REF unpacked
 into a temporary folder, so neither the working tree nor .git is touched; the head is the working
-tree as it is, uncommitted edits included. Files are compared in the layout of clusters/
-(`hydrate.expected_files`), with kustomize's generated name hashes normalised away so that a
-ConfigMap whose content (and so its hash) changed reads as a change of one object.
+tree as it is, uncommitted edits included. The files compared are each revision's committed
+clusters/ and bootstrap/, what the sync engines apply (never the build, which a hand edit or a missing
+render makes differ: each revision's stale files are reported on their own), with kustomize's
+generated name hashes normalised away so that a ConfigMap whose content (and so its hash) changed
+reads as a change of one object. Findings and the call graph are of each revision's build; waived
+findings are kept, so a finding the change introduces and waives reads as such, never as nothing.
 
 The call graph reads `policies._resolve.verdicts` (the resolver the mcs-* policies report from), so an
 edge is broken exactly when a finding says the call is broken. Like the policy registry, `policies`
@@ -22,12 +25,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, engine, git, hydrate, names, pipeline, tools
-from .errors import UsageError
+import yaml
+
+from . import bootstrap, engine, git, hydrate, pipeline, rulediff, ruleconfig, tools, yamlsrc
+from .errors import InputError, UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
-from .manifests import Resource
+from .manifests import Documents, Resource
 from .policy import Fleet, Policy
+from .rulechanges import RuleChanges
 
 if TYPE_CHECKING:
     from policies._resolve import Usage
@@ -37,7 +43,6 @@ BROKEN, UNCHANGED = "broken", "unchanged"
 UNEXPORTED = "unexported"  # a Service node whose ServiceExport went away while the Service stayed
 # Rules whose finding on the field that holds a URL means the call does not work: the graph's only verdict.
 CALL_RULES = ("mcs-",)
-MAIN_BRANCHES = ("main", "origin/main")
 # kustomize's name hash: 10 characters of this alphabet (hex with vowel-like digits replaced).
 _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
@@ -55,15 +60,14 @@ def title(kind: str, namespace: str, name: str) -> str:
 
 def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
-    if git.value(root, "rev-parse", "--show-toplevel") is None:
+    if not git.in_repository(root):
         raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
     if ref is not None:
         return ref, git.verified(root, ref, "--base")
-    for branch in MAIN_BRANCHES:
-        commit = git.value(root, "merge-base", "--end-of-options", "HEAD", branch)
-        if commit:
-            return f"merge-base(HEAD, {branch})", commit
-    raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
+    found = git.merge_base(root)
+    if found is None:
+        raise UsageError(f"no merge base of HEAD with {' or '.join(git.MAIN_BRANCHES)}; pass --base REF")
+    return found
 
 
 def _link_shared(base: Path, head: Path) -> None:
@@ -144,7 +148,8 @@ class Call:
 
 @dataclass
 class Snapshot:
-    """A rendered revision: its files by (normalised) path, findings, calls and exported Services."""
+    """A revision: its committed files by (normalised) path, its build's findings (waived ones too) and
+    stale files, calls and exported Services."""
 
     clusters: list[str]
     files: dict[str, RenderedFile]
@@ -152,6 +157,7 @@ class Snapshot:
     calls: dict[tuple[Node, str, str], Call]
     exports: set[Node]
     services: set[Node] = field(default_factory=set)  # every Service, exported or not
+    stale: list[Finding] = field(default_factory=list)  # where its committed folders differ from its build
 
 
 def generated_names(resources: Iterable[Resource]) -> dict[str, str]:
@@ -177,19 +183,44 @@ def normaliser(names: dict[str, str]) -> Normaliser:
     return lambda text: pattern.sub(lambda m: names[m.group(1)], text)
 
 
-def rendered_files(inv: Inventory, resources: dict[str, list[Resource]], norm: Normaliser) -> dict[str, RenderedFile]:
-    """Every file `render` writes, keyed by its path with generated hashes normalised, with its owner."""
-    texts = hydrate.expected_files(inv, resources)
-    owners: list[tuple[str, Resource]] = [(hydrate.object_path(r), r) for c in inv.clusters
-                                          for r in resources.get(c.name, []) if not names.problems(r)]
-    owners += list(bootstrap.objects(inv).items())
+def _owner(path: str, text: str, inv: Inventory, known: dict[str, str],
+           documents: Documents) -> tuple[str, str, str, str]:
+    """(cluster, kind, namespace, name) of a committed file: from the object it holds, else from its path
+    (a hand edit may leave a file that is no object at all). `known`: bootstrap files' clusters."""
+    parts = path.split("/")
+    if parts[0] == bootstrap.CLUSTERS_DIR and len(parts) > 2:
+        cluster = parts[1]
+    else:
+        cluster = known.get(path) or (parts[2] if parts[1:2] == ["config-sync"] and len(parts) > 3 else
+                                      inv.argocd.cluster if inv.argocd is not None else bootstrap.BOOTSTRAP_DIR)
+    kind, _, name = parts[-1].removesuffix(".yaml").partition("-")
+    namespace = parts[2] if parts[0] == bootstrap.CLUSTERS_DIR and len(parts) > 3 and parts[2] != "_cluster" else ""
+    header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
+    try:
+        yamlsrc.check_expansion(doc, path)
+        body = documents.load(doc)
+    except (InputError, yaml.YAMLError, RecursionError, ValueError):  # not an object (a hand edit): its path names it
+        body = None
+    meta = body.get("metadata") if isinstance(body, dict) else None
+    if isinstance(body, dict) and isinstance(body.get("kind"), str) and isinstance(meta, dict) \
+            and isinstance(meta.get("name"), str):
+        kind, name = body["kind"], meta["name"]
+        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else namespace
+    return cluster, kind, namespace or "", name
+
+
+def committed_files(inv: Inventory, committed: dict[str, str]) -> dict[str, RenderedFile]:
+    """Every committed file of clusters/ and bootstrap/, keyed by its path with generated hashes normalised."""
+    documents, known = Documents(), {p: r.cluster for p, r in bootstrap.objects(inv).items()}
+    owners = {path: _owner(path, text, inv, known, documents) for path, text in committed.items()}
+    norm = normaliser({name: f"{m['base']}-{HASH_PLACEHOLDER}" for _, kind, _, name in owners.values()
+                       if kind in _GENERATED_KINDS and (m := _HASH.match(name))})
     out = {}
-    for path, res in owners:
-        if path not in texts:
-            continue  # a name render refuses (an object-name finding)
-        name = norm(res.name)
-        key = path.removesuffix(f"-{res.name}.yaml") + f"-{name}.yaml" if name != res.name else path
-        out[key] = RenderedFile(key, res.cluster, res.kind, res.namespace, name, norm(texts[path]))
+    for path, (cluster, kind, namespace, name) in owners.items():
+        normal = norm(name)
+        key = path.removesuffix(f"-{name}.yaml") + f"-{normal}.yaml" if normal != name and \
+            path.endswith(f"-{name}.yaml") else path
+        out[key] = RenderedFile(key, cluster, kind, namespace, normal, norm(committed[path]))
     return out
 
 
@@ -249,16 +280,17 @@ def exported_services(fleet: Fleet) -> set[Node]:
 
 
 def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options) -> Snapshot:
-    """Render and validate the tree at `root` (never the stale check: clusters/ is what we compare)."""
-    result = pipeline.validate(root, policies, replace(options, check_stale=False))
+    """Validate the tree at `root` and read its committed clusters/ and bootstrap/: the files compared are
+    what the sync engines apply, the stale findings say where they differ from the build."""
+    result = pipeline.validate(root, policies, replace(options, check_stale=True))
     fleet = Fleet(result.inventory, result.resources)
     norm = normaliser(generated_names(fleet.all()))
-    # Waived findings never fail a run, so adding a waiver reads as fixing the finding.
-    findings = [_normalised_finding(f, norm) for f in result.findings if f.counts]
+    stale = [f for f in result.findings if f.rule == pipeline.STALE.id]
+    findings = [_normalised_finding(f, norm) for f in result.findings if f.rule != pipeline.STALE.id]
     return Snapshot([c.name for c in result.inventory.clusters],
-                    rendered_files(result.inventory, result.resources, norm),
+                    committed_files(result.inventory, hydrate.on_disk(root)),
                     findings, calls(fleet, norm, _address_keys(policies)), exported_services(fleet),
-                    {Node(r.cluster, "Service", r.namespace, r.name) for r in fleet.of_kind("Service")})
+                    {Node(r.cluster, "Service", r.namespace, r.name) for r in fleet.of_kind("Service")}, stale)
 
 
 def _address_keys(policies: tuple[Policy, ...]) -> tuple[str, ...] | None:
@@ -323,13 +355,44 @@ class Graph:
 
 
 @dataclass
+class Findings:
+    """What the change does to the findings. A finding that is new and waived is `introduced_waived`
+    (introduced and waived by this change), one that counted before and is waived now `newly_waived`;
+    neither is ever "fixed", nor left out of the number introduced."""
+
+    introduced: list[Finding] = field(default_factory=list)  # new, and counting
+    introduced_waived: list[Finding] = field(default_factory=list)
+    newly_waived: list[Finding] = field(default_factory=list)
+    fixed: list[Finding] = field(default_factory=list)
+
+    def title(self) -> str:
+        """"2 introduced (1 of them waived by this change), 1 waived by this change, 0 fixed"."""
+        text = f"{len(self.introduced) + len(self.introduced_waived)} introduced"
+        if self.introduced_waived:
+            text += f" ({len(self.introduced_waived)} of them waived by this change)"
+        if self.newly_waived:
+            text += f", {len(self.newly_waived)} waived by this change"
+        return text + f", {len(self.fixed)} fixed"
+
+
+@dataclass
 class Diff:
     base_ref: str
     base_commit: str
     clusters: list[ClusterDiff]
-    introduced: list[Finding]
-    fixed: list[Finding]
+    findings: Findings
     graph: Graph
+    stale_base: list[Finding] = field(default_factory=list)  # the base's committed folders vs its sources
+    stale_head: list[Finding] = field(default_factory=list)  # the working tree's, likewise
+    rule_changes: RuleChanges | None = None
+
+    @property
+    def introduced(self) -> list[Finding]:
+        return self.findings.introduced
+
+    @property
+    def fixed(self) -> list[Finding]:
+        return self.findings.fixed
 
     @property
     def changed(self) -> bool:
@@ -366,21 +429,37 @@ def _finding_key(f: Finding) -> tuple:
     return (f.rule, f.cluster or "", str(f.obj or ""), f.message)
 
 
-def compare_findings(base: list[Finding], head: list[Finding]) -> tuple[list[Finding], list[Finding]]:
-    """(introduced, fixed); a finding reported twice counts twice."""
-    before, after = Counter(map(_finding_key, base)), Counter(map(_finding_key, head))
-    new, gone = after - before, before - after
+def compare_findings(base: list[Finding], head: list[Finding]) -> Findings:
+    """Findings matched by key, each occurrence counted; waived and counting ones told apart."""
+    def counter(findings: list[Finding], counting: bool) -> Counter:
+        return Counter(_finding_key(f) for f in findings if f.counts is counting)
 
-    def pick(findings: list[Finding], wanted: Counter) -> list[Finding]:
-        out = []
+    bc, bw, hc, hw = counter(base, True), counter(base, False), counter(head, True), counter(head, False)
+    wanted: dict[str, Counter] = {"introduced": Counter(), "newly_waived": Counter(), "introduced_waived": Counter(),
+                                  "fixed": Counter()}
+    for k in set(bc) | set(bw) | set(hc) | set(hw):
+        extra_waived = max(0, hw[k] - bw[k])
+        from_counting = min(extra_waived, max(0, bc[k] - hc[k]))  # counted in the base, waived now
+        wanted["introduced"][k] = max(0, hc[k] - bc[k])
+        wanted["newly_waived"][k] = from_counting
+        wanted["introduced_waived"][k] = extra_waived - from_counting
+        wanted["fixed"][k] = max(0, bc[k] - hc[k] - from_counting)
+
+    def pick(findings: list[Finding], *names: str) -> list[list[Finding]]:
+        out: list[list[Finding]] = [[] for _ in names]
         for f in findings:
             k = _finding_key(f)
-            if wanted[k] > 0:
-                wanted[k] -= 1
-                out.append(f)
+            for i, name in enumerate(names):
+                if wanted[name][k] > 0:
+                    wanted[name][k] -= 1
+                    out[i].append(f)
+                    break
         return out
 
-    return pick(head, new), pick(base, gone)
+    [introduced] = pick([f for f in head if f.counts], "introduced")
+    newly_waived, introduced_waived = pick([f for f in head if not f.counts], "newly_waived", "introduced_waived")
+    [fixed] = pick([f for f in base if f.counts], "fixed")
+    return Findings(introduced, introduced_waived, newly_waived, fixed)
 
 
 def _missing(call: Call) -> Node:
@@ -432,7 +511,7 @@ def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
     """Edges of both revisions with their status; nodes are callers and exported Services of either.
 
     A Service that lost only its ServiceExport is `unexported`, not removed: it still runs."""
-    judged = call_findings(head.findings)
+    judged = call_findings(f for f in head.findings if f.counts)
     edges = [e for key in sorted(set(base.calls) | set(head.calls))
              for e in _edges_of(base.calls.get(key), head.calls.get(key), judged)]
     before = base.exports | {c.caller for c in base.calls.values()}
@@ -449,17 +528,20 @@ def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
 
 def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str = "") -> Diff:
     clusters = list(dict.fromkeys(head.clusters + base.clusters))
-    introduced, fixed = compare_findings(base.findings, head.findings)
-    return Diff(base_ref, base_commit, compare_files(clusters, base.files, head.files), introduced, fixed,
-                compare_graph(base, head))
+    return Diff(base_ref, base_commit, compare_files(clusters, base.files, head.files),
+                compare_findings(base.findings, head.findings), compare_graph(base, head), base.stale, head.stale)
 
 
-def run(root: Path, ref: str | None, policies: tuple[Policy, ...], options: pipeline.Options) -> Diff:
-    """Compare REF (default: merge base with main) with the working tree at `root`.
+def run(root: Path, ref: str | None, config: ruleconfig.Config, registry: tuple[Policy, ...],
+        options: pipeline.Options) -> Diff:
+    """Compare REF (default: merge base with main) with the working tree at `root`, rule changes first.
 
-    The head's policies judge both revisions, so the findings delta is what the change does, not a rule change."""
+    The head's policies judge both revisions, so the findings delta is what the change does, not a rule
+    change (those are listed on their own); each revision keeps its own waivers, the base's unlimited."""
     name, commit = resolve_base(root, ref)
     with checkout(root, commit) as base_root:
-        base = snapshot(base_root, policies, options)
-    head = snapshot(root, policies, options)
-    return compare(base, head, name, commit)
+        base = snapshot(base_root, config.policies, replace(options, waiver_days=None))
+    head = snapshot(root, config.policies, options)
+    d = compare(base, head, name, commit)
+    d.rule_changes = rulediff.compare(root, name, commit, config, registry, head.findings)
+    return d

@@ -17,7 +17,7 @@ from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, Clust
 from .errors import UsageError
 from .findings import Finding
 from .report._common import cluster_list, group, plural
-from .report.markdown import cell, code
+from .report.markdown import cell, code, rule_changes
 from .report.json import finding_dict
 from .diffformats import DEFAULT_MAX_CHARS
 
@@ -41,6 +41,26 @@ def base_line(d: Diff) -> str:
 
 def _finding_line(f: Finding) -> str:
     return f"{f.severity.value} {f.rule}: {f.message} ({f.where()})"
+
+
+STALE_SHOWN = 20  # stale files listed per revision; the rest are counted
+
+
+def _stale(d: Diff) -> list[tuple[str, list[Finding]]]:
+    """(what it says, the stale findings) for each revision whose committed folders differ from its build."""
+    out = []
+    for which, found in (("the base", d.stale_base), ("this change", d.stale_head)):
+        if found:
+            out.append((f"The committed clusters/ and bootstrap/ of {which} differ from what its sources render "
+                        f"({plural(len(found), 'file')}): the sync engines apply the committed files, which the "
+                        "changes below show; findings and the call graph are of the sources' build. "
+                        "Run `nox -s render` and commit the result.", found))
+    return out
+
+
+def _stale_lines(found: list[Finding]) -> list[str]:
+    shown = [f"{f.where()}: {f.message}" for f in found[:STALE_SHOWN]]
+    return shown + ([f"and {len(found) - STALE_SHOWN} more"] if len(found) > STALE_SHOWN else [])
 
 
 def _edge_line(e: Edge) -> str:
@@ -67,16 +87,25 @@ def text(d: Diff, color: bool = False) -> str:
         return f"{code}{s}{_RESET}" if color and code else s
 
     out = [paint(_BOLD, base_line(d))]
+    if d.rule_changes is not None:
+        out.append(paint(_BOLD, d.rule_changes.heading()))
+        out += [paint(_COLOR["~"] if c.loosens else "", f"  {c.line()}") for c in d.rule_changes.changes]
+    for note, found in _stale(d):
+        out.append(paint(_COLOR["-"], f"warning: {note}"))
+        out += [f"  {line}" for line in _stale_lines(found)]
     for c in d.clusters:
         out.append(paint(_BOLD, f"{c.cluster}: {counts(c)}"))
         out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {ch.title}  {ch.path}")
                 for ch in c.changes]
-    out.append(paint(_BOLD, f"findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed"))
+    out.append(paint(_BOLD, f"findings: {d.findings.title()}"))
     names = [c.cluster for c in d.clusters]
-    for sign, found in (("+", d.introduced), ("-", d.fixed)):
+    for sign, found, says in (("+", d.introduced, ""),
+                              ("+", d.findings.introduced_waived, "introduced and waived by this change"),
+                              ("~", d.findings.newly_waived, "waived by this change"), ("-", d.fixed, "")):
         for g in group(found, names):
             where = f" [{cluster_list(g.clusters, len(names))}]" if len(g.clusters) > 1 else ""
-            out.append(paint(_COLOR[sign], f"  {sign} {_finding_line(g.first)}{where}"))
+            why = f": {says} ({g.first.waived})" if says else ""
+            out.append(paint(_COLOR[sign], f"  {sign} {_finding_line(g.first)}{where}{why}"))
     unchanged = sum(e.status == UNCHANGED for e in d.graph.edges)
     out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}, {unchanged} unchanged"))
     out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges
@@ -104,7 +133,11 @@ def as_json(d: Diff) -> str:
             "objects": [{"change": ch.change, "path": ch.path, "kind": ch.kind, "namespace": ch.namespace,
                          "name": ch.name, "diff": ch.diff} for ch in c.changes],
         } for c in d.clusters],
+        "ruleChanges": d.rule_changes.as_dict() if d.rule_changes is not None else None,
+        "stale": {"base": [finding_dict(f) for f in d.stale_base], "head": [finding_dict(f) for f in d.stale_head]},
         "findings": {"introduced": [finding_dict(f) for f in d.introduced],
+                     "introducedAndWaived": [finding_dict(f) for f in d.findings.introduced_waived],
+                     "waivedByThisChange": [finding_dict(f) for f in d.findings.newly_waived],
                      "fixed": [finding_dict(f) for f in d.fixed]},
         "graph": {
             "nodes": [{"id": _node_id(n), "cluster": n.cluster or None, "kind": n.kind, "namespace": n.namespace,
@@ -173,8 +206,12 @@ def _summary_blocks(d: Diff) -> Iterator[Block]:
         rows += ("", f"No change {cell(cluster_list(quiet, len(d.clusters)))}." if len(quiet) > 1
                  else f"No change in {cell(quiet[0])}.")
     table = "| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n" if changed else ""
-    yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change. "
-                f"{_verdict(d)}\n\n{table}", rows)
+    yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change.\n")
+    if d.rule_changes is not None:  # first: a rule switched off changes the verdict as much as any finding
+        yield Block(f"\n{rule_changes(d.rule_changes)}\n")
+    for note, found in _stale(d):
+        yield Block(f"\n> :warning: {cell(note)}\n\n", tuple(f"- {code(line)}" for line in _stale_lines(found)))
+    yield Block(f"\n{_verdict(d)}\n\n{table}", rows)
     same: dict[tuple, list[ClusterDiff]] = {}
     for c in d.clusters:
         if c.changes:
@@ -207,12 +244,25 @@ def _fix_lines(findings: list[Finding]) -> list[str]:
     return ["", "**How to fix**", ""] + [f"- {_md(rule)}: {cell(fix)}" for rule, fix in fixes.items()]
 
 
+def _waived_lines(findings: list[Finding], total: int, clusters: list[str], says: str) -> list[str]:
+    """Findings the change waives: shown with the waiver's reason, never counted as fixed or left out."""
+    out = []
+    for g in group(findings, clusters):
+        f = g.first
+        who = cluster_list(g.clusters, total) or "fleet"
+        out.append(f"- :mute: {_md(f.rule)} {f.severity.value} in {cell(who)}, **{says}**: {cell(f.message)} "
+                   f"({_md(g.where())}); waived: {cell(f.waived or '')}")
+    return out
+
+
 def _findings_block(d: Diff) -> Block:
     clusters = [c.cluster for c in d.clusters]
     lines = _finding_lines(d.introduced, len(clusters), clusters, False)
+    lines += _waived_lines(d.findings.introduced_waived, len(clusters), clusters, "introduced and waived by this change")
+    lines += _waived_lines(d.findings.newly_waived, len(clusters), clusters, "waived by this change")
     lines += _finding_lines(d.fixed, len(clusters), clusters, True)
     lines += _fix_lines(d.introduced)
-    return Block(f"\n### Findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed\n\n",
+    return Block(f"\n### Findings: {d.findings.title()}\n\n",
                  tuple(lines) or ("Nothing introduced, nothing fixed.",))
 
 

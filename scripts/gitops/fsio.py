@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +45,44 @@ def confined(folder: Path, rel: str) -> Path:
     if os.path.isabs(rel) or not inside(path, folder):
         raise InputError(f"refusing to write {rel!r}: it would land outside {folder.name}/")
     return path
+
+
+def linked_part(root: Path, rel: str) -> str | None:
+    """The first part of `rel` (itself, or a folder on the way) that is a symbolic link, or None.
+    A file the tooling reads as configuration must be the repository's own, never a link to elsewhere."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        part = "/".join(parts[:i])
+        if os.path.islink(root / part):
+            return part
+    return None
+
+
+def read_bounded(path: Path | str, shown: str, limit: int, limit_name: str, hint: str = "") -> bytes:
+    """The bytes of a regular file of at most `limit` bytes; InputError naming `shown` otherwise.
+
+    Opened without blocking and checked on the open descriptor: a FIFO or a device (`/dev/zero`)
+    is refused at once, never read until memory runs out or waited on forever."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except FileNotFoundError:
+        raise InputError("file not found", shown) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):  # a folder, FIFO or device: closed unread
+        os.close(fd)
+        raise InputError("not a regular file", shown)
+    with os.fdopen(fd, "rb") as fh:
+        if info.st_size > limit:
+            raise InputError(f"file is {info.st_size:,} bytes, over the limit of {limit:,} ({limit_name}){hint}", shown)
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
+    if len(data) > limit:
+        raise InputError(f"file is over the limit of {limit:,} bytes ({limit_name}){hint}", shown)
+    return data
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:

@@ -5,6 +5,7 @@ A ref comes from the command line or CI (`--changed-since`, `--base`); `--end-of
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ if TYPE_CHECKING:
     from subprocess import CompletedProcess
 
 TIMEOUT = 120.0
+MAIN_BRANCHES = ("main", "origin/main")  # what a change is compared with by default (diff, validate's rule changes)
 
 
 def _git(root: Path, args: tuple[str, ...]) -> CompletedProcess[str]:
@@ -62,3 +64,55 @@ def archive(root: Path, commit: str, sink: Path, max_bytes: int) -> None:
                              what="git archive", timeout=TIMEOUT, max_bytes=max_bytes)
     if done.returncode != 0:
         raise UsageError(f"could not unpack revision {commit[:12]}: {done.stderr.strip()}")
+
+
+def in_repository(root: Path) -> bool:
+    return value(root, "rev-parse", "--show-toplevel") is not None
+
+
+def merge_base(root: Path) -> tuple[str, str] | None:
+    """("merge-base(HEAD, main)", commit), with main, then origin/main; None when neither has one with HEAD."""
+    for branch in MAIN_BRANCHES:
+        found = value(root, "merge-base", "--end-of-options", "HEAD", branch)
+        if found:
+            return f"merge-base(HEAD, {branch})", found
+    return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file of a commit's tree: its mode (120000 is a symbolic link), blob id, size and root-relative path."""
+
+    mode: str
+    blob: str
+    size: int
+    path: str
+
+
+def tree(root: Path, commit: str, paths: tuple[str, ...]) -> list[Entry]:
+    """Every file of `commit` under `paths` (relative to `root`, which may be a folder inside the repository)."""
+    entries = []
+    for record in (run(root, "ls-tree", "-r", "-z", "--long", "--end-of-options", commit, "--", *paths) or "").split("\0"):
+        meta, tab, path = record.partition("\t")
+        fields = meta.split()
+        if tab and len(fields) == 4 and fields[1] == "blob" and fields[3].isdigit():
+            entries.append(Entry(fields[0], fields[2], int(fields[3]), path))
+    return entries
+
+
+def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
+    """The content of the given blobs (callers bound their sizes first: `tree` lists them), in one git process."""
+    if not ids:
+        return {}
+    done = proc.run(["git", "-C", str(root), "cat-file", "--batch"], what="git cat-file", timeout=TIMEOUT,
+                    input="".join(f"{i}\n" for i in ids).encode(), text=False)
+    out, data, at = {}, done.stdout or b"", 0
+    while at < len(data):
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise UsageError(f"git cat-file: unexpected answer {data[at:end][:80]!r}")
+        size = int(header[2])
+        out[header[0].decode()] = data[end + 1:end + 1 + size]
+        at = end + 1 + size + 1
+    return out

@@ -65,10 +65,13 @@ def on_disk(root: Path, clusters: Iterable[str] | None = None) -> dict[str, str]
     tops = list(MANAGED) if clusters is None else \
         [bootstrap.BOOTSTRAP_DIR, *(f"{bootstrap.CLUSTERS_DIR}/{c}" for c in clusters)]
     for top in tops:
-        if any(os.path.islink(root / p) for p in _prefixes(top)):
+        if fsio.linked_part(root, top) is not None:
             raise InputError(f"{top} is a symlink; rendered folders must be plain folders of the repository", top)
-        for folder, _, entries in os.walk(root / top):  # os.walk does not follow symlinked folders
+        for folder, dirs, entries in os.walk(root / top):  # os.walk does not follow symlinked folders
             rel_folder = Path(folder).relative_to(root).as_posix()
+            for name in dirs:  # a linked folder is not what render writes: stale, never read through
+                if os.path.islink(os.path.join(folder, name)):
+                    files[f"{rel_folder}/{name}"] = f"(a symlink to {os.readlink(os.path.join(folder, name))})"
             for name in entries:
                 path = os.path.join(folder, name)
                 info = os.lstat(path)
@@ -94,9 +97,12 @@ def _read_text(path: str) -> str:
     return text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
 
 
-def _prefixes(top: str) -> list[str]:
-    parts = top.split("/")
-    return ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+def foreign_folders(root: Path, inv: Inventory) -> list[str]:
+    """Folders under clusters/ that no cluster of the inventory renders: everything in them is stale (an
+    Argo CD ApplicationSet would still sync such a folder)."""
+    top = root / bootstrap.CLUSTERS_DIR
+    known = {c.name for c in inv.clusters}
+    return sorted(p.name for p in top.iterdir() if p.is_dir() and p.name not in known) if top.is_dir() else []
 
 
 def write(root: Path, files: dict[str, str]) -> list[str]:
@@ -136,10 +142,11 @@ def stale(root: Path, files: dict[str, str],
         if have is None:
             out.append((rel, cluster, SourceLocation(rel, 1), f"{rel} is missing: the overlay now renders it"))
         elif want is None:
-            out.append((rel, cluster, SourceLocation(rel, 1), f"{rel} is no longer rendered by any overlay"))
+            out.append((rel, cluster, SourceLocation(rel, 1), f"{rel} is no longer rendered by any overlay: no "
+                        "render makes it (added by hand, or left from an earlier render)"))
         else:
             line = next((i for i, (a, b) in enumerate(zip(want.splitlines(), have.splitlines()), 1) if a != b),
                         min(len(want.splitlines()), len(have.splitlines())) + 1)
-            out.append((rel, cluster, SourceLocation(rel, line), f"{rel} is stale from line {line}: "
-                        "its overlay or base changed since the last render"))
+            out.append((rel, cluster, SourceLocation(rel, line), f"{rel} is stale from line {line}: it differs there "
+                        "from what its sources render (a hand edit, or a source changed since the last render)"))
     return out

@@ -39,6 +39,17 @@ STALE = Rule("rendered-up-to-date", Severity.ERROR,
              "and reviewers would read a diff that is not what clusters get.",
              "Run `nox -s render` and commit the result.")
 BUILTIN_RULES: tuple[Rule, ...] = (SCHEMA, UNKNOWN_KIND, STALE, names.NAME)
+_SYNCED = ("the sync engines apply the committed clusters/ and bootstrap/, so they must be exactly what the "
+           "sources render; run `nox -s render` and commit the result")
+# The pipeline's own rules always run at their severity (policies/config.yaml cannot switch them off)...
+FIXED_RULES: dict[str, str] = {**{r.id: "it is one of the pipeline's own checks, which always run"
+                                  for r in (*BUILTIN_RULES, *waivers.RULES)}, STALE.id: _SYNCED}
+# ... and these are never waived: the synced bytes must be the checked bytes, and a waiver cannot cover a waiver.
+NEVER_WAIVED: dict[str, str] = {
+    STALE.id: _SYNCED,
+    waivers.WAIVER_EXPIRED.id: "renew the expired waiver's date (with a reason) or fix what it covered",
+    waivers.WAIVER_UNUSED.id: "delete the unused waiver or correct its target",
+}
 
 # `nox -s e2e` (e2e.py): what a real kube-apiserver says. Listed with the others, but validate never reports
 # them (it runs no server), so they are not among the rules its reports count as checked.
@@ -85,6 +96,7 @@ class Options:
     disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
     cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
     kustomize_cli: bool = False  # one `kustomize build` process per overlay instead of kbuild (build.py)
+    waiver_days: int | None = None  # a waiver's longest lifetime from `today` (policies/config.yaml); None: unchecked
 
 
 @dataclass
@@ -113,11 +125,13 @@ def listed_rules(policies: tuple[Policy, ...]) -> list[Rule]:
     return [*all_rules(policies), *E2E_RULES]
 
 
-def load_waivers(root: Path, policies: tuple[Policy, ...], disabled: Iterable[str] = ()) -> list[waivers.Waiver]:
+def load_waivers(root: Path, policies: tuple[Policy, ...], disabled: Iterable[str] = (), today: date | None = None,
+                 max_days: int | None = None) -> list[waivers.Waiver]:
     """policies/waivers.yaml, where a waiver may name any rule some command reports (validate's or e2e's)
-    or a disabled one; any other id is a typo and bad input."""
-    return waivers.load(root, [r.id for r in listed_rules(policies)] + list(disabled))
-
+    or a disabled one, except those NEVER_WAIVED; any other id is a typo and bad input. With `today`
+    and `max_days`, a waiver expiring later than that is bad input too."""
+    return waivers.load(root, [r.id for r in listed_rules(policies)] + list(disabled),
+                        waivers.Limits(never=NEVER_WAIVED, today=today, max_days=max_days))
 
 
 class _Timer:
@@ -255,7 +269,7 @@ def frozen_heap() -> Iterator[None]:
 def validate(root: Path, policies: tuple[Policy, ...], options: Options) -> Result:
     timer = _Timer(options.progress)
     # Read (and so bounds-check) every file people edit before any build: a bad waivers file fails fast.
-    found_waivers = load_waivers(root, policies, options.disabled)
+    found_waivers = load_waivers(root, policies, options.disabled, options.today, options.waiver_days)
     with ExitStack() as stack:
         with timer.stage("render"):
             inv, kz = _prepare(root, options.kustomize_cli)
@@ -337,8 +351,11 @@ def schema_started(stack: ExitStack, root: Path, inv: Inventory, to_check: dict[
 
 def stale_findings(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
                    clusters: Iterable[str] | None) -> list[Finding]:
-    """rendered-up-to-date findings: bootstrap/ and the folders of `clusters` (None: all of clusters/)."""
+    """rendered-up-to-date findings: bootstrap/ and the folders of `clusters` (None: all of clusters/), and
+    always the folders under clusters/ that no cluster of the inventory renders."""
     expected = hydrate.expected_files(inv, resources)
+    if clusters is not None:
+        clusters = [*clusters, *hydrate.foreign_folders(root, inv)]
     return [Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc)
             for _, cluster, loc, message in hydrate.stale(root, expected, clusters)]
 
@@ -348,7 +365,7 @@ def with_waivers(root: Path, policies: tuple[Policy, ...], options: Options, fin
     """The findings, marked by policies/waivers.yaml (`loaded`: already read), plus the waivers' own findings,
     in report order."""
     if loaded is None:
-        loaded = load_waivers(root, policies, options.disabled)
+        loaded = load_waivers(root, policies, options.disabled, options.today, options.waiver_days)
     # Waivers of e2e's server-* rules wait for `gitops e2e`: here they would all read as unused.
     e2e_ids = {r.id for r in E2E_RULES}
     findings = findings + waivers.apply(findings, [w for w in loaded if w.rule not in e2e_ids], options.today)

@@ -181,7 +181,7 @@ def rules_table(rules: Iterable[Rule], markdown: bool = False, disabled: Iterabl
     return "\n".join(lines) + "\n"
 
 
-def _value_text(value: Any) -> str:
+def value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):
@@ -195,5 +195,5 @@ def _settings_text(rule: Rule, markdown: bool) -> str:
         return ""
     settings = rule.settings
     if markdown:
-        return "<br>".join(f"`{p.name}` = `{_value_text(settings[p.name])}`: {p.description}" for p in rule.parameters)
-    return ", ".join(f"{p.name}={_value_text(settings[p.name])}" for p in rule.parameters)
+        return "<br>".join(f"`{p.name}` = `{value_text(settings[p.name])}`: {p.description}" for p in rule.parameters)
+    return ", ".join(f"{p.name}={value_text(settings[p.name])}" for p in rule.parameters)

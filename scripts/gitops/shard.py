@@ -6,30 +6,41 @@ and writes a partial result file. The cross-cluster policies need every cluster 
 `merge` reads all N partials, rebuilds the fleet from the documents they carry, runs every
 policy and the waivers, and reports exactly as validate does.
 
-A partial is untrusted input (an artifact another job uploaded): merge checks its structure, that
-the N shards are all there once each, and that they were made from this inventory, and stops
-with a clear error (exit 2) otherwise.
+A partial is untrusted input (an artifact another job uploaded): merge reads it within a size limit
+(a regular file only: never a FIFO or a device), checks its structure, that the N shards are all
+there once each and that N is at most the inventory's cluster count, and that it was made from this
+very tree: each partial records the digests of every input its run read (inputs.py: inventory, its
+clusters' kustomization closures and committed folders, bootstrap/, policies/, lock, schemas/, the
+tooling), which merge computes again from its own checkout. Anything else stops it with a clear error
+naming the file (exit 2).
 """
 from __future__ import annotations
 
-import hashlib
 import json
+import os
 import re
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-from . import bootstrap, build, cache as vcache, engine, pipeline, tools
+from . import bootstrap, build, cache as vcache, engine, inputs as inputs_mod, inventory, names, pipeline, yamlsrc
 from .errors import InputError, UsageError
 from .findings import Finding, ObjectRef, Related, Severity, SourceLocation
-from .fsio import write_atomic
-from .inventory import INVENTORY_FILE, Inventory
+from .fsio import read_bounded, write_atomic
+from .inventory import Inventory
 from .manifests import Documents, Resource
 from .policy import Fleet, Policy
 from .report.json import finding_dict
 
-FORMAT = "gitops-partial/1"
+FORMAT = "gitops-partial/2"
 _SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
+# What a shard reports; every other finding (the policies', the waivers') is merge's to make.
+SHARD_RULES = (pipeline.SCHEMA.id, pipeline.UNKNOWN_KIND.id, pipeline.STALE.id, names.NAME.id)
+
+
+def max_partial_bytes() -> int:
+    """Largest partial result merge reads (GITOPS_MAX_PARTIAL_BYTES); a 1,000-cluster fleet's shard is ~30 MB."""
+    return int(os.environ.get("GITOPS_MAX_PARTIAL_BYTES", str(512 * 1024 * 1024)))
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -40,18 +51,22 @@ def parse_shard(text: str) -> tuple[int, int]:
     return int(m.group(1)), int(m.group(2))
 
 
+def check_count(inv: Inventory, shards: int) -> None:
+    """N shards of at most as many clusters as the inventory has: more would be empty shards to run and merge."""
+    if shards > len(inv.clusters):
+        raise UsageError(f"--shard K/N: N is {shards}, more than the {len(inv.clusters)} cluster(s) of inventory.yaml; "
+                         "give at most one shard per cluster")
+
+
 def members(inv: Inventory, shard: int, shards: int) -> list[str]:
     """The clusters of one shard: every N-th of the inventory, starting at the K-th (sizes differ by
     at most one, and a fleet's clustersets are spread over all shards)."""
     return [c.name for i, c in enumerate(inv.clusters) if i % shards == shard - 1]
 
 
-def _inventory_hash(root: Path) -> str:
-    return hashlib.sha256((root / INVENTORY_FILE).read_bytes()).hexdigest()
-
-
 def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[str, Any]:
-    """Build, schema-check and stale-check one shard's clusters; return its partial result."""
+    """Build, schema-check, name-check and stale-check one shard's clusters; return its partial result."""
+    check_count(inventory.load(root), shards)
     inv, kz = pipeline._prepare(root, options.kustomize_cli)
     names = members(inv, shard, shards)
     clusters = [inv.cluster(n) for n in names]
@@ -66,18 +81,13 @@ def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[
             for res in bootstrap.objects(inv).values():
                 to_check.setdefault(res.cluster, []).append(res)
         problems = pipeline.schema_started(stack, root, inv, to_check, options, store)
-        if options.check_stale:
-            folders = list(names)
-            if shard == 1:  # folders of clusters the inventory no longer has
-                known = {c.name for c in inv.clusters}
-                top = root / bootstrap.CLUSTERS_DIR
-                folders += sorted(p.name for p in top.iterdir() if p.is_dir() and p.name not in known) \
-                    if top.is_dir() else []
-            findings += [f for f in pipeline.stale_findings(root, inv, resources, folders)
-                         if shard == 1 or not (f.location and f.location.path.startswith(f"{bootstrap.BOOTSTRAP_DIR}/"))]
+        findings += pipeline.name_findings(resources, sources)
+        if options.check_stale:  # bootstrap/ and the folders the inventory lacks: the first shard's
+            findings += [f for f in pipeline.stale_findings(root, inv, resources, names)
+                         if shard == 1 or f.cluster in resources]
         findings += pipeline._schema_findings(problems(), sources)
-    return {"format": FORMAT, "shard": shard, "shards": shards, "inventory": _inventory_hash(root),
-            "tools": {t.name: t.version for t in tools.TOOLS},
+    return {"format": FORMAT, "shard": shard, "shards": shards,
+            "inputs": inputs_mod.Inputs(root, inv).digests(names),
             "clusters": {name: [vcache.document_text(r) for r in resources[name]] for name in names},
             "findings": [finding_dict(f) for f in findings]}
 
@@ -140,60 +150,84 @@ def _finding(d: Any, what: str) -> Finding:
                    dict(extra))
 
 
-def _load(path: Path, inv: Inventory, inventory_hash: str, documents: Documents
-          ) -> tuple[int, int, dict[str, list[Resource]], list[Finding]]:
+_SHOWN = {"inventory": "inventory.yaml", "sources": "overlay sources", "rendered": "clusters/ and bootstrap/",
+          "policies": "policies/", "schemas": "crds.lock.yaml and schemas/", "tools": "tooling"}
+
+
+def _read(path: Path) -> Any:
+    """The partial's JSON: a regular file within the size limit, nested no deeper than the parser can take."""
+    data = read_bounded(path, str(path), max_partial_bytes(), "GITOPS_MAX_PARTIAL_BYTES")
     try:
-        data = json.loads(path.read_bytes())
-    except OSError as exc:
-        raise UsageError(f"cannot read partial result {path}: {exc.strerror or exc}") from None
+        return json.loads(data)
+    except RecursionError:
+        raise InputError("not a partial result: its JSON is nested too deep", str(path)) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise InputError(f"not a partial result (not JSON: {exc})", str(path)) from None
+
+
+def _documents(name: str, texts: Any, shown: str, documents: Documents) -> list[Resource]:
+    _need(isinstance(texts, list), f"clusters.{name} must be a list of documents")
+    items = []
+    for i, text in enumerate(texts):
+        _str(text, f"clusters.{name}[{i}]")
+        try:
+            yamlsrc.check_expansion(text, shown)  # libyaml recurses on the C stack: a deep document would crash it
+            body = documents.load(text)
+        except InputError as exc:
+            raise _Bad(f"clusters.{name}[{i}]: {exc.message}") from None
+        except Exception as exc:  # yaml.YAMLError and the like: a damaged document
+            raise _Bad(f"clusters.{name}[{i}] is not a YAML object: {exc.__class__.__name__}") from None
+        _need(isinstance(body, dict), f"clusters.{name}[{i}] is not a YAML object")
+        items.append(Resource(name, body, text=text))
+    return items
+
+
+def _load(path: Path, inv: Inventory, tree: inputs_mod.Inputs, documents: Documents
+          ) -> tuple[int, int, dict[str, list[Resource]], list[Finding]]:
+    data = _read(path)
     try:
         _need(isinstance(data, dict), "the file must hold a JSON object")
-        _need(data.get("format") == FORMAT, f"format must be {FORMAT!r} (made by `gitops validate --shard K/N`)")
+        _need(data.get("format") == FORMAT, f"format must be {FORMAT!r} (made by `gitops validate --shard K/N` "
+              "of this tooling)")
         shard, shards = _int(data.get("shard"), "shard"), _int(data.get("shards"), "shards")
         _need(1 <= shard <= shards, "shard must be between 1 and shards")
-        _need(data.get("inventory") == inventory_hash,
-              f"it was made from another {INVENTORY_FILE} (run every shard and merge on the same commit)")
-        _need(data.get("tools") == {t.name: t.version for t in tools.TOOLS},
-              "it was made with other tool versions: " + json.dumps(data.get("tools")))
+        _need(shards <= len(inv.clusters), f"shards is {shards}, more than the {len(inv.clusters)} cluster(s) "
+              "of inventory.yaml")
+        expected = members(inv, shard, shards)
+        recorded, here = data.get("inputs"), tree.digests(expected)
+        _need(isinstance(recorded, dict), "inputs must be an object (the digests of what the shard read)")
+        differ = [_SHOWN[g] for g in inputs_mod.GROUPS if recorded.get(g) != here[g]]
+        _need(not differ, f"it was made from another tree (these inputs differ from this checkout's: "
+              f"{', '.join(differ)}); run every shard and the merge on the same commit, with the same tooling")
         clusters = data.get("clusters")
         _need(isinstance(clusters, dict), "clusters must be an object")
-        expected = members(inv, shard, shards)
         _need(sorted(clusters) == sorted(expected), f"shard {shard}/{shards} must hold exactly clusters "
               f"{', '.join(expected) or '(none)'}; it holds {', '.join(sorted(map(str, clusters))) or '(none)'}")
-        resources: dict[str, list[Resource]] = {}
-        for name, texts in clusters.items():
-            _need(isinstance(texts, list), f"clusters.{name} must be a list of documents")
-            items = []
-            for i, text in enumerate(texts):
-                _str(text, f"clusters.{name}[{i}]")
-                try:
-                    body = documents.load(text)
-                except Exception as exc:  # yaml.YAMLError and the like: a damaged document
-                    raise _Bad(f"clusters.{name}[{i}] is not a YAML object: {exc.__class__.__name__}") from None
-                _need(isinstance(body, dict), f"clusters.{name}[{i}] is not a YAML object")
-                items.append(Resource(name, body, text=text))
-            resources[name] = items
+        resources = {name: _documents(name, texts, str(path), documents) for name, texts in clusters.items()}
         raw = data.get("findings")
         _need(isinstance(raw, list), "findings must be a list")
         findings = [_finding(f, f"findings[{i}]") for i, f in enumerate(raw)]
+        for i, f in enumerate(findings):
+            _need(f.rule in SHARD_RULES, f"findings[{i}].rule is {f.rule!r}; a shard reports only "
+                  f"{', '.join(SHARD_RULES)} (the policies and waivers run in merge)")
     except _Bad as exc:
         raise InputError(f"not a valid partial result: {exc}", str(path)) from None
+    except RecursionError:  # a structure nested deep enough to stop a check: not what a shard writes
+        raise InputError("not a valid partial result: nested too deep", str(path)) from None
     return shard, shards, resources, findings
 
 
 def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, paths: list[Path]) -> pipeline.Result:
     """Every shard's clusters and findings, plus every policy over the whole fleet, plus waivers."""
-    inv, kz = pipeline._prepare(root, options.kustomize_cli)
-    inventory_hash = _inventory_hash(root)
+    inv = inventory.load(root)  # the partials are read and checked first: a bad one stops merge before any tool
+    tree = inputs_mod.Inputs(root, inv)
     documents = Documents()
     seen: dict[int, Path] = {}
     total: int | None = None
     resources: dict[str, list[Resource]] = {}
     findings: list[Finding] = []
     for path in paths:
-        shard, shards, got, found = _load(path, inv, inventory_hash, documents)
+        shard, shards, got, found = _load(path, inv, tree, documents)
         if total is not None and shards != total:
             raise InputError(f"shard {shard}/{shards} does not belong with the {total}-shard run of {seen[min(seen)]}",
                              str(path))
@@ -208,6 +242,7 @@ def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, p
     if missing:
         raise UsageError(f"merge is missing shard(s) {', '.join(f'{k}/{total}' for k in missing)}")
     resources = {c.name: resources[c.name] for c in inv.clusters}
+    inv, kz = pipeline._prepare(root, options.kustomize_cli)
     with pipeline.frozen_heap():
         findings += engine.run_policies(policies, Fleet(inv, resources),
                                         pipeline.source_map(root, inv, kz, resources, options.workers))

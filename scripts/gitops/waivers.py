@@ -5,21 +5,27 @@ target's globs (fnmatch: `*` also crosses `/`). Objects are matched as "Kind/nam
 or "Kind/name" when cluster-scoped. A waiver holds through its `expires` day; after that it
 waives nothing and is an error itself, so an accepted problem cannot be forgotten for good.
 A waiver that matches nothing is a warning: it is stale, or its target has a typo.
+
+Loading also holds a waiver to its limits (bad input at its line, exit 2): it may not name a rule that
+is never waived (`rendered-up-to-date`: the sync engines apply the committed folders, so they must be
+what the sources render), nor expire more than the configured number of days after today
+(`waivers.maxDays` in policies/config.yaml, 90 by default); and the file must be the repository's own,
+never a symbolic link (nor under a linked policies/).
 """
 from __future__ import annotations
 
 import difflib
 import re
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import yaml
 
-from . import yamlsrc
+from . import fsio, yamlsrc
 from .yamlsrc import Fields
 from .errors import InputError
 from .findings import Finding, ObjectRef, Severity, SourceLocation
@@ -75,6 +81,10 @@ class Waiver:
                  (self.path, f.location.path if f.location else None))
         return all(glob is None or (value is not None and fnmatchcase(value, glob)) for glob, value in pairs)
 
+    def key(self) -> tuple[str, str | None, str | None, str | None]:
+        """What the waiver covers: two revisions' waivers with the same key are the same waiver."""
+        return (self.rule, self.cluster, self.obj, self.path)
+
     def target_text(self) -> str:
         globs = (("cluster", self.cluster), ("object", self.obj), ("path", self.path))
         return ", ".join(f"{k} {v}" for k, v in globs if v is not None)
@@ -93,18 +103,41 @@ def _fail(message: str, node: yaml.Node) -> InputError:
     return InputError(message, WAIVERS_FILE, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _expires(fields: Fields) -> date:
+@dataclass(frozen=True)
+class Limits:
+    """What a waiver may be: the rules that exist (None: any), those never waived (id: why), and how far
+    after `today` it may expire (None: no limit, for reading another revision's file)."""
+
+    known: frozenset[str] | None = None
+    never: Mapping[str, str] | None = None
+    today: date | None = None
+    max_days: int | None = None
+
+
+def _expires(fields: Fields, limits: Limits) -> date:
     node = fields.get("expires", hint=" (a date, YYYY-MM-DD)")
     assert node is not None
     if not isinstance(node, yaml.ScalarNode) or node.tag not in (_STR, _TIMESTAMP) or not _DATE.match(node.value):
         raise fields.fail("'expires' must be a date written YYYY-MM-DD", node)
     try:
-        return date.fromisoformat(node.value)
+        expires = date.fromisoformat(node.value)
     except ValueError:
         raise fields.fail(f"'expires' is not a real date: {node.value!r}", node) from None
+    if limits.today is not None and limits.max_days is not None:
+        latest = limits.today + timedelta(days=limits.max_days)
+        if expires > latest:
+            raise fields.fail(f"'expires' {expires.isoformat()} is more than {limits.max_days} days after today "
+                              f"({limits.today.isoformat()}); a waiver lasts at most {limits.max_days} days "
+                              f"(waivers.maxDays in policies/config.yaml): set {latest.isoformat()} or sooner, "
+                              "and renew it, with a reason, if it still holds then", node)
+    return expires
 
 
-def _check_rule(rule: str, known: set[str] | None, node: yaml.Node) -> None:
+def _check_rule(rule: str, limits: Limits, node: yaml.Node) -> None:
+    why = (limits.never or {}).get(rule)
+    if why is not None:
+        raise _fail(f"{rule} can never be waived: {why}", node)
+    known = limits.known
     if known is None or rule in known:
         return
     close = difflib.get_close_matches(rule, sorted(known), n=1)
@@ -112,10 +145,10 @@ def _check_rule(rule: str, known: set[str] | None, node: yaml.Node) -> None:
     raise _fail(f"waiver names unknown rule {rule!r}{hint}", node)
 
 
-def _entry(node: yaml.Node, known: set[str] | None) -> Waiver:
+def _entry(node: yaml.Node, limits: Limits) -> Waiver:
     fields = Fields(node, WAIVERS_FILE, ENTRY_FIELDS, "a waiver")
     rule = fields.string("rule")
-    _check_rule(rule, known, fields.values["rule"])
+    _check_rule(rule, limits, fields.values["rule"])
     target_node = fields.get("target", hint=" (use cluster: \"*\" to waive a rule everywhere)")
     target = Fields(target_node, WAIVERS_FILE, TARGET_FIELDS, "'target'")
     if not target.values:
@@ -124,7 +157,7 @@ def _entry(node: yaml.Node, known: set[str] | None) -> Waiver:
     return Waiver(
         rule=rule,
         reason=fields.string("reason"),
-        expires=_expires(fields),
+        expires=_expires(fields, limits),
         line=node.start_mark.line + 1,
         column=node.start_mark.column + 1,
         cluster=globs.get("cluster"),
@@ -133,15 +166,30 @@ def _entry(node: yaml.Node, known: set[str] | None) -> Waiver:
     )
 
 
-def load(root: Path, known_rules: Iterable[str] | None = None) -> list[Waiver]:
+def load(root: Path, known_rules: Iterable[str] | None = None, limits: Limits | None = None) -> list[Waiver]:
     """The waivers of the repository at `root`; none when the file is absent or empty.
 
-    With `known_rules`, a waiver for any other rule id is an error (a typo would waive nothing).
-    """
+    With `known_rules`, a waiver for any other rule id is an error (a typo would waive nothing); `limits`
+    adds the rules never waived and the longest lifetime."""
+    linked = fsio.linked_part(root, WAIVERS_FILE)
+    if linked is not None:
+        raise InputError(f"{linked} is a symbolic link; the waivers must be a file of the repository itself",
+                         WAIVERS_FILE)
     path = root / WAIVERS_FILE
     if not path.is_file():
         return []
-    nodes = yamlsrc.compose_file(path, root)
+    limits = limits or Limits()
+    if known_rules is not None:
+        limits = replace(limits, known=frozenset(known_rules))
+    return _parse(yamlsrc.compose_file(path, root), limits)
+
+
+def parse(text: str) -> list[Waiver]:
+    """Waivers from the text of a waivers file (another git revision's), with no limits applied."""
+    return _parse(yamlsrc.compose_text(text, WAIVERS_FILE), Limits())
+
+
+def _parse(nodes: list[yaml.Node], limits: Limits) -> list[Waiver]:
     if not nodes:
         return []
     if len(nodes) > 1:
@@ -151,8 +199,7 @@ def load(root: Path, known_rules: Iterable[str] | None = None) -> list[Waiver]:
         return []
     if not isinstance(top, yaml.SequenceNode):
         raise _fail("expected a list of waivers (write [] for none)", top)
-    known = set(known_rules) if known_rules is not None else None
-    return [_entry(item, known) for item in top.value]
+    return [_entry(item, limits) for item in top.value]
 
 
 # --- applying ------------------------------------------------------------------------------------

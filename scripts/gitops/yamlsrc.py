@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
+from . import fsio
 from .errors import InputError
 
 try:
@@ -60,25 +60,9 @@ def _line_of(data: bytes, offset: int) -> int:
 def read_checked(path: Path, shown: str) -> str:
     """The file's text, within the size limit and valid UTF-8; InputError with the line otherwise.
     A regular file only: a FIFO or device would block or never end."""
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise InputError("file not found", shown) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
-    if not stat.S_ISREG(info.st_mode):
-        raise InputError("not a regular file", shown)
     limit = max_file_bytes()
-    if info.st_size > limit:
-        raise InputError(f"file is {info.st_size:,} bytes, over the limit of {limit:,} "
-                         "(GITOPS_MAX_FILE_BYTES); split it or keep large data out of the repository", shown)
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror or exc}", shown) from None
-    if len(data) > limit:
-        raise InputError(f"file is over the limit of {limit:,} bytes (GITOPS_MAX_FILE_BYTES)", shown)
+    data = fsio.read_bounded(path, shown, limit, "GITOPS_MAX_FILE_BYTES",
+                             "; split it or keep large data out of the repository")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -173,7 +157,11 @@ def compose_file(path: Path, root: Path | None = None) -> list[yaml.Node]:
     """Parse every document of a file into nodes (which carry line marks), within the size and
     alias-expansion limits."""
     shown = _display(path, root)
-    text = read_checked(path, shown)
+    return compose_text(read_checked(path, shown), shown)
+
+
+def compose_text(text: str, shown: str) -> list[yaml.Node]:
+    """compose_file for text already read (a file of another git revision, say), `shown` as its name."""
     check_expansion(text, shown)
     try:
         nodes = [n for n in yaml.compose_all(text, Loader=_Base) if n is not None]

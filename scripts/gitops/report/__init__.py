@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Sequence
 
 from ..findings import Finding
 from ..policy import Rule
+from ..rulechanges import RuleChanges
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class ReportContext:
     tool_version: str = "0.0.0"
     # Optional URL prefix for source links in Markdown, e.g. "https://github.com/org/repo/blob/<sha>".
     link_base: str = ""
+    # What the change does to the rules (config, waivers, policy code, lock, schemas), shown first; None: not compared.
+    rule_changes: RuleChanges | None = None
 
 
 Renderer = Callable[[list[Finding], ReportContext], str]

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity, SourceLocation
+from ..rulechanges import RuleChanges
 from ._common import Group, cluster_list, group, severity_rank
 
 if TYPE_CHECKING:
@@ -98,8 +99,23 @@ def _lines(groups: list[Group]) -> list[_Line]:
                                                     ln.location or SourceLocation("", 0)))
 
 
+def _rule_change_commands(rc: RuleChanges) -> list[str]:
+    """One annotation per rule change, at its line: a warning when it can hide findings, else a notice."""
+    if not rc.base:
+        return [f"::notice title={escape_property('rule changes not checked')}::{escape_data(rc.note)}"]
+    out = []
+    for c in rc.changes:
+        props = [("file", c.location.path), ("line", str(c.location.line))] if c.location else []
+        props.append(("title", f"rule change since {rc.base}"))
+        out.append(f"::{'warning' if c.loosens else 'notice'} " + ",".join(f"{k}={escape_property(v)}" for k, v in props)
+                   + f"::{escape_data(c.message)}")
+    return out
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    return "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
+    first = _rule_change_commands(ctx.rule_changes) if ctx.rule_changes is not None else []
+    return "".join(line + "\n" for line in first) + \
+        "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
 
 
 SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB

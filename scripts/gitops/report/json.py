@@ -50,6 +50,7 @@ def group_dict(g: Group) -> dict[str, Any]:
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     doc = {
         "version": VERSION,
+        "ruleChanges": ctx.rule_changes.as_dict() if ctx.rule_changes is not None else None,
         "summary": {**summarize(findings), "clusters": list(ctx.clusters)},
         "findings": [finding_dict(f) for f in ordered(findings)],
         "groups": [group_dict(g) for g in group(findings, ctx.clusters)],

@@ -11,12 +11,14 @@ import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
+from ..rulechanges import RuleChanges
 from ._common import Group, cluster_list, group, plural
 
 if TYPE_CHECKING:
     from . import ReportContext
 
 SUITES_NAME = "gitops-validate"
+RULE_CHANGES_SUITE = "rule-changes"
 PASSING_CASE = "all clusters"
 # Characters XML 1.0 cannot carry at all, even escaped (ElementTree would write them as-is).
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
@@ -60,6 +62,25 @@ def _case(suite: ET.Element, rule: str, name: str, groups: list[Group], total: i
     return bool(errors)
 
 
+def _rule_changes(root: ET.Element, rc: RuleChanges) -> int:
+    """A first suite, `rule-changes`: one passing case per change at its line (skipped, with the reason,
+    when there was no base to compare with); returns its number of cases."""
+    suite = ET.SubElement(root, "testsuite", name=RULE_CHANGES_SUITE)
+    if not rc.base:
+        case = ET.SubElement(suite, "testcase", classname=RULE_CHANGES_SUITE, name="not checked")
+        ET.SubElement(case, "skipped", message=_clean(rc.note))
+    for c in rc.changes:
+        case = ET.SubElement(suite, "testcase", classname=RULE_CHANGES_SUITE, name=_clean(c.line()))
+        if c.location is not None:
+            case.set("file", _clean(c.location.path))
+            case.set("line", str(c.location.line))
+        ET.SubElement(case, "system-out").text = _clean(f"since {rc.base}: {c.message}")
+    cases = len(suite)
+    for key, value in (("tests", cases), ("failures", 0), ("errors", 0), ("skipped", 0 if rc.base else 1)):
+        suite.set(key, str(value))
+    return cases
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     total = len(ctx.clusters)
     per_rule: dict[str, dict[str, list[Group]]] = {}
@@ -68,7 +89,8 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         per_rule.setdefault(g.rule, {}).setdefault(name, []).append(g)
     rule_ids = list(dict.fromkeys([*(r.id for r in ctx.rules), *per_rule]))
     root = ET.Element("testsuites", name=SUITES_NAME)
-    tests = failed = 0
+    tests = _rule_changes(root, ctx.rule_changes) if ctx.rule_changes is not None else 0
+    failed = 0
     for rule in rule_ids:
         cases = per_rule.get(rule, {PASSING_CASE: []})
         suite = ET.SubElement(root, "testsuite", name=rule)

@@ -5,6 +5,7 @@ import re
 from typing import TYPE_CHECKING
 
 from ..findings import Finding, Severity
+from ..rulechanges import RuleChanges
 from ._common import Group, by_clusters, group, plural, summarize, summary_text
 
 if TYPE_CHECKING:
@@ -53,12 +54,26 @@ def _row(g: Group, link_base: str) -> str:
     return f"| {severity} | {code(f.rule)} | {obj} | {_location(g, link_base)} | {message} |"
 
 
+def rule_changes(rc: RuleChanges) -> str:
+    """The rule changes as a short section (the validate report and the diff comment put it first)."""
+    if not rc.base:
+        return f"_Rule changes not checked: {cell(rc.note)}_"
+    if not rc.changes:
+        return f"_No rule changes since {code(rc.base)}._"
+    items = "\n".join(f"- {':warning:' if c.loosens else ':information_source:'} "
+                      + (f"{code(f'{c.location.path}:{c.location.line}')}: " if c.location else "") + cell(c.message)
+                      for c in rc.changes)
+    return f"#### Rule changes since {code(rc.base)}\n\n{items}"
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     groups = group(findings, ctx.clusters)
     title = summary_text(summarize(findings))
     if len(groups) < len(findings):
         title += f" ({plural(len(groups), 'cause')})"
     parts = [f"### GitOps validation: {title}"]
+    if ctx.rule_changes is not None:
+        parts.append(rule_changes(ctx.rule_changes))
     sections = by_clusters(groups, ctx.clusters)
     seen = {c for g in groups for c in g.clusters}
     clean = [c for c in ctx.clusters if c not in seen]

@@ -92,7 +92,7 @@ def _result(g: Group, rule_index: dict[str, int], total: int) -> dict[str, Any]:
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     rules = list({r.id: r for r in ctx.rules}.values())
     rule_index = {r.id: i for i, r in enumerate(rules)}
-    doc = {
+    doc: dict[str, Any] = {
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
         "runs": [{
@@ -104,4 +104,6 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
             "results": [_result(g, rule_index, len(ctx.clusters)) for g in group(findings, ctx.clusters)],
         }],
     }
+    if ctx.rule_changes is not None:  # a run-level property bag: code scanning keeps it with the run
+        doc["runs"][0]["properties"] = {"ruleChanges": ctx.rule_changes.as_dict()}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"

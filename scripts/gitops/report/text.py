@@ -18,9 +18,13 @@ _SEVERITY_COLOR = {Severity.ERROR: "\033[31m", Severity.WARNING: "\033[33m", Sev
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     def paint(code: str, s: str) -> str:
-        return f"{code}{s}{_RESET}" if ctx.color else s
+        return f"{code}{s}{_RESET}" if ctx.color and code else s
 
     lines: list[str] = []
+    if ctx.rule_changes is not None:  # first: a rule switched off changes the verdict as much as any finding
+        lines.append(paint(_BOLD, ctx.rule_changes.heading()))
+        lines += [paint(_SEVERITY_COLOR[Severity.WARNING] if c.loosens else "", f"  {c.line()}")
+                  for c in ctx.rule_changes.changes]
     groups = group(findings, ctx.clusters)
     for heading, items in by_clusters(groups, ctx.clusters).items():
         lines.append(paint(_BOLD, f"{heading}:"))
