@@ -15,6 +15,7 @@ import signal
 import subprocess
 import tempfile
 import time
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -127,9 +128,19 @@ def _apply(root: Path, op: dict[str, Any], ctx: dict[str, str]) -> None:
     elif kind == "remove":
         path = root / args
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+    elif kind == "git":  # a git command in the clone (a branch renamed, say)
+        _git(root, *args)
     elif kind == "commit":
         _git(root, "add", "-A")
         _git(root, "commit", "-qm", args)
+    elif kind == "nested":  # JSON arrays nested `depth` deep
+        rel, depth = args
+        (root / rel).write_text("[" * depth + "]" * depth)
+    elif kind == "fifo":
+        os.mkfifo(Path(_fill(args, ctx)))
+    elif kind == "gitops":  # a command whose output the case then uses (a partial result, say)
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            assert cli.main(["--root", str(root), *(_fill(a, ctx) for a in args)]) in (0, 1)
     else:
         raise AssertionError(f"unknown corpus operation {kind!r}")
 
@@ -162,7 +173,10 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None
     shutil.copytree(template, root, symlinks=True)
     scratch = tmp_path / "scratch"  # TMPDIR of the run: must be empty afterwards
     scratch.mkdir()
-    ctx = {"root": str(root), "parent": str(parent), "outside": str(_outside(parent)), "scratch": str(scratch)}
+    ctx = {"root": str(root), "parent": str(parent), "outside": str(_outside(parent)), "scratch": str(scratch),
+           # waiver expiry dates: within the default longest lifetime (90 days), and just past it
+           "soon": (date.today() + timedelta(days=30)).isoformat(),
+           "late": (date.today() + timedelta(days=91)).isoformat()}
     for op in case.get("setup", []):
         _apply(root, op, ctx)
     argv = ["--root", str(root), *(_fill(a, ctx) for a in case["command"])]

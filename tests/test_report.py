@@ -14,6 +14,7 @@ from gitops.findings import Finding, ObjectRef, Related, SourceLocation, Severit
 from gitops.policy import Rule
 from gitops.report import DEFAULT_FORMAT, FORMATS, ReportContext
 from gitops.report.github import escape_property
+from gitops.rulechanges import RuleChange, RuleChanges
 
 PROJECT = Path(__file__).resolve().parent.parent
 
@@ -313,3 +314,30 @@ def test_markdown_links_and_clean_clusters() -> None:
     assert ("[`overlays/cluster-1/producer-url.yaml:8`]"
             "(https://github.com/org/repo/blob/abc123/overlays/cluster-1/producer-url.yaml#L8)") in out
     assert out.endswith("No findings in: `cluster-2`\n")
+
+
+# --- rule changes: first in every format (issue 19, item 5) --------------------------------------------
+
+RULE_CHANGES = RuleChanges("main (0123456789ab)", changes=(
+    RuleChange("rule-off", "rule mcs-unknown-service switched off", SourceLocation("policies/config.yaml", 14, 1), True),
+    RuleChange("waiver-removed", "waiver for image-pinned (cluster cluster-2) removed", None, False),
+))
+
+
+@pytest.mark.parametrize("fmt", sorted(FORMATS))
+def test_rule_changes_come_before_every_finding(fmt: str) -> None:
+    out = render(fmt, rule_changes=RULE_CHANGES)
+    first = min(out.index(s) for s in (URL_MESSAGE.replace('"', "&quot;")[:40], CALLER_LIMITS[:40]) if s in out)
+    assert out.index("rule mcs-unknown-service switched off") < first, out
+    assert "waiver for image-pinned (cluster cluster-2) removed" in out
+    unchecked = render(fmt, rule_changes=RuleChanges(note="no merge base of HEAD with main or origin/main"))
+    assert "no merge base of HEAD with main or origin/main" in unchecked
+
+
+def test_sarif_rule_changes_are_configuration_notifications(sarif_validator: jsonschema.protocols.Validator) -> None:
+    doc = json.loads(render("sarif", rule_changes=RULE_CHANGES))
+    sarif_validator.validate(doc)
+    [off, removed] = doc["runs"][0]["invocations"][0]["toolConfigurationNotifications"]
+    assert off["level"] == "warning" and off["locations"][0]["physicalLocation"]["region"]["startLine"] == 14
+    assert removed["level"] == "note" and "locations" not in removed
+    sarif_validator.validate(json.loads(render("sarif", rule_changes=RuleChanges(note="not a git repository"))))

@@ -286,7 +286,7 @@ def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options
     fleet = Fleet(result.inventory, result.resources)
     norm = normaliser(generated_names(fleet.all()))
     stale = [f for f in result.findings if f.rule == pipeline.STALE.id]
-    findings = [_normalised_finding(f, norm) for f in result.findings if f.rule != pipeline.STALE.id]
+    findings = [_normalised_finding(f, norm) for f in result.findings]  # stale ones too: errors like any other
     return Snapshot([c.name for c in result.inventory.clusters],
                     committed_files(result.inventory, hydrate.on_disk(root)),
                     findings, calls(fleet, norm, _address_keys(policies)), exported_services(fleet),

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..findings import Finding, Severity, SourceLocation
 from ..policy import Rule
+from ..rulechanges import RuleChanges
 from ._common import Group, cluster_list, group
 
 if TYPE_CHECKING:
@@ -89,6 +90,23 @@ def _result(g: Group, rule_index: dict[str, int], total: int) -> dict[str, Any]:
     return result
 
 
+def _invocation(rc: RuleChanges) -> dict[str, Any]:
+    """The run's invocation with one configuration notification per rule change, at its line (a warning when
+    it can hide findings), or one saying why the rules were not compared."""
+    if not rc.base:
+        notes = [{"level": "note", "message": {"text": f"rule changes not checked: {rc.note}"},
+                  "descriptor": {"id": "rule-changes"}}]
+    else:
+        notes = []
+        for c in rc.changes:
+            note: dict[str, Any] = {"level": "warning" if c.loosens else "note", "descriptor": {"id": c.kind},
+                                    "message": {"text": f"rule change since {rc.base}: {c.message}"}}
+            if c.location is not None:
+                note["locations"] = [{"physicalLocation": _physical(c.location)}]
+            notes.append(note)
+    return {"executionSuccessful": True, "toolConfigurationNotifications": notes}
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     rules = list({r.id: r for r in ctx.rules}.values())
     rule_index = {r.id: i for i, r in enumerate(rules)}
@@ -104,6 +122,8 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
             "results": [_result(g, rule_index, len(ctx.clusters)) for g in group(findings, ctx.clusters)],
         }],
     }
-    if ctx.rule_changes is not None:  # a run-level property bag: code scanning keeps it with the run
-        doc["runs"][0]["properties"] = {"ruleChanges": ctx.rule_changes.as_dict()}
+    if ctx.rule_changes is not None:  # first in the run: what the change does to the rules themselves
+        doc["runs"][0] = {"tool": doc["runs"][0]["tool"], "invocations": [_invocation(ctx.rule_changes)],
+                          **{k: v for k, v in doc["runs"][0].items() if k != "tool"},
+                          "properties": {"ruleChanges": ctx.rule_changes.as_dict()}}
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
