@@ -88,3 +88,24 @@ def test_validate_cache_is_persisted_apart_from_the_tools() -> None:
         for step in job["steps"]:
             if step.get("uses", "").startswith("actions/cache@"):
                 assert ".cache" not in step["with"]["path"].split()
+
+
+def _validate_argv(env: dict[str, str]) -> list[str]:
+    """The arguments the workflow's validate step hands to `nox -s validate --`, as bash expands them."""
+    steps = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())["jobs"]["validate"]["steps"]
+    [run] = [s["run"] for s in steps if "nox -s validate" in s.get("run", "")]
+    assert run.startswith("nox -s validate -- ")
+    script = "printf '%s\\n' " + run.removeprefix("nox -s validate -- ")
+    done = proc.run(["bash", "-c", script], what="bash", timeout=30, env={"PATH": "/usr/bin:/bin", **env})
+    return done.stdout.splitlines()
+
+
+def test_validate_compares_the_rules_with_the_pull_requests_base() -> None:
+    """A pull request's rule changes are listed against its base branch (the checkout has its history);
+    a push to main has no GITHUB_BASE_REF and takes validate's default base."""
+    steps = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())["jobs"]["validate"]["steps"]
+    checkout = next(s for s in steps if s.get("uses", "").startswith("actions/checkout@"))
+    assert checkout["with"]["fetch-depth"] == 0
+    assert _validate_argv({"GITHUB_BASE_REF": "main"})[-2:] == ["--base", "origin/main"]
+    assert _validate_argv({"GITHUB_BASE_REF": "release 1"})[-2:] == ["--base", "origin/release 1"]
+    assert "--base" not in _validate_argv({})

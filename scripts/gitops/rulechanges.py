@@ -18,6 +18,7 @@ PARAMETER = "parameter"
 WAIVER_ADDED, WAIVER_CHANGED, WAIVER_REMOVED = "waiver-added", "waiver-changed", "waiver-removed"
 WAIVER_LIFETIME = "waiver-lifetime"
 POLICY_CODE = "policy-code"
+TOOLING_CODE = "tooling-code"  # the validator's own code, tools and workflow: CI runs the change's copy
 CRD_LOCK = "crd-lock"
 SCHEMA_FILE = "schema-file"
 UNREADABLE = "unreadable"

@@ -18,11 +18,14 @@ from . import crds, git, ruleconfig, schemas, waivers, yamlsrc
 from .errors import InputError
 from .findings import Finding, Severity, SourceLocation
 from .policy import Policy, value_text
-from .rulechanges import (CRD_LOCK, PARAMETER, POLICY_CODE, RULE_OFF, RULE_ON, SCHEMA_FILE, SEVERITY, UNREADABLE,
-                          WAIVER_ADDED, WAIVER_CHANGED, WAIVER_LIFETIME, WAIVER_REMOVED, RuleChange, RuleChanges)
+from .rulechanges import (CRD_LOCK, PARAMETER, POLICY_CODE, RULE_OFF, RULE_ON, SCHEMA_FILE, SEVERITY, TOOLING_CODE,
+                          UNREADABLE, WAIVER_ADDED, WAIVER_CHANGED, WAIVER_LIFETIME, WAIVER_REMOVED, RuleChange, RuleChanges)
 
 POLICIES = "policies"
-WATCHED = (POLICIES, crds.LOCK_FILE, schemas.HANDWRITTEN)
+# The validator itself: a pull request's CI runs its own copy, so a change here can change any verdict.
+TOOLING = ("scripts/gitops", "tools", "noxfile.py", "requirements.txt", ".github/workflows")
+WATCHED = (POLICIES, crds.LOCK_FILE, schemas.HANDWRITTEN, *TOOLING)
+TOOLING_NAMED = 5  # files named per tooling folder; the rest are counted
 PARSED = (ruleconfig.CONFIG_FILE, waivers.WAIVERS_FILE, crds.LOCK_FILE)  # compared by meaning, not bytes
 _NOT_SOURCE = "__pycache__"
 _LINK = "120000"
@@ -224,9 +227,11 @@ def _head_files(root: Path, like: str) -> dict[str, tuple[bool, str]]:
 
 
 def _file_changes(root: Path, base: dict[str, git.Entry]) -> list[RuleChange]:
+    """One change per policy or schema file; one per tooling folder (or file), naming its first files."""
     like = next(iter(base.values())).blob if base else "0" * 40
     head = _head_files(root, like)
     out = []
+    tooling: dict[str, list[str]] = {}
     for rel in sorted(set(base) | set(head)):
         if rel in PARSED:
             continue
@@ -234,6 +239,14 @@ def _file_changes(root: Path, base: dict[str, git.Entry]) -> list[RuleChange]:
         if was is not None and now is not None and (was.mode == _LINK, was.blob) == now:
             continue
         how = "added" if was is None else "removed" if now is None else "changed"
+        top = next((t for t in TOOLING if rel == t or rel.startswith(f"{t}/")), None)
+        if top is not None:  # a file of a tooling folder, or a tooling file itself
+            tooling.setdefault(top, []).append(f"{rel.removeprefix(top + '/')} {how}" if rel != top else how)
+            continue
         kind, what = (POLICY_CODE, "policy code") if rel.startswith(f"{POLICIES}/") else (SCHEMA_FILE, "schema")
         out.append(RuleChange(kind, f"{what} {how}: {rel}", None if now is None else SourceLocation(rel, 1), True))
+    for top, files in tooling.items():
+        named = ", ".join(files[:TOOLING_NAMED]) + (f" and {len(files) - TOOLING_NAMED} more"
+                                                     if len(files) > TOOLING_NAMED else "")
+        out.append(RuleChange(TOOLING_CODE, f"validator code changed: {top} ({named})", None, True))
     return out
