@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -175,17 +176,18 @@ def test_drift_is_a_change_of_stored_content_not_of_resource_version() -> None:
     assert e2e._difference(stored, changed) == ("spec", "ports", 0, "port")
 
 
-SERVER_WAIVER = """- rule: server-rejects
+SOON = (date.today() + timedelta(days=30)).isoformat()  # within the waivers' longest lifetime
+SERVER_WAIVER = f"""- rule: server-rejects
   target:
     object: "Deployment/istio-apps/sample-caller-v1"
   reason: "Label fixed with TICKET-1."
-  expires: 2999-12-31
+  expires: {SOON}
 """
-VALIDATE_WAIVER = """- rule: image-pinned
+VALIDATE_WAIVER = f"""- rule: image-pinned
   target:
     cluster: "cluster-1"
   reason: "A validate rule's waiver: e2e must not call it unused."
-  expires: 2999-12-31
+  expires: {SOON}
 """
 
 
@@ -211,7 +213,7 @@ def test_waivers_cover_server_findings_and_each_command_applies_only_its_own(rep
     assert not [f for f in found if f["rule"].startswith("waiver-")], found  # image-pinned's waiver is validate's
     assert code == 0  # the one refusal is waived
 
-    (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER.replace("2999-12-31", "2020-01-01"))
+    (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER.replace(SOON, "2020-01-01"))
     code, found = _json_run(["e2e", "--root", str(repo), "--clusters", "cluster-1", "--format", "json"], capsys)
     assert code == 1
     assert [f["rule"] for f in found if f["rule"].startswith("waiver-")] == ["waiver-expired"]

@@ -32,7 +32,7 @@ from typing import Any, Iterable
 
 from . import build, crds, schemas, tools
 from .errors import ToolError
-from .fsio import inside_real, write_atomic
+from .fsio import inside_real, sha256_file, write_atomic
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
 from .manifests import Documents, Resource
@@ -57,11 +57,7 @@ def _file_digest(root: Path, rel: str, real_root: str | None = None) -> str:
     try:
         if not inside_real(path, real_root or os.path.realpath(root)) or not stat.S_ISREG(os.stat(path).st_mode):
             return "link:" + os.readlink(path) if os.path.islink(path) else "special"
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
     except OSError:
         return "unreadable"
 

@@ -7,6 +7,7 @@ one. The temporary file is removed on any failure, and the new file gets the mod
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -45,6 +46,15 @@ def confined(folder: Path, rel: str) -> Path:
     if os.path.isabs(rel) or not inside(path, folder):
         raise InputError(f"refusing to write {rel!r}: it would land outside {folder.name}/")
     return path
+
+
+def sha256_file(path: Path | str) -> str:
+    """sha256 of a file's content, read in pieces (callers check first that it is a regular file)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def linked_part(root: Path, rel: str) -> str | None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Iterable
 
 from . import bootstrap, crds, schemas, tools
+from .fsio import sha256_file
 from .inventory import INVENTORY_FILE, Inventory
 from .kustomizations import Closures
 
@@ -37,11 +38,7 @@ def _content(path: str) -> str:
             return "link:" + os.readlink(path)
         if not stat.S_ISREG(info.st_mode):
             return "special"
-        digest = hashlib.sha256()
-        with open(path, "rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+        return sha256_file(path)
     except OSError:
         return "unreadable"
 

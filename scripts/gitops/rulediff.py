@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from . import crds, git, ruleconfig, schemas, waivers, yamlsrc
-from .errors import InputError
+from .errors import InputError, ToolError
 from .findings import Finding, Severity, SourceLocation
 from .policy import Policy, value_text
 from .rulechanges import (CRD_LOCK, PARAMETER, POLICY_CODE, RULE_OFF, RULE_ON, SCHEMA_FILE, SEVERITY, TOOLING_CODE,
@@ -37,7 +37,13 @@ def against(root: Path, ref: str | None, config: ruleconfig.Config, registry: tu
             findings: list[Finding]) -> RuleChanges:
     """The rule changes of the working tree since REF (a UsageError when REF is unknown), or since the merge
     base with main; a RuleChanges with only a note when there is no git repository or no merge base."""
-    if not git.in_repository(root):
+    try:
+        in_repository = git.in_repository(root)
+    except ToolError as exc:  # git is not installed: a REF given cannot be read, the default is left out
+        if ref is not None:
+            raise
+        return RuleChanges(note=f"{exc}, so there is no base revision to compare the rules with")
+    if not in_repository:
         return RuleChanges(note="not a git repository, so there is no base revision to compare the rules with")
     if ref is not None:
         return compare(root, ref, git.verified(root, ref, "--base"), config, registry, findings)
