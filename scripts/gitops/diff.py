@@ -205,7 +205,8 @@ def _owner(path: str, text: str, inv: Inventory, known: dict[str, str],
     if isinstance(body, dict) and isinstance(body.get("kind"), str) and isinstance(meta, dict) \
             and isinstance(meta.get("name"), str):
         kind, name = body["kind"], meta["name"]
-        namespace = meta.get("namespace") if isinstance(meta.get("namespace"), str) else namespace
+        written = meta.get("namespace")
+        namespace = written if isinstance(written, str) else namespace
     return cluster, kind, namespace or "", name
 
 

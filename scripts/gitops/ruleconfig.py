@@ -146,7 +146,7 @@ def _parse(nodes: list[yaml.Node], registry: tuple[Policy, ...], fixed: Mapping[
     shared_node = top.get("parameters", required=False)
     shared = _parameters(shared_node, CONFIG_FILE, every, "'parameters'")
     shared_lines = {k: _line(v) for k, v in Fields(shared_node, CONFIG_FILE, sorted(every), "'parameters'")
-                    .values.items()} if shared else {}
+                    .values.items()} if shared and shared_node is not None else {}
     per_rule: dict[str, tuple[Severity | None, dict[str, Any]]] = {}
     rules = top.get("rules", required=False)
     if not _null(rules):

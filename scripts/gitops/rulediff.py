@@ -140,7 +140,8 @@ def _config_changes(root: Path, texts: dict[str, str | None], head: ruleconfig.C
 # --- policies/waivers.yaml -------------------------------------------------------------------------
 
 def _waiver_changes(root: Path, texts: dict[str, str | None], findings: list[Finding]) -> list[RuleChange]:
-    base = _from_base(waivers.WAIVERS_FILE, texts, waivers.parse, [])
+    none: list[waivers.Waiver] = []
+    base = _from_base(waivers.WAIVERS_FILE, texts, waivers.parse, none)
     if isinstance(base, RuleChange):
         return [base]
     left: dict[tuple, list[waivers.Waiver]] = {}
