@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools, waivers
+from . import __version__, diffformats, hydrate, pipeline, proc, ruleconfig, scaffold, shard, tools, waivers
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Finding, Severity
@@ -402,7 +402,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     argv = [a for a in argv if a != "--debug"]
     try:
-        return _main(argv)
+        with proc.interruptible():  # SIGTERM, SIGINT, SIGHUP: every child killed, every `finally` run, exit 2
+            return _main(argv)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes exit 2
         if debug:
             traceback.print_exc()
@@ -425,6 +426,8 @@ def _main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("error: interrupted: every process it started was stopped and its temporary files removed",
+              file=sys.stderr)
         return EXIT_ERROR
 
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, engine, git, hydrate, names, pipeline, tools
+from . import bootstrap, engine, git, hydrate, names, owned, pipeline
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -66,15 +66,6 @@ def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
 
 
-def _link_shared(base: Path, head: Path) -> None:
-    """Let the base reuse the head's pinned tools and schema cache (both keyed by version/content)."""
-    for link, target in ((base / ".tools" / "bin", tools.tools_dir(head)), (base / ".cache", pipeline.cache_dir(head))):
-        if not link.exists():
-            target.mkdir(parents=True, exist_ok=True)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(target.resolve(), target_is_directory=True)
-
-
 @contextmanager
 def checkout(root: Path, commit: str) -> Iterator[Path]:
     """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
@@ -92,8 +83,8 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
             raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
         tar.unlink()
         base = tree / prefix
-        _link_shared(base, root)
-        yield base
+        with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
+            yield base
 
 
 # --- one revision ------------------------------------------------------------------------------------
