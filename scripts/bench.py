@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitops import build, engine, fleetgen, pipeline, schemas, tools
+from gitops import build, cachefs, engine, fleetgen, pipeline, schemas, tools
 from gitops.policy import Fleet
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ GIB = 1024 ** 3
 def _env() -> dict[str, str]:
     return dict(os.environ,
                 PYTHONPATH=os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)]),
-                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(PROJECT / ".cache")),
+                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(pipeline.cache_dir(PROJECT))),
                 GITOPS_TOOLS_DIR=os.environ.get("GITOPS_TOOLS_DIR", str(tools.tools_dir(PROJECT))))
 
 
@@ -472,10 +472,7 @@ def _parallel_loop_script(root: Path, clusters: int, out: Path) -> tuple[str, in
 def _fresh_cache(tmp: Path) -> dict[str, str]:
     """An environment whose validate cache is empty (the converted schemas shared: not what is measured)."""
     folder = Path(tempfile.mkdtemp(prefix="cache-", dir=tmp))
-    shared = pipeline.cache_dir(PROJECT)
-    for name in ("schemas", "crds"):
-        if (shared / name).is_dir():
-            (folder / name).symlink_to(shared / name)
+    cachefs.seed(folder, Path(_env()["GITOPS_CACHE_DIR"]))
     return {**_env(), "GITOPS_CACHE_DIR": str(folder)}
 
 

@@ -1,4 +1,4 @@
-"""The validate cache (.cache/validate/): a second run re-uses every unchanged overlay's build, parse
+"""The validate cache (<cache folder>/validate/): a second run re-uses every unchanged overlay's build, parse
 and schema verdict, still runs the stale check and every policy, and never trusts a bad entry."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import PROJECT, edit
-from gitops import build, cache, cli, fleetgen, pipeline, proc, schemacheck, schemas
+from gitops import build, cache, cachefs, cli, fleetgen, pipeline, proc, schemacheck, schemas
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 3, 3
@@ -28,10 +28,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     edit(root, "overlays/cluster-2/catalog-upstreams.yaml", "\ndata:\n", "\nbogusField: 1\ndata:\n")
     assert cli.main(["--root", str(root), "render"]) == 0
     folder = tmp_path / "cache"
-    folder.mkdir()
-    for shared in ("schemas", "crds"):
-        if (PROJECT / ".cache" / shared).is_dir():
-            (folder / shared).symlink_to(PROJECT / ".cache" / shared)
+    cachefs.seed(folder, Path(os.environ["GITOPS_CACHE_DIR"]))
     monkeypatch.setenv("GITOPS_CACHE_DIR", str(folder))
     return root
 

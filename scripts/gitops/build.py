@@ -36,6 +36,7 @@ PER_OVERLAY = 5.0  # kbuild's limit for a batch is TIMEOUT plus this for each ov
 # 4 GiB ran 20 of 20 builds, 1.5 GiB failed 4 of 10 at start-up.
 MEMORY_MIB = int(os.environ.get("GITOPS_KUSTOMIZE_MEMORY_MIB", "4096"))
 PER_OVERLAY_CPU = 2.0  # kbuild's CPU ceiling for a batch is cpu_seconds() plus this for each overlay in it
+_OUT_OF_CPU = "kustomize used more than its"
 
 
 def cpu_seconds() -> float:
@@ -72,8 +73,8 @@ def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> tuple[bool, s
     done = proc.run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV,
                     memory_mib=MEMORY_MIB, cpu_seconds=cpu_seconds())
     if proc.out_of_cpu(done.returncode):
-        return False, (f"kustomize used more than its {cpu_seconds():g} CPU seconds (GITOPS_KUSTOMIZE_CPU_SECONDS) and "
-                       "was stopped: the overlay makes too many objects, or too much work, for one build")
+        return False, (f"{_OUT_OF_CPU} {cpu_seconds():g} CPU seconds (GITOPS_KUSTOMIZE_CPU_SECONDS) and was stopped: "
+                       "the overlay makes too many objects, or too much work, for one build")
     if done.returncode != 0:
         return False, done.stderr.strip().removeprefix("Error: ")
     return True, done.stdout
@@ -167,6 +168,8 @@ def build_all(kz: Kustomize, clusters: list[Cluster], root: Path, workers: int |
         for cluster, target, ok, text in builds:
             if not ok:
                 error = _failed(cluster, target, text)
+                if text.startswith(_OUT_OF_CPU):  # not a YAML problem: parsing every manifest would only add time
+                    raise error
                 closures.check_manifests(target)  # a malformed manifest, named with its file and line
                 where = closures.explain(target, error.message)
                 if where is not None:

@@ -215,3 +215,18 @@ def sealed(base: Path, target: Path, make: Callable[[], dict[str, str]]) -> Path
     if not _verified(seal, target):
         raise ToolError(f"the cache folder {target} could not be made (another run replacing it?); run again")
     return target
+
+
+def seed(target: Path, source: Path) -> None:
+    """Make `target` a cache folder holding `source`'s converted schemas and fetched CRDs (hard links) and its key,
+    so they verify there: a fresh validate cache without converting the schemas again (tests, `nox -s bench`).
+    Hard links share the files: replace one (a new file renamed over it), never write into it."""
+    folder(target)
+    for name in ("schemas", "crds"):
+        if (source / name).is_dir() and not (source / name).is_symlink():
+            shutil.copytree(source / name, target / name, copy_function=os.link, dirs_exist_ok=True)
+    key = read(source / KEY_FILE, _KEY_BYTES)
+    if key is not None:
+        fd = os.open(target / KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)

@@ -32,6 +32,8 @@ class Stopped(Exception):
 
 def _why(code: int, errors: str) -> str:
     """Why kbuild ended early, in one line: its exit and the first line it wrote (not a Go stack dump)."""
+    if proc.out_of_cpu(code):
+        return "stopped at its CPU ceiling, GITOPS_KUSTOMIZE_CPU_SECONDS plus 2 s per overlay"
     first = next((line.strip() for line in errors.splitlines() if line.strip()), "no message")
     return f"exit {code}: {first[:300]}"
 

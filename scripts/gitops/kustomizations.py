@@ -147,7 +147,7 @@ class Closures:
         self._memo: dict[Path, Closure] = {}
         self._prechecked: set[str] = set()
         self._objects: dict[str, int] = {}  # object_count of each file read by precheck
-        self._estimates: dict[Path, int] = {}
+        self._estimates: dict[Path, dict[str, int]] = {}
         self._reached: dict[str, list[Reached]] = {}
         self._abs_root = str(_abs(root))
         self._real_root = os.path.realpath(root)
@@ -232,36 +232,43 @@ class Closures:
             self._prechecked.add(rel)
         self._bound_objects(directory)
 
-    def _estimate(self, directory: Path) -> int:
-        """Objects the build of `directory` makes at most: its own files' and generators', and each folder it names
-        as often as it names it (two prefixed copies of a base are two builds of it), memoised per folder so a
-        tree that doubles at every level is counted, not expanded."""
+    def _shares(self, directory: Path) -> dict[str, int]:
+        """{file: objects the build of `directory` makes from it at most}: documents of its resources and generator
+        files, generator entries (under the kustomization's name), and each folder's shares as often as it is named
+        (two name-prefixed copies of a base are two builds of it). Memoised per folder: a tree that doubles at
+        every level is counted, never expanded."""
         key = _abs(directory)
         if key not in self._estimates:
             closure = self.of(key)
-            self._estimates[key] = closure.generated + sum(self._objects.get(rel, 0) for rel in closure.made) + \
-                sum(self._estimate(sub) for sub in closure.below)
+            shares = dict.fromkeys(closure.made, 0)
+            for rel in closure.made:
+                shares[rel] += self._objects.get(rel, 0)
+            if closure.generated:
+                shares[closure.kustomizations[0]] = shares.get(closure.kustomizations[0], 0) + closure.generated
+            for sub in closure.below:
+                for rel, count in self._shares(sub).items():
+                    shares[rel] = shares.get(rel, 0) + count
+            self._estimates[key] = shares
         return self._estimates[key]
 
     def _bound_objects(self, directory: Path) -> None:
+        """InputError, at the file that contributes most, when the overlay would build more than max_objects()."""
         limit = max_objects()
-        total = self._estimate(directory)
+        shares = self._shares(directory)
+        total = sum(shares.values())
         if total <= limit:
             return
-        closure = self.of(directory)
-        overlay = _rel(directory, self.root)
-        files = [rel for rel in closure.objects if rel in self._objects]
-        biggest = max(files, key=lambda rel: (self._objects[rel], rel), default=closure.kustomizations[0])
+        biggest = max(shares, key=lambda rel: (shares[rel], rel))
         line = None
-        if self._objects.get(biggest, 0) > limit:  # the line of the document that passes the limit
+        if self._objects.get(biggest, 0) > limit:  # one file holds too many: the line of the document past the limit
             text = yamlsrc.read_checked(self.root / biggest, biggest)
             starts = [m.start() for m in _DOCUMENT.finditer(text)]
             index = limit if starts and starts[0] == 0 else limit - 1
             line = text[:starts[index]].count("\n") + 1 if index < len(starts) else None
-        raise InputError(f"overlay {overlay} would build about {total:,} objects ({self._objects.get(biggest, 0):,} "
-                         f"documents in this file), over the limit of {limit:,} objects per overlay "
-                         "(GITOPS_MAX_OBJECTS_PER_OVERLAY): kustomize's time grows faster than the number of objects; "
-                         "split the overlay, or raise the limit", biggest, line)
+        raise InputError(f"overlay {_rel(directory, self.root)} would build about {total:,} objects ({shares[biggest]:,} "
+                         "from this file), over the limit of "
+                         f"{limit:,} objects per overlay (GITOPS_MAX_OBJECTS_PER_OVERLAY): kustomize's time grows "
+                         "faster than the number of objects; split the overlay, or raise the limit", biggest, line)
 
     def reach(self, folder: str) -> list[Reached]:
         """Everything under a kustomization's folder ("" for the repository root) that a build could read, whatever
