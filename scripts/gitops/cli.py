@@ -100,7 +100,7 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
     val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
-                     "(default: re-use .cache/validate/ for overlays whose files did not change)")
+                     "(default: re-use the cache folder's builds for overlays whose files did not change)")
     _kustomize_cli_option(val)
     val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
                      "the clusters and write a partial result to --output-file, for `gitops merge`")
