@@ -59,13 +59,21 @@ def _file_digest(root: Path, rel: str, real_root: str | None = None) -> str:
     try:
         if not inside_real(path, real_root or os.path.realpath(root)) or not stat.S_ISREG(os.stat(path).st_mode):
             return "link:" + os.readlink(path) if os.path.islink(path) else "special"
-        digest = hashlib.sha256()
+    except OSError:
+        return "unreadable"
+    return _content_sha(path)
+
+
+def _content_sha(path: Path) -> str:
+    """sha256 of a regular file's content, read in pieces."""
+    digest = hashlib.sha256()
+    try:
         with open(path, "rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 digest.update(chunk)
-        return digest.hexdigest()
     except OSError:
         return "unreadable"
+    return digest.hexdigest()
 
 
 def document_text(res: Resource) -> str:
@@ -158,17 +166,24 @@ class Cache:
         if rel not in self._folders:
             digest = hashlib.sha256()
             for entry in closures.reach(rel):
-                content = "" if entry.folder else self._file(entry.path)
+                if entry.folder:
+                    content = ""
+                elif entry.real is None or not entry.regular:  # never opened: a link out, a FIFO, a device
+                    content = "outside" if entry.real is None else "special"
+                else:  # a regular file of the repository: hashed once, and _file(path) need not resolve it again
+                    content = self._files.get(entry.path) or self._files.setdefault(
+                        entry.path, _content_sha(self.root / entry.real))
                 digest.update(f"{entry.path}\0{entry.link}\0{content}\0".encode())
             self._folders[rel] = digest.hexdigest()
         return self._folders[rel]
 
     def _key(self, closures: Closures, overlay: str, files: list[str], folders: list[str]) -> str:
+        trees = [(rel, self._folder(closures, rel)) for rel in sorted(folders)]  # first: they hash the files too
         digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
         for rel in sorted(files):
             digest.update(f"{rel}\0{self._file(rel)}\0".encode())
-        for rel in sorted(folders):
-            digest.update(f"{rel}/\0{self._folder(closures, rel)}\0".encode())
+        for rel, tree in trees:
+            digest.update(f"{rel}/\0{tree}\0".encode())
         return digest.hexdigest()
 
     def build_key(self, closures: Closures, overlay: str) -> str:

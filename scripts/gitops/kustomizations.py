@@ -49,6 +49,7 @@ class Reached:
     link: str  # the link's text when the entry is a link, else ""
     real: str | None  # repository-relative real path; None when it leads outside the repository
     folder: bool
+    regular: bool  # a regular file inside the repository (not a FIFO or a device, which are never opened)
 
 
 def max_objects() -> int:
@@ -278,10 +279,9 @@ class Closures:
         if folder not in self._reached:
             out: list[Reached] = []
             seen: set[str] = set()
-            todo = [folder]
+            todo = [(folder, os.path.realpath(self.root / folder))]
             while todo:
-                here = todo.pop()
-                real_here = os.path.realpath(self.root / here)
+                here, real_here = todo.pop()
                 if real_here in seen:
                     continue
                 seen.add(real_here)
@@ -293,14 +293,17 @@ class Closures:
                     if not here and entry.name == ".git":
                         continue
                     path = f"{here}/{entry.name}" if here else entry.name
-                    link = os.readlink(entry.path) if entry.is_symlink() else ""
-                    real = os.path.realpath(entry.path)
-                    inside = _below(real, self._real_root)
-                    is_folder = inside and os.path.isdir(real)
-                    out.append(Reached(path, link, os.path.relpath(real, self._real_root).replace(os.sep, "/")
-                                       if inside else None, is_folder))
+                    if entry.is_symlink():  # only a link needs resolving: the others are where their folder is
+                        link, real = os.readlink(entry.path), os.path.realpath(entry.path)
+                        inside = _below(real, self._real_root)
+                        is_folder, regular = inside and os.path.isdir(real), inside and os.path.isfile(real)
+                    else:
+                        link, real, inside = "", os.path.join(real_here, entry.name), True
+                        is_folder, regular = entry.is_dir(follow_symlinks=False), entry.is_file(follow_symlinks=False)
+                    real_rel = real[len(self._real_root):].lstrip(os.sep).replace(os.sep, "/") if inside else None
+                    out.append(Reached(path, link, real_rel, is_folder, regular))
                     if is_folder:
-                        todo.append(path)
+                        todo.append((path, real))
             self._reached[folder] = sorted(out, key=lambda r: r.path)
         return self._reached[folder]
 
