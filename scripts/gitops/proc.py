@@ -33,16 +33,18 @@ _STOPPING = threading.Event()  # set once the run is cancelled: no new child may
 _NESTED: list[Callable[..., None]] = []  # the interruptible() blocks open in the main thread
 
 
+_PRCTL: list = []  # libc's prctl, looked up once, in the parent (no dlopen after fork); [None] where there is none
+
+
 def _prctl():  # type: ignore[no-untyped-def]
-    try:
-        import ctypes
+    if not _PRCTL:
+        try:
+            import ctypes  # here, not at the top: only a run that starts a process needs it
 
-        return ctypes.CDLL(None, use_errno=True).prctl  # resolved in the parent: no dlopen after fork
-    except (OSError, AttributeError):
-        return None
-
-
-_PRCTL = _prctl()
+            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+        except (OSError, AttributeError):
+            _PRCTL.append(None)
+    return _PRCTL[0]
 
 
 def _child_setup(memory_mib: int | None, cpu_seconds: float | None) -> Callable[[], None]:
@@ -53,13 +55,13 @@ def _child_setup(memory_mib: int | None, cpu_seconds: float | None) -> Callable[
       parent already died before that was set up, the child ends at once;
     - an address-space ceiling (RLIMIT_AS) and a CPU-time ceiling (RLIMIT_CPU: SIGXCPU at the limit,
       SIGKILL a second later), when asked for."""
-    parent = os.getpid()
+    parent, prctl = os.getpid(), _prctl()
     memory = memory_mib * 1024 * 1024 if memory_mib else None
     cpu = max(1, int(cpu_seconds)) if cpu_seconds else None
 
     def apply() -> None:
-        if _PRCTL is not None:
-            _PRCTL(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
             if os.getppid() != parent:
                 os.kill(os.getpid(), signal.SIGKILL)
         if memory is not None:
