@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitops import build, engine, fleetgen, pipeline, schemas, tools
+from gitops import build, cachefs, engine, fleetgen, pipeline, schemas, tools
 from gitops.policy import Fleet
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -37,7 +37,7 @@ GIB = 1024 ** 3
 def _env() -> dict[str, str]:
     return dict(os.environ,
                 PYTHONPATH=os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)]),
-                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(PROJECT / ".cache")),
+                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(pipeline.cache_dir(PROJECT))),
                 GITOPS_TOOLS_DIR=os.environ.get("GITOPS_TOOLS_DIR", str(tools.tools_dir(PROJECT))))
 
 
@@ -240,6 +240,8 @@ def _hostile_case(root: Path, name: str) -> None:
         inv.write_text(inv.read_text() + _BOMB_TOP)
     elif name == "alias bomb in policies/waivers.yaml":
         (root / "policies" / "waivers.yaml").write_text("- rule: " + _BOMB_TOP.replace("\n", "\n  "))
+    elif name == MANY:
+        _many_objects(root)
     elif name == "50 MB ConfigMap in an overlay":
         with open(overlay.parent / "big.yaml", "w") as fh:
             fh.write("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\ndata:\n  blob: ")
@@ -251,8 +253,69 @@ def _hostile_case(root: Path, name: str) -> None:
         raise ValueError(name)
 
 
+MANY = "20,000 ConfigMaps in one 1.1 MB file"
 HOSTILE_CASES = ("alias bomb in a base manifest", "alias bomb in an overlay's new file", "alias bomb in a kustomization",
-                 "alias bomb in inventory.yaml", "alias bomb in policies/waivers.yaml", "50 MB ConfigMap in an overlay")
+                 "alias bomb in inventory.yaml", "alias bomb in policies/waivers.yaml", "50 MB ConfigMap in an overlay",
+                 MANY)
+
+
+def _many_objects(root: Path) -> None:
+    """cluster-2's overlay gets 20,000 ConfigMaps in one file: inside every size limit, hours of kustomize."""
+    overlay = root / "overlays" / "cluster-2" / "kustomization.yaml"
+    (overlay.parent / "many.yaml").write_text(
+        "".join(f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n" for i in range(20_000)))
+    overlay.write_text(overlay.read_text().replace("resources:\n", "resources:\n  - many.yaml\n", 1))
+
+
+def _hostile_copy(tmp: str) -> Path:
+    root = Path(tmp) / "repo"
+    for item in HOSTILE_SOURCES:
+        src = PROJECT / item
+        if src.is_dir():
+            shutil.copytree(src, root / item)
+        elif src.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, root / item)
+    return root
+
+
+def _left_running(marker: str) -> list[int]:
+    """Live processes (not zombies) whose environment holds `marker`: everything a run starts inherits its TMPDIR."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and marker.encode() in (entry / "environ").read_bytes().split(b"\0") and \
+                    (entry / "stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                found.append(int(entry.name))
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+def cancelled() -> dict:
+    """validate on 20,000 ConfigMaps with every limit raised (kbuild busy for hours), SIGTERM once kbuild runs:
+    the time to exit, the exit code, processes and temporary files left behind."""
+    with tempfile.TemporaryDirectory(prefix="bench-cancel-") as tmp:
+        root = _hostile_copy(tmp)
+        _many_objects(root)
+        scratch = Path(tmp) / "scratch"
+        scratch.mkdir()
+        env = {**_env(), "TMPDIR": str(scratch), "GITOPS_MAX_OBJECTS_PER_OVERLAY": "100000",
+               "GITOPS_KUSTOMIZE_CPU_SECONDS": "3600", "GITOPS_KUSTOMIZE_TIMEOUT": "3600"}
+        marker = f"TMPDIR={scratch}"
+        run = subprocess.Popen(_cli(root, "validate", "--no-cache"), env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and not any(
+                Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].endswith(b"/kbuild")
+                for pid in _left_running(marker) if Path(f"/proc/{pid}/cmdline").exists()):
+            time.sleep(0.05)
+        start = time.perf_counter()
+        run.terminate()
+        code = run.wait()
+        wall = time.perf_counter() - start
+        time.sleep(1)  # killed children are reaped by init
+        return {"wall": wall, "code": code, "left": len(_left_running(marker)), "temp": len(list(scratch.iterdir()))}
 
 
 def hostile() -> str:
@@ -264,14 +327,7 @@ def hostile() -> str:
     results = {}
     for name in HOSTILE_CASES:
         with tempfile.TemporaryDirectory(prefix="bench-hostile-") as tmp:
-            root = Path(tmp) / "repo"
-            for item in HOSTILE_SOURCES:
-                src = PROJECT / item
-                if src.is_dir():
-                    shutil.copytree(src, root / item)
-                elif src.is_file():
-                    root.mkdir(parents=True, exist_ok=True)
-                    shutil.copy2(src, root / item)
+            root = _hostile_copy(tmp)
             _hostile_case(root, name)
             runs = [_timed(_cli(root, "validate")) for _ in range(REPEATS)]  # best wall time, worst memory
             wall, code, rss = min(r[0] for r in runs), max(r[1] for r in runs), max(r[2] for r in runs)
@@ -287,7 +343,14 @@ def hostile() -> str:
     lines.append(f"  alias bomb rejected < 1 s wherever it sits: slowest {worst_bomb:.2f} s -> "
                  f"{_met(worst_bomb < 1 and all(c == 2 for _, c, _ in bombs))}")
     lines.append(f"  50 MB file rejected < 2 s: {big[0]:.2f} s -> {_met(big[0] < 2 and big[1] == 2)}")
-    lines.append(f"  peak memory < 300 MiB for both: highest {peak / 2**20:.0f} MiB -> {_met(peak < 300 * 2**20)}")
+    many = results[MANY]
+    lines.append(f"  20,000 objects in one overlay rejected < 2 s, naming the overlay and the limit: {many[0]:.2f} s -> "
+                 f"{_met(many[0] < 2 and many[1] == 2)}")
+    lines.append(f"  peak memory < 300 MiB for all: highest {peak / 2**20:.0f} MiB -> {_met(peak < 300 * 2**20)}")
+    stop = cancelled()
+    lines.append(f"  cancelled run (SIGTERM while kbuild builds 20,000 objects): exit {stop['code']} after "
+                 f"{stop['wall']:.2f} s, {stop['left']} processes and {stop['temp']} temporary files left -> "
+                 f"{_met(stop['code'] == 2 and stop['wall'] < 2 and stop['left'] == 0 and stop['temp'] == 0)}")
     return "\n".join(lines)
 
 
@@ -472,10 +535,7 @@ def _parallel_loop_script(root: Path, clusters: int, out: Path) -> tuple[str, in
 def _fresh_cache(tmp: Path) -> dict[str, str]:
     """An environment whose validate cache is empty (the converted schemas shared: not what is measured)."""
     folder = Path(tempfile.mkdtemp(prefix="cache-", dir=tmp))
-    shared = pipeline.cache_dir(PROJECT)
-    for name in ("schemas", "crds"):
-        if (shared / name).is_dir():
-            (folder / name).symlink_to(shared / name)
+    cachefs.seed(folder, Path(_env()["GITOPS_CACHE_DIR"]))
     return {**_env(), "GITOPS_CACHE_DIR": str(folder)}
 
 

@@ -101,13 +101,36 @@ def _apply(root: Path, op: dict[str, Any], ctx: dict[str, str]) -> None:
         text = path.read_text(encoding="utf-8")
         assert text.count(old) == 1, f"{old!r} occurs {text.count(old)} times in {rel}"
         path.write_text(text.replace(old, _fill(new, ctx)), encoding="utf-8")
-    elif kind in ("write", "append", "latin1"):
+    elif kind in ("write", "append", "latin1", "exec"):  # exec: an executable file (a script posing as a tool)
         rel, text = args
-        path = root / rel
+        path = root / _fill(rel, ctx)
         path.parent.mkdir(parents=True, exist_ok=True)
         data = _fill(text, ctx).encode("latin-1" if kind == "latin1" else "utf-8")
         with open(path, "ab" if kind == "append" else "wb") as fh:
             fh.write(data)
+        if kind == "exec":
+            path.chmod(0o755)
+    elif kind == "objects":  # N ConfigMaps, one document each, in one file
+        rel, count = args
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join(f"---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c{i}\n"
+                                for i in range(count)))
+    elif kind == "doubling":  # levels of kustomizations, each building two name-prefixed copies of the one below
+        rel, levels = args
+        folder = root / rel
+        (folder / "0").mkdir(parents=True)
+        (folder / "0" / "kustomization.yaml").write_text("namespace: istio-apps\nresources:\n  - configmap.yaml\n")
+        (folder / "0" / "configmap.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n")
+        for level in range(1, levels + 1):
+            for half in ("a", "b"):
+                (folder / str(level) / half).mkdir(parents=True)
+                (folder / str(level) / half / "kustomization.yaml").write_text(
+                    f"namePrefix: {half}-\nresources:\n  - ../../{level - 1}\n")
+            (folder / str(level) / "kustomization.yaml").write_text("resources:\n  - a\n  - b\n")
+    elif kind == "run":  # a command run before the one under test (a warm cache, say); its outcome is not checked
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            cli.main(["--root", str(root), *(_fill(a, ctx) for a in args)])
     elif kind == "big":  # a ConfigMap (or any file) of about N bytes
         rel, size = args
         path = root / rel
@@ -166,7 +189,7 @@ def _line(root: Path, rel: str, snippet: str) -> int:
 
 
 @pytest.mark.parametrize("case", _cases())
-def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None:
+def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = tmp_path / "case"
     parent.mkdir()
     root = parent / "repo"
@@ -174,9 +197,15 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None
     scratch = tmp_path / "scratch"  # TMPDIR of the run: must be empty afterwards
     scratch.mkdir()
     ctx = {"root": str(root), "parent": str(parent), "outside": str(_outside(parent)), "scratch": str(scratch),
+           "home": str(tmp_path / "home"),  # a user's own folders ($XDG_CACHE_HOME, say): outside the case's folder
            # waiver expiry dates: within the default longest lifetime (90 days), and just past it
            "soon": (date.today() + timedelta(days=30)).isoformat(),
            "late": (date.today() + timedelta(days=91)).isoformat()}
+    for name, value in case.get("env", {}).items():  # for setup's `run` and the command alike
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, _fill(value, ctx))
     for op in case.get("setup", []):
         _apply(root, op, ctx)
     argv = ["--root", str(root), *(_fill(a, ctx) for a in case["command"])]

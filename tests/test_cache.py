@@ -1,4 +1,4 @@
-"""The validate cache (.cache/validate/): a second run re-uses every unchanged overlay's build, parse
+"""The validate cache (<cache folder>/validate/): a second run re-uses every unchanged overlay's build, parse
 and schema verdict, still runs the stale check and every policy, and never trusts a bad entry."""
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import PROJECT, edit
-from gitops import build, cache, cli, fleetgen, pipeline, proc, schemacheck, schemas
+from gitops import build, cache, cachefs, cli, fleetgen, pipeline, proc, schemacheck, schemas
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 3, 3
@@ -28,10 +28,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     edit(root, "overlays/cluster-2/catalog-upstreams.yaml", "\ndata:\n", "\nbogusField: 1\ndata:\n")
     assert cli.main(["--root", str(root), "render"]) == 0
     folder = tmp_path / "cache"
-    folder.mkdir()
-    for shared in ("schemas", "crds"):
-        if (PROJECT / ".cache" / shared).is_dir():
-            (folder / shared).symlink_to(PROJECT / ".cache" / shared)
+    cachefs.seed(folder, Path(os.environ["GITOPS_CACHE_DIR"]))
     monkeypatch.setenv("GITOPS_CACHE_DIR", str(folder))
     return root
 
@@ -182,3 +179,79 @@ def test_the_schema_package_is_keyed_by_its_version_file(tmp_path: Path, monkeyp
     assert cache._schema_package() != first
     (package / "version.py").unlink()
     assert cache._schema_package() == cache._package_version("kubernetes-validate") != "absent"
+
+
+def _forge(path: Path, payload: Any) -> None:
+    """Rewrite an entry as a forger would: the payload edited, its digest recomputed, a MAC under a key of its own."""
+    import hashlib
+    import hmac
+
+    head = json.loads(path.read_bytes().partition(b"\n")[0])
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    head["sha256"] = hashlib.sha256(body).hexdigest()
+    head["mac"] = hmac.new(b"not the cache's key", body, hashlib.sha256).hexdigest()
+    path.write_bytes(json.dumps(head).encode() + b"\n" + body)
+
+
+def test_a_forged_entry_is_a_miss_never_a_verdict(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build without the broken field and a schema verdict of "no problem" for everything, each with its digest
+    recomputed: neither is what a run wrote, so both are made again and the errors stay."""
+    cold = _findings(fleet)
+    assert any(rule == "schema" and "bogusField" in message for rule, _, message, _ in cold)
+    [broken] = [p for p in _entries("builds") if b"bogusField" in p.read_bytes()]
+    texts = json.loads(broken.read_bytes().partition(b"\n")[2])
+    _forge(broken, [t.replace("bogusField: 1\n", "") for t in texts])
+    for verdicts in _entries("schema"):
+        _forge(verdicts, {sha: [] for sha in json.loads(verdicts.read_bytes().partition(b"\n")[2])})
+    spy = _Spy(monkeypatch)
+    assert _findings(fleet) == cold
+    assert len(spy.built) == 1 and spy.schema_runs == 2
+    assert cli.main(["--root", str(fleet), "validate", "--format", "json"]) == 1  # and through the command line
+
+
+@pytest.mark.parametrize("cached", [True, False], ids=["cache", "no-cache"])
+def test_a_replaced_schema_never_hides_a_schema_error(fleet: Path, cached: bool) -> None:
+    """The converted schemas are verified on every use, with or without --no-cache: a permissive schema put in
+    place of ConfigMap's is found and the schemas made again."""
+    folder = Path(os.environ["GITOPS_CACHE_DIR"])
+    [schema] = folder.glob("schemas/k8s-*/v*/configmap-v1.json")
+    (schema.parent / "permissive").write_text('{"type": "object"}')
+    os.replace(schema.parent / "permissive", schema)  # a new file: the seeded hard links stay intact
+    findings = _findings(fleet, cache=cached)
+    assert any(rule == "schema" and "bogusField" in message for rule, _, message, _ in findings), findings
+    assert schema.read_text() != '{"type": "object"}'
+
+
+def test_links_in_the_cache_folder_are_never_followed(fleet: Path, tmp_path: Path) -> None:
+    """A link where a folder of the cache belongs is replaced by a real folder: nothing is written, pruned or read
+    outside the cache folder."""
+    outside = tmp_path / "outside"
+    (outside / "ab").mkdir(parents=True)
+    (outside / "ab" / "old.json").write_text("{}")
+    os.utime(outside / "ab" / "old.json", (0, 0))  # what pruning would delete, were it to follow the link
+    folder = Path(os.environ["GITOPS_CACHE_DIR"]) / cache.FOLDER
+    folder.mkdir()
+    (folder / "builds").symlink_to(outside)
+    (folder / "schema").symlink_to(outside / "ab")
+    before = sorted((p.relative_to(outside).as_posix(), p.stat().st_mtime_ns) for p in outside.rglob("*"))
+    cold = _findings(fleet)
+    assert _findings(fleet) == cold
+    assert sorted((p.relative_to(outside).as_posix(), p.stat().st_mtime_ns) for p in outside.rglob("*")) == before
+    assert not (folder / "builds").is_symlink() and len(_entries("builds")) == CLUSTERS
+
+
+def test_a_fifo_in_place_of_an_entry_is_a_miss(fleet: Path) -> None:
+    cold = _findings(fleet)
+    [parse] = _entries("parse")
+    parse.unlink()
+    os.mkfifo(parse)  # a plain open() would wait for a writer for ever
+    assert _findings(fleet) == cold
+
+
+def test_the_key_covers_kbuilds_sources_and_the_converters(fleet: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    folder = Path(os.environ["GITOPS_CACHE_DIR"])
+    first = cache.Cache(fleet, folder).inputs
+    monkeypatch.setattr(cache.tools, "kbuild_source", lambda root: "another kbuild")
+    second = cache.Cache(fleet, folder).inputs
+    monkeypatch.setattr(cache.crds, "CONVERTER_VERSION", "another converter")
+    assert len({first, second, cache.Cache(fleet, folder).inputs}) == 3

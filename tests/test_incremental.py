@@ -63,6 +63,26 @@ def test_an_untracked_file_counts_as_changed(fleet: Path) -> None:
     assert _rebuilt(fleet) == {"cluster-3"}
 
 
+def test_a_file_only_a_transformer_config_names_counts_whatever_its_folder(fleet: Path) -> None:
+    """A patch in overlays/cluster-2/.nox/ read through a transformer's config: not in the kustomization closure,
+    but under a kustomization's folder, where the build can read it; the folder's name does not matter."""
+    write(fleet, "overlays/cluster-2/.nox/patch.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\n")
+    assert _rebuilt(fleet) == {"cluster-2"}
+
+
+def test_a_change_at_a_links_real_path_counts(fleet: Path) -> None:
+    """git lists a file at its real path; the build reads it through a folder link, the closure names the link."""
+    write(fleet, "shared/extra/kustomization.yaml", "resources:\n  - configmap.yaml\n")
+    write(fleet, "shared/extra/configmap.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: extra\n")
+    (fleet / "overlays/cluster-3/extra").symlink_to("../../shared/extra")
+    edit(fleet, "overlays/cluster-3/kustomization.yaml", "resources:\n", "resources:\n  - extra\n")
+    _git(fleet, "add", "-A")
+    _git(fleet, "commit", "-q", "-m", "a folder through a link")
+    edit(fleet, "shared/extra/configmap.yaml", "name: extra", "name: changed")
+    assert incremental.changed_files(fleet, "HEAD") == {"shared/extra/configmap.yaml"}
+    assert _rebuilt(fleet) == {"cluster-3"}
+
+
 def test_an_inventory_change_rebuilds_all(fleet: Path) -> None:
     edit(fleet, "inventory.yaml", "location: us-east1", "location: us-east4")
     assert _rebuilt(fleet) == {p.name for p in PLANS}

@@ -26,7 +26,7 @@ def _cli_texts(kz: build.Kustomize, root: Path, targets: list[Path]) -> list[tup
 def _kbuild_texts(kz: build.Kustomize, targets: list[Path]) -> list[tuple[bool, str]]:
     assert kz.kbuild is not None
     with closing(kbuild.builds(kz.kbuild, targets, workers=2, timeout=300, memory_mib=build.MEMORY_MIB,
-                               env=os.environ)) as frames:
+                               cpu_seconds=build.cpu_seconds() * len(targets), env=os.environ)) as frames:
         return [(ok, text) for _, ok, text in frames]
 
 

@@ -76,3 +76,33 @@ def test_tools_dir_is_git_ignored() -> None:
 def test_tools_dir_defaults_into_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("GITOPS_TOOLS_DIR", raising=False)
     assert tools.tools_dir(PROJECT) == PROJECT / ".tools" / "bin"
+
+
+def test_a_kbuild_that_merely_reports_the_hash_is_rebuilt_never_run(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A script in the tools folder that prints the expected source hash: with Go, kbuild's build info must match
+    tools/kbuild/go.mod and go.sum before the binary is ever run, so the script is replaced by a real build."""
+    if shutil.which("go") is None:
+        pytest.skip("needs Go to build kbuild")  # pragma: no cover - CI has Go
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    source = PROJECT / tools.KBUILD_DIR
+    marker = tmp_path / "kbuild-ran"
+    fake = folder / "kbuild"
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\necho {tools.source_hash(source)}\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("GITOPS_TOOLS_DIR", str(folder))
+    assert tools.ensure_kbuild(PROJECT) == fake
+    assert not marker.exists()
+    assert tools.kbuild_built_from(fake, source) and tools.reported_hash(fake) == tools.source_hash(source)
+
+
+def test_kbuild_build_info_must_match_its_module() -> None:
+    """The real kbuild matches tools/kbuild; another Go program (kustomize) does not, nor does a script."""
+    if shutil.which("go") is None:
+        pytest.skip("needs Go to read build info")  # pragma: no cover - CI has Go
+    source = PROJECT / tools.KBUILD_DIR
+    kbuild = tools.ensure_kbuild(PROJECT)
+    assert kbuild is not None and tools.kbuild_built_from(kbuild, source)
+    assert not tools.kbuild_built_from(tools.ensure(tools.KUSTOMIZE, PROJECT), source)
+    assert not tools.kbuild_built_from(Path("/bin/sh"), source)

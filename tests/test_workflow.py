@@ -1,6 +1,7 @@
 """The CI workflow: actionlint (pinned, built like the other Go tools) and the conventions it keeps."""
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -8,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from gitops import crds, proc, tools
+from gitops import crds, owned, proc, tools
 
 WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.y*ml"))
 _USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)(.*)$")
@@ -70,24 +71,37 @@ def test_ci_passes_its_crd_mirror_through_the_environment() -> None:
     assert 'GITOPS_CRD_MIRROR="$(cd ../shared/crds && pwd)"' in run and "export GITOPS_CRD_MIRROR" in run
 
 
-def test_validate_cache_is_persisted_apart_from_the_tools() -> None:
-    """.cache/validate gets its own cache step (a new key per run, the newest earlier one restored, with the
-    same pinned action as the tools cache); the tools cache keeps only the schemas and CRDs of .cache/."""
+def _cache_steps(flow: dict) -> list[tuple[str, int, dict]]:
+    return [(job, i, step) for job, spec in flow["jobs"].items() for i, step in enumerate(spec["steps"])
+            if step.get("uses", "").startswith("actions/cache")]
+
+
+def test_caches_are_restored_everywhere_and_saved_only_from_main() -> None:
+    """Nothing a pull request's run wrote reaches a later run (README: Cache and shards): every cache step is a
+    restore, except saves that run only on pushes (to main, the only branch pushes run for), right after validate
+    and before the tests run the branch's own code. The cached paths are the tools folder and the cache folder
+    outside the checkout (never .cache/ of the checkout), keyed on everything that changes their content."""
     flow = yaml.safe_load((PROJECT / ".github/workflows/validate.yaml").read_text())
-    steps = flow["jobs"]["validate"]["steps"]
-    caches = [s for s in steps if s.get("uses", "").startswith("actions/cache@")]
-    tools_cache, validate_cache = caches
-    assert tools_cache["uses"] == validate_cache["uses"]
-    assert tools_cache["with"]["path"].split() == [".tools", ".cache/schemas", ".cache/crds"]
-    prefix = "gitops-validate-${{ hashFiles('scripts/gitops/**', 'requirements.txt') }}-"
-    assert validate_cache["with"] == {"path": ".cache/validate", "key": prefix + "${{ github.sha }}",
-                                      "restore-keys": prefix}
-    validate = next(i for i, s in enumerate(steps) if "nox -s validate" in s.get("run", ""))
-    assert steps.index(validate_cache) < validate
-    for job in flow["jobs"].values():  # no step caches all of .cache (it would overlap the validate cache)
-        for step in job["steps"]:
-            if step.get("uses", "").startswith("actions/cache@"):
-                assert ".cache" not in step["with"]["path"].split()
+    assert flow[True]["push"] == {"branches": ["main"]}  # PyYAML reads the key `on` as True
+    steps = _cache_steps(flow)
+    assert {step["uses"].split("@")[0] for _, _, step in steps} == {"actions/cache/restore", "actions/cache/save"}
+    assert len({step["uses"].split("@")[1] for _, _, step in steps}) == 1  # one pinned release for all
+    cache_base = owned.default_cache(PROJECT).parent  # ~/.cache/gitops-mcs, one folder per repository inside
+    assert cache_base == Path.home() / ".cache" / "gitops-mcs" or "XDG_CACHE_HOME" in os.environ
+    for job, index, step in steps:
+        assert step["with"]["path"] in (".tools", "~/.cache/gitops-mcs"), step
+        assert "tools/kbuild/**" in step["with"]["key"]
+        if step["with"]["path"] == "~/.cache/gitops-mcs":
+            assert step["with"]["key"].endswith("-${{ github.sha }}")
+            assert all(f"'{f}'" in step["with"]["key"] for f in ("scripts/gitops/**", "crds.lock.yaml"))
+        if step["uses"].startswith("actions/cache/save"):
+            assert job == "validate" and step["if"].startswith("always() && github.event_name == 'push'"), step
+            names = [s.get("run", "") for s in flow["jobs"][job]["steps"]]
+            validate = next(i for i, run in enumerate(names) if "nox -s validate" in run)
+            tests = next(i for i, run in enumerate(names) if "nox -s tests" in run)
+            assert validate < index < tests
+    saved = {step["with"]["path"] for _, _, step in steps if step["uses"].startswith("actions/cache/save")}
+    assert saved == {".tools", "~/.cache/gitops-mcs"}
 
 
 def _validate_argv(env: dict[str, str]) -> list[str]:
@@ -109,3 +123,4 @@ def test_validate_compares_the_rules_with_the_pull_requests_base() -> None:
     assert _validate_argv({"GITHUB_BASE_REF": "main"})[-2:] == ["--base", "origin/main"]
     assert _validate_argv({"GITHUB_BASE_REF": "release 1"})[-2:] == ["--base", "origin/release 1"]
     assert "--base" not in _validate_argv({})
+

@@ -18,9 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from . import kbuild, kustomizations
+from . import kbuild, kustomizations, proc
 from .errors import InputError
-from .proc import run
 from .inventory import Cluster
 from .manifests import Documents, Resource, parse_build
 
@@ -36,6 +35,16 @@ PER_OVERLAY = 5.0  # kbuild's limit for a batch is TIMEOUT plus this for each ov
 # Go reserves ~1 GiB of address space at start (its page allocator), so the ceiling is on address space, not use:
 # 4 GiB ran 20 of 20 builds, 1.5 GiB failed 4 of 10 at start-up.
 MEMORY_MIB = int(os.environ.get("GITOPS_KUSTOMIZE_MEMORY_MIB", "4096"))
+PER_OVERLAY_CPU = 2.0  # kbuild's CPU ceiling for a batch is cpu_seconds() plus this for each overlay in it
+_OUT_OF_CPU = "kustomize used more than its"
+
+
+def cpu_seconds() -> float:
+    """CPU time one overlay's build may use (GITOPS_KUSTOMIZE_CPU_SECONDS; RLIMIT_CPU): one builds in well under
+    a second, and an input that takes kustomize minutes (what max_objects misses) must end with a message."""
+    return float(os.environ.get("GITOPS_KUSTOMIZE_CPU_SECONDS", "60"))
+
+
 _ANNOTATIONS = "buildMetadata: [originAnnotations, transformerAnnotations]\n"
 
 
@@ -61,11 +70,14 @@ def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> tuple[bool, s
     """(True, the YAML) or (False, kustomize's error) of one `kustomize build`."""
     # Load restrictor on, and none of --enable-exec, --enable-alpha-plugins, --enable-helm, --network.
     cmd = [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsRootOnly", str(target)]
-    proc = run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV,
-               memory_mib=MEMORY_MIB)
-    if proc.returncode != 0:
-        return False, proc.stderr.strip().removeprefix("Error: ")
-    return True, proc.stdout
+    done = proc.run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV,
+                    memory_mib=MEMORY_MIB, cpu_seconds=cpu_seconds())
+    if proc.out_of_cpu(done.returncode):
+        return False, (f"{_OUT_OF_CPU} {cpu_seconds():g} CPU seconds (GITOPS_KUSTOMIZE_CPU_SECONDS) and was stopped: "
+                       "the overlay makes too many objects, or too much work, for one build")
+    if done.returncode != 0:
+        return False, done.stderr.strip().removeprefix("Error: ")
+    return True, done.stdout
 
 
 def _first_lines(text: str, count: int = 5) -> str:
@@ -87,6 +99,7 @@ def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | Non
         try:
             with closing(kbuild.builds(kz.kbuild, [t for _, t in targets], workers=workers,
                                        timeout=TIMEOUT + PER_OVERLAY * len(targets), memory_mib=MEMORY_MIB,
+                                       cpu_seconds=cpu_seconds() + PER_OVERLAY_CPU * len(targets),
                                        env=_KBUILD_ENV)) as frames:
                 for index, ok, text in frames:
                     done += 1
@@ -155,12 +168,18 @@ def build_all(kz: Kustomize, clusters: list[Cluster], root: Path, workers: int |
         for cluster, target, ok, text in builds:
             if not ok:
                 error = _failed(cluster, target, text)
+                if text.startswith(_OUT_OF_CPU):  # not a YAML problem: parsing every manifest would only add time
+                    raise error
                 closures.check_manifests(target)  # a malformed manifest, named with its file and line
                 where = closures.explain(target, error.message)
                 if where is not None:
                     raise InputError(error.message, where[0], where[1])
                 raise error
             built[cluster.name] = parse_build(cluster.name, text, target.resolve(), root, documents)
+            if len(built[cluster.name]) > kustomizations.max_objects():  # what the estimate before the build missed
+                raise InputError(f"overlay {cluster.overlay} built {len(built[cluster.name]):,} objects, over the limit "
+                                 f"of {kustomizations.max_objects():,} objects per overlay "
+                                 "(GITOPS_MAX_OBJECTS_PER_OVERLAY): split the overlay, or raise the limit", cluster.overlay)
             if on_built is not None:  # progress display: clusters built so far
                 on_built(cluster.name)
     return built

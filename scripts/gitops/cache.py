@@ -1,22 +1,25 @@
-"""Content-addressed cache of validate's per-overlay work, under .cache/validate/.
+"""Content-addressed cache of validate's per-overlay work, in the cache folder (owned.cache_dir: outside the
+repository by default) under validate/.
 
 A pull request usually touches one overlay, or none of the files a build reads; rebuilding and
 re-checking fifty identical overlays is where a second run's time would go. So:
 
-- each overlay's build (the documents kustomize printed) is stored under a key that hashes the
-  content of every file of its kustomization closure (kustomizations.Closures), the overlay's path,
-  the pinned tool versions and the schema set;
+- each overlay's build (the documents kustomize printed) is stored under a key that hashes everything
+  the build can read: every file of its kustomization closure (kustomizations.Closures) and every file
+  under each of its kustomizations' folders, whatever its name, with links followed inside the
+  repository (Closures.reach); the overlay's path; the pinned tool versions and kbuild's source hash;
+  the schema set (the CRD lock, schemas/, the kubernetes-validate version, the converters' versions);
 - each distinct document's schema result is stored per Kubernetes minor, under the same versions
   and schema set.
 
 Everything after that (parsing each distinct document once, the stale check, every policy across
 all clusters, waivers) runs on every validate; only kustomize and kubeconform are skipped.
 
-Entries are untrusted: each file starts with a header naming the format, its own key and the
-sha256 of its payload. A torn, corrupt, foreign (another key's file moved in place) or older-format
-entry fails the check and is rebuilt and overwritten, never used. The hash detects corruption and
-mix-ups, not forgery: anyone who can write .cache/ can also run the tools, so CI must scope the
-cache to the branch (actions/cache does: a pull request cannot write its base branch's cache).
+Entries are untrusted: each file starts with a header naming the format, its own key and an HMAC
+of format, kind, key and payload under the cache folder's secret key (cachefs.Seal). A torn, corrupt,
+foreign (another key's file moved in place), older-format or forged entry (a file this user's runs did
+not write) fails the check and is rebuilt and overwritten, never used. Nothing in the cache folder is
+read or written through a link (cachefs).
 """
 from __future__ import annotations
 
@@ -25,12 +28,11 @@ import json
 import os
 import posixpath
 import stat
-import time
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Iterable
 
-from . import build, crds, schemas, tools
+from . import build, cachefs, crds, schemas, tools
 from .errors import ToolError
 from .fsio import inside_real, sha256_file, write_atomic
 from .inventory import Cluster, Inventory
@@ -38,9 +40,9 @@ from .kustomizations import Closures
 from .manifests import Documents, Resource
 from .schemacheck import SchemaProblem
 
-FORMAT = "gitops-validate-cache/1"  # bump when what an entry holds, or how it is derived, changes
+FORMAT = "gitops-validate-cache/2"  # bump when what an entry holds, or how it is derived, changes
 FOLDER = "validate"
-_NOT_INPUTS = {".git", ".cache", ".tools", ".nox"}  # never read by a build, and changing all the time
+MAX_ENTRY_BYTES = 1 << 30  # an entry bigger than this was not written by a run (the parse entry of 1,000 clusters: ~10 MB)
 MAX_AGE_DAYS = 30.0  # a build entry no run has used for this long is removed
 MAX_SCHEMA_RESULTS = 100_000  # distinct documents remembered per Kubernetes minor
 
@@ -57,6 +59,14 @@ def _file_digest(root: Path, rel: str, real_root: str | None = None) -> str:
     try:
         if not inside_real(path, real_root or os.path.realpath(root)) or not stat.S_ISREG(os.stat(path).st_mode):
             return "link:" + os.readlink(path) if os.path.islink(path) else "special"
+    except OSError:
+        return "unreadable"
+    return _content_sha(path)
+
+
+def _content_sha(path: Path) -> str:
+    """sha256 of a regular file's content, read in pieces (fsio.sha256_file), "unreadable" when it cannot be."""
+    try:
         return sha256_file(path)
     except OSError:
         return "unreadable"
@@ -73,15 +83,16 @@ class Cache:
 
     def __init__(self, root: Path, folder: Path) -> None:
         self.root = root
-        self.folder = folder / FOLDER
+        self.folder = cachefs.folder(folder, FOLDER)
+        self.seal = cachefs.Seal(folder)
         self._files: dict[str, str] = {}
         self._folders: dict[str, str] = {}
         self._texts: dict[str, str] = {}
         self._real_root = os.path.realpath(root)  # resolved once: every file's digest checks it stays inside  # document text -> its sha256, each distinct text hashed once per run
         self.hits: set[str] = set()  # clusters whose build came from the cache in this run
         digest = hashlib.sha256(FORMAT.encode())
-        for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, schemas.CONVERSION,
-                     _schema_package(), self._file(crds.LOCK_FILE)):
+        for part in (tools.KUSTOMIZE.version, tools.KUBECONFORM.version, tools.kbuild_source(root), schemas.CONVERSION,
+                     crds.CONVERTER_VERSION, _schema_package(), self._file(crds.LOCK_FILE)):
             digest.update(f"{part}\0".encode())
         handwritten = root / schemas.HANDWRITTEN
         for path in sorted(handwritten.rglob("*")) if handwritten.is_dir() else ():
@@ -108,17 +119,20 @@ class Cache:
     def _path(self, kind: str, key: str) -> Path:
         return self.folder / kind / key[:2] / f"{key}.json"
 
+    def _mac(self, kind: str, key: str, body: bytes) -> str:
+        return self.seal.tag(FORMAT.encode(), kind.encode(), key.encode(), body)
+
     def get(self, kind: str, key: str) -> Any | None:
-        """The payload stored under key, or None when absent or not exactly what was written for it."""
-        try:
-            raw = self._path(kind, key).read_bytes()
-        except OSError:
+        """The payload stored under key, or None when absent or not exactly what a run wrote for it."""
+        raw = cachefs.read(self._path(kind, key), MAX_ENTRY_BYTES)
+        if raw is None:
             return None
         head, sep, body = raw.partition(b"\n")
         try:
             header = json.loads(head)
             if (not sep or not isinstance(header, dict) or header.get("format") != FORMAT
-                    or header.get("key") != key or header.get("sha256") != _sha(body)):
+                    or header.get("key") != key or not self.seal.valid(header.get("mac"), FORMAT.encode(),
+                                                                       kind.encode(), key.encode(), body)):
                 return None
             return json.loads(body)
         except ValueError:
@@ -127,53 +141,51 @@ class Cache:
     def _touch(self, kind: str, key: str) -> None:
         """Mark an entry used (its mtime), so that prune keeps what is still in use."""
         try:
-            os.utime(self._path(kind, key))
+            os.utime(self._path(kind, key), follow_symlinks=False)
         except OSError:
             pass
 
     def prune(self, kind: str, max_age_days: float = MAX_AGE_DAYS) -> None:
         """Remove entries unused for max_age_days: a cache CI carries from run to run must not grow forever."""
-        limit = time.time() - max_age_days * 86400
-        for folder, _, names in os.walk(self.folder / kind):
-            for name in names:
-                path = Path(folder) / name
-                try:
-                    if path.stat().st_mtime < limit:
-                        path.unlink()
-                except OSError:
-                    continue
+        cachefs.prune(cachefs.folder(self.folder, kind), max_age_days)
 
     def put(self, kind: str, key: str, payload: Any) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
-        head = json.dumps({"format": FORMAT, "key": key, "sha256": _sha(body)}).encode()
-        write_atomic(self._path(kind, key), head + b"\n" + body)
+        head = json.dumps({"format": FORMAT, "key": key, "mac": self._mac(kind, key, body)}).encode()
+        write_atomic(cachefs.folder(self.folder, kind, key[:2]) / f"{key}.json", head + b"\n" + body)
 
     # -- builds ----------------------------------------------------------------------------
 
-    def _folder(self, rel: str) -> str:
-        """Hash of every file under a kustomization's folder (names and contents), memoised."""
+    def _folder(self, closures: Closures, rel: str) -> str:
+        """Hash of everything the build can read under a kustomization's folder, whatever the names (a file read
+        through a transformer's config may sit in `.nox/`): each path, link text and content, memoised."""
         if rel not in self._folders:
             digest = hashlib.sha256()
-            for folder, dirs, names in os.walk(self.root / rel):
-                dirs[:] = sorted(d for d in dirs if d not in _NOT_INPUTS)
-                base = Path(folder).relative_to(self.root).as_posix()
-                for name in sorted(names):
-                    digest.update(f"{base}/{name}\0{self._file(f'{base}/{name}')}\0".encode())
+            for entry in closures.reach(rel):
+                if entry.folder:
+                    content = ""
+                elif entry.real is None or not entry.regular:  # never opened: a link out, a FIFO, a device
+                    content = "outside" if entry.real is None else "special"
+                else:  # a regular file of the repository: hashed once, and _file(path) need not resolve it again
+                    content = self._files.get(entry.path) or self._files.setdefault(
+                        entry.path, _content_sha(self.root / entry.real))
+                digest.update(f"{entry.path}\0{entry.link}\0{content}\0".encode())
             self._folders[rel] = digest.hexdigest()
         return self._folders[rel]
 
-    def _key(self, overlay: str, files: list[str], folders: list[str]) -> str:
+    def _key(self, closures: Closures, overlay: str, files: list[str], folders: list[str]) -> str:
+        trees = [(rel, self._folder(closures, rel)) for rel in sorted(folders)]  # first: they hash the files too
         digest = hashlib.sha256(f"{self.inputs}\0build\0{overlay}\0".encode())
         for rel in sorted(files):
             digest.update(f"{rel}\0{self._file(rel)}\0".encode())
-        for rel in sorted(folders):
-            digest.update(f"{rel}/\0{self._folder(rel or '.')}\0".encode())
+        for rel, tree in trees:
+            digest.update(f"{rel}/\0{tree}\0".encode())
         return digest.hexdigest()
 
     def build_key(self, closures: Closures, overlay: str) -> str:
-        """The closure's files, and every file under each of its kustomizations' folders: with the load
-        restrictor on, a kustomization reads nothing outside its folder, so a file the walk does not
-        know (a path inside a transformer's config, say) still changes the key.
+        """The closure's files, and everything under each of its kustomizations' folders (links followed): with
+        the load restrictor on, a kustomization reads nothing outside its folder but what a link there leads
+        to, so a file the walk does not know (a path inside a transformer's config, say) still changes the key.
 
         The walk itself (parsing every kustomization) is skipped when the closure the last run found
         still gives a key with an entry: that key hashes every kustomization file the closure was
@@ -182,14 +194,14 @@ class Cache:
         memo = self.get("closures", memo_key)
         if (isinstance(memo, dict) and isinstance(memo.get("files"), list) and isinstance(memo.get("folders"), list)
                 and all(isinstance(x, str) for x in memo["files"] + memo["folders"])):
-            key = self._key(overlay, memo["files"], memo["folders"])
-            if self._path("builds", key).is_file():
+            key = self._key(closures, overlay, memo["files"], memo["folders"])
+            if os.path.isfile(self._path("builds", key)):
                 return key
         closure = closures.of(self.root / overlay)  # remote, missing, absolute references: InputError
         files, folders = sorted(closure.files), sorted({posixpath.dirname(k) for k in closure.kustomizations})
         if memo != {"files": files, "folders": folders}:
             self.put("closures", memo_key, {"files": files, "folders": folders})
-        return self._key(overlay, files, folders)
+        return self._key(closures, overlay, files, folders)
 
     def render(self, kz: build.Kustomize, inv: Inventory, workers: int | None = None,
                clusters: list[Cluster] | None = None) -> dict[str, list[Resource]]:

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, ruleconfig, rulediff, scaffold, shard, tools, waivers
+from . import __version__, diffformats, hydrate, pipeline, proc, ruleconfig, rulediff, scaffold, shard, tools, waivers
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Finding, Severity
@@ -101,7 +101,7 @@ def _validate_args(val: argparse.ArgumentParser) -> None:
     val.add_argument("--changed-since", metavar="REF", help="rebuild only the overlays whose inputs changed since "
                      "this git ref; other clusters are read from their committed clusters/<name>/")
     val.add_argument("--no-cache", action="store_true", help="build and schema-check every overlay afresh "
-                     "(default: re-use .cache/validate/ for overlays whose files did not change)")
+                     "(default: re-use the cache folder's builds for overlays whose files did not change)")
     _kustomize_cli_option(val)
     _rules_base_option(val)
     val.add_argument("--shard", metavar="K/N", help="build, schema- and stale-check only the K-th of N slices of "
@@ -419,7 +419,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in argv  # accepted anywhere on the line, before or after the command
     argv = [a for a in argv if a != "--debug"]
     try:
-        return _main(argv)
+        with proc.interruptible():  # SIGTERM, SIGINT, SIGHUP: every child killed, every `finally` run, exit 2
+            return _main(argv)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error becomes exit 2
         if debug:
             traceback.print_exc()
@@ -442,6 +443,8 @@ def _main(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
+        print("error: interrupted: every process it started was stopped and its temporary files removed",
+              file=sys.stderr)
         return EXIT_ERROR
 
 

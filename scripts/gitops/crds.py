@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 
-from . import fsio, yamlsrc
+from . import cachefs, fsio, yamlsrc
 from .yamlsrc import Fields
 from .errors import InputError, ToolError
 
@@ -88,10 +88,11 @@ def _read_source(source: str, root: Path) -> bytes | None:
 
 
 def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
-    """The CRD's bytes, from the cache, the mirror or the URL, always hash-checked."""
+    """The CRD's bytes, from the cache, the mirror or the URL, always hash-checked (a cached copy too)."""
     cached = cache / "crds" / f"{crd.sha256}.yaml"
-    if cached.is_file() and hashlib.sha256(cached.read_bytes()).hexdigest() == crd.sha256:
-        return cached.read_bytes()
+    data = cachefs.read(cached, MAX_CRD_BYTES)
+    if data is not None and hashlib.sha256(data).hexdigest() == crd.sha256:
+        return data
     tried = []
     for source in ([mirror.rstrip("/") + "/" + crd.name] if mirror else []) + [crd.url]:
         tried.append(source)
@@ -102,7 +103,7 @@ def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
         if digest != crd.sha256:
             raise InputError(f"{crd.name} from {source} has sha256 {digest}, but the lock says {crd.sha256}",
                              LOCK_FILE, crd.line)
-        fsio.write_atomic(cached, data)
+        fsio.write_atomic(cachefs.folder(cache, "crds") / cached.name, data)
         return data
     raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried)}. Offline, set --crd-mirror or "
                     "GITOPS_CRD_MIRROR to a directory holding the locked CRD files", LOCK_FILE, crd.line)
@@ -175,15 +176,13 @@ def scopes(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
 
 
 def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
-    """Convert every locked CRD into a schema folder (cached by the lock's hashes); return the folder."""
+    """Convert every locked CRD into a schema folder (cached by the lock's hashes, and verified on every use: a
+    replaced schema there must not hide a schema error); return the folder."""
     lock = load_lock(root)
     mirror = mirror or os.environ.get("GITOPS_CRD_MIRROR") or lock.mirror
     key = hashlib.sha256((CONVERTER_VERSION + "".join(c.sha256 for c in lock.crds)).encode()).hexdigest()[:16]
-    target = cache / "schemas" / f"crds-{key}"
-    if target.is_dir():
-        return target
-    # Staged beside the target and renamed into place; a failed fetch or conversion leaves no debris.
-    with fsio.staging_dir(target) as staging:
+
+    def convert_all() -> dict[str, str]:
         files: dict[str, str] = {}
         kinds: dict[str, str] = {}
         for crd in lock.crds:
@@ -191,5 +190,6 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
             kinds.update(crd_scopes(docs))
             files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in _schemas(docs, crd.name).items()}
         files[SCOPES_FILE] = json.dumps(kinds, sort_keys=True)
-        fsio.write_tree(staging, files)
-    return target
+        return files
+
+    return cachefs.sealed(cache, cache / "schemas" / f"crds-{key}", convert_all)

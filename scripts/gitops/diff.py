@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import yaml
 
-from . import bootstrap, engine, git, hydrate, pipeline, rulediff, ruleconfig, tools, yamlsrc
+from . import bootstrap, engine, git, hydrate, owned, pipeline, rulediff, ruleconfig, yamlsrc
 from .errors import InputError, UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -70,15 +70,6 @@ def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
     return found
 
 
-def _link_shared(base: Path, head: Path) -> None:
-    """Let the base reuse the head's pinned tools and schema cache (both keyed by version/content)."""
-    for link, target in ((base / ".tools" / "bin", tools.tools_dir(head)), (base / ".cache", pipeline.cache_dir(head))):
-        if not link.exists():
-            target.mkdir(parents=True, exist_ok=True)
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(target.resolve(), target_is_directory=True)
-
-
 @contextmanager
 def checkout(root: Path, commit: str) -> Iterator[Path]:
     """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
@@ -96,8 +87,8 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
             raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
         tar.unlink()
         base = tree / prefix
-        _link_shared(base, root)
-        yield base
+        with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
+            yield base
 
 
 # --- one revision ------------------------------------------------------------------------------------

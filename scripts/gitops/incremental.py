@@ -1,7 +1,9 @@
 """Incremental validation (`validate --changed-since REF`): rebuild only the overlays a change touches.
 
-An overlay is rebuilt when its kustomization closure holds a changed file, or a file of its own
-clusters/<name>/ folder changed (a hand edit the stale check must see). Every other cluster is
+An overlay is rebuilt when a changed file is one its build can read (Closures.inputs: its kustomization
+closure, anything under its kustomizations' folders whatever the name, such as a patch a transformer's
+config names, and what links there lead to: the same inputs the validate cache keys a build on), or a
+file of its own clusters/<name>/ folder changed (a hand edit the stale check must see). Every other cluster is
 read back from its committed clusters/<name>/ files, so cross-cluster policies still see the
 whole clusterset. A change to a file every build or check depends on rebuilds everything.
 """
@@ -32,17 +34,18 @@ def select(inv: Inventory, root: Path, changed: set[str], closures: Closures) ->
     if any(path == g or (g.endswith("/") and path.startswith(g)) for path in changed for g in GLOBAL_INPUTS):
         return {c.name for c in inv.clusters}
     selected = set()
+    holders = {"/".join(path.split("/")[:i]) for path in changed for i in range(path.count("/") + 1)}  # "" is the root
     for cluster in inv.clusters:
         own = f"{bootstrap.CLUSTERS_DIR}/{cluster.name}/"
         if any(path.startswith(own) for path in changed) or not (root / own).is_dir():
             selected.add(cluster.name)
             continue
         try:
-            files = closures.of(root / cluster.overlay).files
+            files, folders = closures.inputs(root / cluster.overlay)
         except InputError:  # let the real build report it, with its file and line
             selected.add(cluster.name)
             continue
-        if files & changed:
+        if files & changed or folders & holders:
             selected.add(cluster.name)
     return selected
 

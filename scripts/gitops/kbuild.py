@@ -32,14 +32,17 @@ class Stopped(Exception):
 
 def _why(code: int, errors: str) -> str:
     """Why kbuild ended early, in one line: its exit and the first line it wrote (not a Go stack dump)."""
+    if proc.out_of_cpu(code):
+        return "stopped at its CPU ceiling, GITOPS_KUSTOMIZE_CPU_SECONDS plus 2 s per overlay"
     first = next((line.strip() for line in errors.splitlines() if line.strip()), "no message")
     return f"exit {code}: {first[:300]}"
 
 
 def builds(binary: Path, targets: Sequence[Path], *, workers: int, timeout: float, memory_mib: int,
-           env: Mapping[str, str]) -> Iterator[tuple[int, bool, str]]:
+           cpu_seconds: float, env: Mapping[str, str]) -> Iterator[tuple[int, bool, str]]:
     """(index, ok, text) for each target, in order and as each is built: the YAML, or kustomize's error.
-    kbuild is stopped after `timeout` seconds, or when the iterator is closed (contextlib.closing)."""
+    kbuild is stopped after `timeout` seconds, or when the iterator is closed (contextlib.closing); past
+    `cpu_seconds` of CPU the kernel stops it (Stopped: the CLI then builds the rest, each under its own ceiling)."""
     if not targets:
         return
     for t in targets:
@@ -48,7 +51,7 @@ def builds(binary: Path, targets: Sequence[Path], *, workers: int, timeout: floa
     cmd = [str(binary), "-j", str(workers)]
     listing = "".join(f"{t}\n" for t in targets).encode()
     with proc.stream(cmd, what=f"kbuild (kustomize API) build of {len(targets)} overlay(s)",
-                     timeout=timeout, input=listing, env=env, memory_mib=memory_mib) as out:
+                     timeout=timeout, input=listing, env=env, memory_mib=memory_mib, cpu_seconds=cpu_seconds) as out:
         for index in range(len(targets)):
             head = out.readline(_HEAD_MAX)
             if not head:

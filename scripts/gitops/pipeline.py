@@ -6,7 +6,6 @@ what `nox -s bench` prints.
 from __future__ import annotations
 
 import gc
-import os
 import re
 import time
 from contextlib import ExitStack, contextmanager
@@ -15,8 +14,8 @@ from datetime import date
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import (build, cache as vcache, engine, hydrate, incremental, inventory, kustomizations, names, schemacheck,
-               schemas, tools, waivers)
+from . import (build, cache as vcache, engine, hydrate, incremental, inventory, kustomizations, names, owned,
+               schemacheck, schemas, tools, waivers)
 from . import progress as progress_mod
 from .errors import InputError
 from .findings import Finding, Severity, SourceLocation
@@ -94,7 +93,7 @@ class Options:
     changed_since: str | None = None  # git ref: rebuild only the overlays changed since (incremental.py)
     progress: Progress = field(default_factory=progress_mod.disabled)  # the stderr line (progress.py)
     disabled: tuple[str, ...] = ()  # rules switched off in policies/config.yaml: waivers may still name them
-    cache: bool = True  # re-use unchanged overlays' builds and schema results from .cache/validate (cache.py)
+    cache: bool = True  # re-use unchanged overlays' builds and schema results from the cache folder (cache.py)
     kustomize_cli: bool = False  # one `kustomize build` process per overlay instead of kbuild (build.py)
     waiver_days: int | None = None  # a waiver's longest lifetime from `today` (policies/config.yaml); None: unchecked
 
@@ -112,8 +111,7 @@ class Result:
         return sum(len(v) for v in self.resources.values())
 
 
-def cache_dir(root: Path) -> Path:
-    return Path(os.environ.get("GITOPS_CACHE_DIR", root / ".cache"))
+cache_dir = owned.cache_dir  # outside the repository by default; GITOPS_CACHE_DIR moves it
 
 
 def all_rules(policies: tuple[Policy, ...]) -> list[Rule]:

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from . import crds, fsio, yamlsrc
+from . import cachefs, crds, yamlsrc
 from .errors import InputError, ToolError
 from .inventory import Inventory
 
@@ -65,19 +65,19 @@ def _self_contained(schema_text: str, definitions: dict[str, Any]) -> str:
 
 
 def k8s_schemas(minor: str, cache: Path) -> Path:
-    """A kubeconform-readable copy of the built-in schemas of one minor version (made once, cached)."""
+    """A kubeconform-readable copy of the built-in schemas of one minor version (made once, cached, verified)."""
     import importlib.metadata  # here only: a run with every schema verdict cached never needs it
 
     version = importlib.metadata.version("kubernetes-validate")
-    target = cache / "schemas" / f"k8s-{version}-{CONVERSION}" / f"v{minor}"
-    if target.is_dir():
-        return target
-    source = _k8s_base() / f"v{minor}.0-local-strict"
-    definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
-    with fsio.staging_dir(target) as staging:
-        fsio.write_tree(staging, {file.name: _self_contained(file.read_text(), definitions)
-                                  for file in source.glob("*.json") if file.name not in ("all.json", "_definitions.json")})
-    return target
+
+    def convert() -> dict[str, str]:
+        source = _k8s_base() / f"v{minor}.0-local-strict"
+        definitions = json.loads((source / "_definitions.json").read_text())["$defs"]
+        return {file.name: _self_contained(file.read_text(), definitions)
+                for file in source.glob("*.json") if file.name not in ("all.json", "_definitions.json")}
+
+    # Verified on every use (cachefs.sealed): a schema replaced there must not hide a schema error.
+    return cachefs.sealed(cache, cache / "schemas" / f"k8s-{version}-{CONVERSION}" / f"v{minor}", convert)
 
 
 def check_handwritten(root: Path) -> None:

@@ -5,9 +5,12 @@ tools/controlplane/ (see CONTROL_PLANES below), and kbuild (every overlay in one
 from tools/kbuild/.
 
 A binary is reused only when it is the pinned version: with Go on PATH, `go version -m` must say it
-was built from the pinned module (one fast call); without Go, the binary must report it itself
+was built from the pinned module (one fast call), and kbuild's must list exactly the modules of
+tools/kbuild/go.sum besides reporting its source hash; without Go, the binary must report it itself
 (`kustomize version`, `kubeconform -v`), so binaries already in the tools folder (built earlier, or
-copied in) work. Bumping a pin here is all it takes to upgrade everyone.
+copied in) work. Bumping a pin here is all it takes to upgrade everyone. The tools folder itself is
+checked first (owned.tools_dir): inside the checkout, no link and nothing git tracks, so a pull request
+cannot ship a binary that is then run.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from . import proc
+from . import owned, proc
 from .errors import ToolError
 
 INSTALL_TIMEOUT = 1200.0  # a first build from an empty Go cache takes minutes on 2 cores
@@ -47,8 +50,7 @@ GO_FIX = ("install Go 1.22 or newer (https://go.dev/doc/install) and put `go` on
           "binaries in {folder} (GITOPS_TOOLS_DIR chooses that folder)")
 
 
-def tools_dir(root: Path) -> Path:
-    return Path(os.environ.get("GITOPS_TOOLS_DIR", root / ".tools" / "bin"))
+tools_dir = owned.tools_dir
 
 
 def _says(binary: Path, args: tuple[str, ...]) -> str | None:
@@ -68,19 +70,30 @@ def reported_version(binary: Path, tool: Tool) -> str | None:
     return _says(binary, tool.version_args)
 
 
-def built_version(binary: Path, tool: Tool) -> str | None:
-    """The module version `go version -m` reads from the binary's build info (None: not built from it,
-    or built without the ldflags that make it report its own version)."""
+def build_info(binary: Path) -> list[list[str]] | None:
+    """The rows `go version -m` prints for a Go binary ("", "dep", module, version, hash); None when it is not one
+    (a script, say), or Go cannot say."""
+    if not binary.is_file():
+        return None
     try:
         done = proc.run(["go", "version", "-m", str(binary)], what="go version -m", timeout=60)
     except ToolError:
         return None
-    if done.returncode != 0:
+    return [line.split("\t") for line in done.stdout.splitlines()] if done.returncode == 0 else None
+
+
+def _module_row(rows: list[list[str]], module: str) -> list[str] | None:
+    return next((row for row in rows if len(row) >= 4 and row[1] in ("mod", "dep") and row[2] == module), None)
+
+
+def built_version(binary: Path, tool: Tool) -> str | None:
+    """The module version `go version -m` reads from the binary's build info (None: not built from it,
+    or built without the ldflags that make it report its own version)."""
+    rows = build_info(binary)
+    if rows is None or (tool.ldflags and ["", "build", f'-ldflags="{tool.ldflags}"'] not in rows):
         return None
-    rows = [line.split("\t") for line in done.stdout.splitlines()]
-    if tool.ldflags and ["", "build", f'-ldflags="{tool.ldflags}"'] not in rows:
-        return None
-    return next((row[3] for row in rows if len(row) >= 4 and row[1] == "mod" and row[2] == tool.module), None)
+    row = _module_row(rows, tool.module)
+    return row[3] if row is not None and row[1] == "mod" else None
 
 
 def installed_version(binary: Path, tool: Tool) -> str | None:
@@ -169,17 +182,8 @@ CONTROL_PLANES: dict[str, ControlPlaneLock] = {
 
 def module_version(binary: Path, module: str) -> str | None:
     """The version of `module` that `go version -m` says `binary` was built with (no network needed)."""
-    if not binary.is_file():
-        return None
-    try:
-        done = proc.run(["go", "version", "-m", str(binary)], what="go version -m", timeout=60)
-    except ToolError:
-        return None
-    for line in done.stdout.splitlines() if done.returncode == 0 else []:
-        parts = line.split()
-        if len(parts) >= 3 and parts[0] in ("mod", "dep") and parts[1] == module:
-            return parts[2]
-    return None
+    row = _module_row(build_info(binary) or [], module)
+    return row[3] if row is not None else None
 
 
 def _module_source(module_dir: str, root: Path, what: str) -> Path:
@@ -246,30 +250,66 @@ def source_hash(source: Path) -> str:
     return digest.hexdigest()[:32]
 
 
+def kbuild_source(root: Path) -> str:
+    """kbuild's source hash, for cache keys ("none" where its sources are not at hand)."""
+    try:
+        return source_hash(_module_source(KBUILD_DIR, root, "kbuild"))
+    except ToolError:
+        return "none"
+
+
 def reported_hash(binary: Path) -> str | None:
     """The source hash kbuild says it was built from (`kbuild -version`)."""
     return _says(binary, ("-version",))
 
 
+def _sums(source: Path) -> tuple[str | None, set[tuple[str, str, str]]]:
+    """(the module path go.mod declares, every (module, version, h1 hash) of go.sum's module lines)."""
+    module = next((line.split()[1] for line in (source / "go.mod").read_text().splitlines()
+                   if line.startswith("module ") and len(line.split()) == 2), None)
+    sums = {(parts[0], parts[1], parts[2]) for parts in (line.split() for line in (source / "go.sum").read_text().splitlines())
+            if len(parts) == 3 and not parts[1].endswith("/go.mod")}
+    return module, sums
+
+
+def kbuild_built_from(binary: Path, source: Path) -> bool:
+    """Whether `go version -m` says `binary` is the module of source/go.mod, built with -trimpath (as _go_build
+    does), linking only modules at the versions and hashes source/go.sum pins: the check kustomize and
+    kubeconform get, before the binary is ever run."""
+    rows = build_info(binary)
+    if rows is None:
+        return False
+    module, sums = _sums(source)
+    deps = [(row[2], row[3], row[4]) for row in rows if len(row) >= 5 and row[1] == "dep"]
+    return (["", "path", module] in [row[:3] for row in rows] and ["", "build", "-trimpath=true"] in rows
+            and bool(deps) and all(dep in sums for dep in deps))
+
+
 def ensure_kbuild(root: Path) -> Path | None:
-    """tools/kbuild built into the tools folder, rebuilt whenever its sources change (the binary reports
-    the source hash it was built from: one fast call). None when it cannot be had here (no sources, as in
-    a pip-installed tooling run outside this repository, or no Go to build them): the kustomize CLI then
-    builds, with the same output."""
+    """tools/kbuild built into the tools folder, rebuilt whenever its sources change: with Go, its build info must
+    match tools/kbuild (kbuild_built_from) and it must report the hash of the sources it was built from; without
+    Go, only the hash it reports (as kustomize without Go). None when it cannot be had here (no sources, as in a
+    pip-installed tooling run outside this repository, or no Go to build them): the kustomize CLI then builds,
+    with the same output."""
     try:
         source = _module_source(KBUILD_DIR, root, "kbuild")
     except ToolError:
         return None
     binary = tools_dir(root) / "kbuild"
     wanted = source_hash(source)
-    if reported_hash(binary) == wanted:
+    have_go = shutil.which("go") is not None
+
+    def current(path: Path) -> bool:
+        return (not have_go or kbuild_built_from(path, source)) and reported_hash(path) == wanted
+
+    if current(binary):
         return binary
-    if shutil.which("go") is None:
+    if not have_go:
         return None
 
     def check(out: Path) -> None:
-        if reported_hash(out) != wanted:
-            raise ToolError(f"{out.name} does not report the source hash {wanted} it was just built with")
+        if not current(out):
+            raise ToolError(f"{out.name} built from {source} does not match its go.sum or the source hash {wanted}")
 
     _go_build(source, ".", binary, (f"-X main.sourceHash={wanted}",), check)
     return binary
