@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from . import bootstrap, engine, git, hydrate, names, pipeline, tools
+from . import bootstrap, engine, git, hydrate, names, pipeline, textsafe, tools
 from .errors import UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -314,6 +314,11 @@ class Edge:
     rule: str = ""  # the finding that breaks it
     where: str = ""  # that finding's source line (the line to fix)
 
+    def __post_init__(self) -> None:
+        # The URL is a value from the repository, shown in every format: masked, bounded, escaped (textsafe).
+        object.__setattr__(self, "url", textsafe.one_line(self.url))
+        object.__setattr__(self, "problem", textsafe.shown(self.problem))
+
 
 @dataclass
 class Graph:
@@ -337,11 +342,15 @@ class Diff:
 
 
 def unified(path: str, old: str | None, new: str | None) -> str:
-    """A `git diff`-like unified diff of one file; /dev/null for the side that does not exist."""
+    """A `git diff`-like unified diff of one file; /dev/null for the side that does not exist.
+
+    Each line is shown as findings are (textsafe.shown): a credential in a URL masked, a long value cut,
+    control characters escaped. The files are compared as they are, so a change of a password alone
+    shows as a - and a + line that read the same."""
     lines = difflib.unified_diff((old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
                                  fromfile=f"a/{path}" if old is not None else "/dev/null",
                                  tofile=f"b/{path}" if new is not None else "/dev/null")
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return "".join(textsafe.shown(line.rstrip("\n")) + "\n" for line in lines)
 
 
 def compare_files(clusters: list[str], base: dict[str, RenderedFile],

@@ -14,9 +14,10 @@ from typing import AbstractSet, Callable, Iterator
 
 from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, ClusterDiff, Diff, Edge, Graph, Node,
                    ObjectChange, title)
+from . import textsafe
 from .errors import UsageError
 from .findings import Finding
-from .report._common import cluster_list, group, plural
+from .report._common import cluster_list, group, plural, where as where_text
 from .report.markdown import cell, code
 from .report.json import finding_dict
 from .diffformats import DEFAULT_MAX_CHARS
@@ -36,17 +37,17 @@ def counts(c: ClusterDiff) -> str:
 
 
 def base_line(d: Diff) -> str:
-    return f"base {d.base_ref} ({d.base_commit[:12]}) -> head (working tree)"
+    return f"base {textsafe.name(d.base_ref)} ({d.base_commit[:12]}) -> head (working tree)"
 
 
 def _finding_line(f: Finding) -> str:
-    return f"{f.severity.value} {f.rule}: {f.message} ({f.where()})"
+    return f"{f.severity.value} {textsafe.name(f.rule)}: {f.message} ({where_text(f)})"
 
 
 def _edge_line(e: Edge) -> str:
     why = f": {e.rule + ': ' if e.rule else ''}{e.problem}" if e.problem else ""
-    why += f" ({e.where})" if e.where else ""
-    return f"{e.caller.label} -> {e.target.label} ({e.url}){why}"
+    why += f" ({textsafe.name(e.where)})" if e.where else ""
+    return f"{textsafe.name(e.caller.label)} -> {textsafe.name(e.target.label)} ({e.url}){why}"
 
 
 # --- text --------------------------------------------------------------------------------------------
@@ -69,7 +70,8 @@ def text(d: Diff, color: bool = False) -> str:
     out = [paint(_BOLD, base_line(d))]
     for c in d.clusters:
         out.append(paint(_BOLD, f"{c.cluster}: {counts(c)}"))
-        out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {ch.title}  {ch.path}")
+        out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {textsafe.name(ch.title)}  "
+                                                f"{textsafe.name(ch.path)}")
                 for ch in c.changes]
     out.append(paint(_BOLD, f"findings: {len(d.introduced)} introduced, {len(d.fixed)} fixed"))
     names = [c.cluster for c in d.clusters]
@@ -84,7 +86,7 @@ def text(d: Diff, color: bool = False) -> str:
     for c in d.clusters:
         for ch in c.changes:
             out += [_diff_line(line, paint) for line in ch.diff.splitlines()]
-    return "\n".join(out) + "\n"
+    return textsafe.log_lines("\n".join(out) + "\n")
 
 
 # --- json --------------------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def as_json(d: Diff) -> str:
                       for e in d.graph.edges],
         },
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- markdown ----------------------------------------------------------------------------------------
@@ -141,7 +143,8 @@ class Block:
 
 
 def _md(s: str) -> str:
-    """Inline code, safe for any backticks in `s`."""
+    """Inline code, safe for any backticks in `s`, on one line with nothing invisible."""
+    s = textsafe.name(s)
     ticks = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{ticks}{pad}{s}{pad}{ticks}"
@@ -228,6 +231,7 @@ MERMAID_MAX_EDGES = 500  # Mermaid refuses to draw more ("Edge limit exceeded")
 
 
 def _label(s: str) -> str:
+    s = textsafe.name(s)
     return s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 

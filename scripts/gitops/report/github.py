@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import textsafe
 from ..findings import Finding, Severity, SourceLocation
 from ._common import Group, cluster_list, group, severity_rank
 
@@ -63,11 +64,11 @@ class _Line:
             paragraphs.append(text)
         for g, note in self.other_end[:OTHER_ENDS_SHOWN]:
             where = f" ({cluster_list(g.clusters, total)})" if len(g.clusters) > 1 else ""
-            at = f" at {g.location.path}:{g.location.line}" if g.location else ""
+            at = f" at {textsafe.name(g.location.path)}:{g.location.line}" if g.location else ""
             paragraphs.append(f"other end of {g.rule}{at}{where}: {g.message}")
         rest = self.other_end[OTHER_ENDS_SHOWN:]
         if rest:
-            lines = sorted({f"{g.location.path}:{g.location.line}" for g, _ in rest if g.location})
+            lines = sorted({f"{textsafe.name(g.location.path)}:{g.location.line}" for g, _ in rest if g.location})
             paragraphs.append(f"and {len(rest)} more findings whose other end is this line "
                               f"({', '.join(lines[:5])}{' ...' if len(lines) > 5 else ''}); the job summary lists all")
         count = len(self.own) + len(self.other_end)
@@ -75,9 +76,9 @@ class _Line:
             paragraphs.insert(0, f"{count} problems on this line:")
         props: list[tuple[str, str]] = []
         if self.location:
-            props += [("file", self.location.path), ("line", str(self.location.line)),
+            props += [("file", textsafe.name(self.location.path)), ("line", str(self.location.line)),
                       ("col", str(self.location.column))]
-        props.append(("title", title))
+        props.append(("title", textsafe.name(title)))
         return (f"::{name} " + ",".join(f"{k}={escape_property(v)}" for k, v in props)
                 + f"::{escape_data(chr(10).join(paragraphs))}")
 
@@ -99,7 +100,9 @@ def _lines(groups: list[Group]) -> list[_Line]:
 
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
-    return "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
+    # Messages are already safe (findings.py); paths and names in properties are escaped by the last pass.
+    return textsafe.escape("".join(line.command(len(ctx.clusters)) + "\n"
+                                   for line in _lines(group(findings, ctx.clusters))))
 
 
 SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB

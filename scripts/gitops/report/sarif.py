@@ -5,6 +5,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from .. import textsafe
 from ..findings import Finding, Severity, SourceLocation
 from ..policy import Rule
 from ._common import Group, cluster_list, group
@@ -104,4 +105,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
             "results": [_result(g, rule_index, len(ctx.clusters)) for g in group(findings, ctx.clusters)],
         }],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
