@@ -12,6 +12,7 @@ import io
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import time
@@ -124,6 +125,10 @@ def _apply(root: Path, op: dict[str, Any], ctx: dict[str, str]) -> None:
         rel, target = args
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(_fill(target, ctx), root / rel)
+    elif kind == "fifo":
+        os.mkfifo(_fill(args, ctx))
+    elif kind == "null-device":  # a character device like /dev/null (1, 3), made where the test owns it
+        os.mknod(_fill(args, ctx), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     elif kind == "remove":
         path = root / args
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
@@ -154,6 +159,21 @@ def _line(root: Path, rel: str, snippet: str) -> int:
     return text[:text.index(snippet) + len(snippet.rstrip("\n"))].count("\n") + 1
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The case's environment variables (e.g. GITHUB_STEP_SUMMARY) for the run only."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.mark.parametrize("case", _cases())
 def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None:
     parent = tmp_path / "case"
@@ -174,7 +194,8 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None
     tempfile.tempdir, os.environ["TMPDIR"] = str(scratch), str(scratch)
     start = time.monotonic()
     try:
-        with _bound(BOUND_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with _bound(BOUND_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                _environment({k: _fill(v, ctx) for k, v in case.get("env", {}).items()}):
             code = cli.main(argv)
     except _Hang:
         STATS["hangs"] += 1
@@ -229,6 +250,12 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None
     assert not outside, f"written outside the allowed folders: {outside}"
     assert not left, f"temporary files left: {left}"
     assert elapsed < BOUND_S
+    for rel, snippets in case.get("contains", {}).items():  # what a file holds afterwards, in this order
+        held = Path(_fill(rel, ctx)).read_text(encoding="utf-8")
+        assert [held.find(_fill(x, ctx)) for x in snippets] == sorted(held.find(_fill(x, ctx)) for x in snippets) \
+            and all(_fill(x, ctx) in held for x in snippets), held[:2000]
+    for path in case.get("devices", []):  # still the character device it was, not a file put in its place
+        assert stat.S_ISCHR(os.lstat(_fill(path, ctx)).st_mode), path
     for forbidden in case.get("never", []):  # content that must not reach the output or the rendered tree
         rendered = "".join(p.read_text(errors="replace") for p in (root / "clusters").rglob("*")
                            if p.is_file() and not p.is_symlink())

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, ruleconfig, scaffold, shard, tools, waivers
+from . import __version__, diffformats, fsio, hydrate, pipeline, ruleconfig, scaffold, shard, textsafe, tools, waivers
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Finding, Severity
@@ -240,9 +240,10 @@ def _render(root: Path, args: argparse.Namespace) -> int:
                                    args.kustomize_cli)
     if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
         for f in blockers:
-            print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
+            print(textsafe.log_lines(f"error: {textsafe.name(f.where())}: {f.message} [{f.rule}]"), file=sys.stderr)
             for also in f.related:
-                print(f"  also: {also}", file=sys.stderr)
+                print(textsafe.log_lines(f"  also: {textsafe.name(str(also.location))} ({also.note})"),
+                      file=sys.stderr)
         print("render wrote nothing: remove or rename the duplicate objects first", file=sys.stderr)
         return EXIT_FINDINGS
     files = hydrate.expected_files(inv, resources)
@@ -286,47 +287,89 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         shard.write(args.output_file, shard.run(root, options, k, n))
         return EXIT_OK
     outputs = _outputs(args)
+    _check_outputs(args, root)
     shown = args.progress if args.progress is not None else sys.stderr.isatty()
     with Progress(sys.stderr, enabled=shown) as progress:
         result = pipeline.validate(root, policies, replace(options, progress=progress))
         progress.stage("report")
         rendered = _rendered(result, rules, args, outputs)
-    return _write(rendered, result)
+    return _write(rendered, result, root)
 
 
 def _merge(root: Path, args: argparse.Namespace) -> int:
     config = _config(root)
+    _check_outputs(args, root)
     options = pipeline.Options(disabled=tuple(p.id for p in config.disabled), kustomize_cli=args.kustomize_cli)
     result = shard.merge(root, config.policies, options, list(args.partials))
-    return _report(result, pipeline.all_rules(config.policies), args)
+    return _report(result, pipeline.all_rules(config.policies), args, root)
 
 
-def _report(result: pipeline.Result, rules: list, args: argparse.Namespace) -> int:
+def _report(result: pipeline.Result, rules: list, args: argparse.Namespace, root: Path) -> int:
     """Print or write the report(s); the exit code says whether an error finding counts."""
-    return _write(_rendered(result, rules, args, _outputs(args)), result)
+    return _write(_rendered(result, rules, args, _outputs(args)), result, root)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One rendered output: to a path (replaced atomically), to stdout (path None), or appended (the job summary)."""
+
+    path: Path | None
+    text: str
+    append: bool = False
 
 
 def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
-              outputs: list[tuple[str, Path | None]]) -> list[tuple[Path | None, str]]:
+              outputs: list[tuple[str, Path | None]]) -> list[_Output]:
     """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION)
-    rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
-    if any(fmt == "github" for fmt, _ in outputs):
-        from .report import github
-
-        summary_path = os.environ.get(github.SUMMARY_ENV)
-        if summary_path:
-            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
-    return rendered
+    return [_Output(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs] \
+        + _job_summary(result.findings, ctx, outputs)
 
 
-def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> int:
-    for path, text in rendered:  # every file is written whole, or not at all
+def _job_summary(findings: list[Finding], ctx: ReportContext, outputs: list[tuple[str, Path | None]]) -> list[_Output]:
+    """With the github format in GitHub Actions: the Markdown report, to be appended to $GITHUB_STEP_SUMMARY
+    (earlier steps' summaries stay), within what is left of GitHub's 1 MiB per step."""
+    from .report import github
+
+    summary_path = os.environ.get(github.SUMMARY_ENV)
+    if not summary_path or not any(fmt == "github" for fmt, _ in outputs):
+        return []
+    try:
+        used = os.stat(summary_path).st_size
+    except OSError:
+        used = 0
+    return [_Output(Path(summary_path), github.summary(findings, ctx, github.SUMMARY_MAX_CHARS - used), append=True)]
+
+
+def _output_roots(root: Path) -> tuple[Path, ...]:
+    """Folders in which a link on an output path is refused: the checkout a pull request fills."""
+    return (Path.cwd(), root)
+
+
+def _check_outputs(args: argparse.Namespace, root: Path) -> None:
+    """Refuse a bad output path before the run (minutes, for e2e), not after it; checked again when written."""
+    paths = [args.output_file] + [Path(p) for _, p in getattr(args, "output", []) if p != "-"]
+    for path in paths:
         if path is not None:
-            write_atomic(path, text)
-    for path, text in rendered:
-        if path is None:
-            sys.stdout.write(text)
+            fsio.check_output(path, _output_roots(root))
+
+
+def _write_all(outputs: list[_Output], root: Path) -> None:
+    """Check every target first, then write: a refused path leaves every file as it was. Each file is
+    written whole (fsio), standard output last."""
+    for out in outputs:
+        if out.path is not None:
+            fsio.check_output(out.path, _output_roots(root))
+    for out in outputs:
+        if out.path is not None:
+            (fsio.append if out.append else write_atomic)(out.path, out.text)
+    for out in outputs:
+        if out.path is None:
+            sys.stdout.write(out.text)
+
+
+def _write(rendered: list[_Output], result: pipeline.Result, root: Path) -> int:
+    _write_all(rendered, root)
     failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 
@@ -334,16 +377,16 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 def _diff(root: Path, args: argparse.Namespace) -> int:
     from . import diff, diffreport
 
+    _check_outputs(args, root)
     result = diff.run(root, args.base, _policies(root), pipeline.Options(crd_mirror=args.crd_mirror,
                                                                          kustomize_cli=args.kustomize_cli))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
-        for i, part in enumerate(parts, 1):
-            write_atomic(out if i == 1 else out.with_name(f"{out.name}.{i}"), part)
+        _write_all([_Output(diffreport.part_path(out, i), part) for i, part in enumerate(parts, 1)], root)
         stale = len(parts) + 1
-        while out.with_name(f"{out.name}.{stale}").is_file():  # parts of a longer earlier run
-            out.with_name(f"{out.name}.{stale}").unlink()
+        while diffreport.wrote(diffreport.part_path(out, stale), stale):  # parts of a longer earlier run, only
+            diffreport.part_path(out, stale).unlink()
             stale += 1
     else:
         sys.stdout.write("\n".join(parts))
@@ -355,6 +398,7 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
 
     if args.changed_since and args.clusters:
         raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    _check_outputs(args, root)
     options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
                           crd_mirror=args.crd_mirror, parallel=args.parallel, kustomize_cli=args.kustomize_cli)
     config = _config(root)
@@ -367,11 +411,7 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
                                                       date.today()), key=Finding.sort_key)
     ctx = ReportContext(rules=[*checked, *waivers.RULES], clusters=result.checked, color=_color(args),
                         tool_version=VERSION)
-    text = FORMATS[args.format](findings, ctx)
-    if args.output_file:
-        write_atomic(args.output_file, text)
-    else:
-        sys.stdout.write(text)
+    _write_all([_Output(args.output_file, FORMATS[args.format](findings, ctx))], root)
     for line in e2e.summary(result):
         print(line, file=sys.stderr)
     failed = any(f.counts and f.severity is Severity.ERROR for f in findings)
@@ -407,10 +447,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         command = next((a for a in argv if a in {c.name for c in COMMANDS}), "gitops")
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = textsafe.one_line(str(exc).splitlines()[0]) if str(exc) else ""
         print(f"error: {command} failed unexpectedly: {exc.__class__.__name__}{': ' + detail if detail else ''} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _error_text(exc: GitopsError) -> str:
+    """`error: file:line: message`, shown as findings are (it may quote the repository or a tool's output)."""
+    return textsafe.log_lines(f"error: {textsafe.shown(str(exc), textsafe.MAX_ERROR)}")
 
 
 def _main(argv: list[str]) -> int:
@@ -422,7 +467,7 @@ def _main(argv: list[str]) -> int:
         root = args.root.resolve() if args.root is not None else find_root(Path.cwd())
         return command.run(root, args)
     except GitopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_error_text(exc), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         return EXIT_ERROR

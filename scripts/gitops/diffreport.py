@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AbstractSet, Callable, Iterator
 
 from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, ClusterDiff, Diff, Edge, Graph, Node,
                    ObjectChange, title)
-from . import textsafe
+from . import fsio, textsafe
 from .errors import UsageError
 from .findings import Finding
 from .report._common import cluster_list, group, plural, where as where_text
@@ -394,6 +395,18 @@ def split_block(block: Block, budget: int) -> list[str]:
 
 def _header(i: int, n: int) -> str:
     return f"{MARKER.format(i=i)}\n_GitOps diff, part {i}/{n}_\n\n"
+
+
+def part_path(out: Path, i: int) -> Path:
+    """Where part `i` of `--output-file OUT` goes: OUT, OUT.2, OUT.3, ..."""
+    return out if i == 1 else out.with_name(f"{out.name}.{i}")
+
+
+def wrote(path: Path, i: int) -> bool:
+    """Whether `path` is part `i` that a diff wrote (a regular file starting with its marker): only those are
+    removed when a later diff has fewer parts, never a file of the same name that someone else made."""
+    marker = f"{MARKER.format(i=i)}\n".encode()
+    return fsio.read_head(path, len(marker)) == marker
 
 
 def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:

@@ -25,6 +25,7 @@ import re
 
 MAX_VALUE = 200  # characters of one value (a run without whitespace) shown
 MAX_TEXT = 4000  # characters of one message shown
+MAX_ERROR = 20000  # characters of an error message shown (it may end with a tool's log tail)
 MAX_NAME = 512  # characters of a name or path shown (valid object names have at most 253)
 MASK = "***"
 
@@ -72,12 +73,12 @@ def excerpt(value: str, limit: int = MAX_VALUE) -> str:
     return f"{value[:limit]}…({len(value):,} characters)"
 
 
-def bounded(text: str) -> str:
-    """Each run of more than MAX_VALUE non-blank characters, and the whole text past MAX_TEXT, cut."""
+def bounded(text: str, limit: int = MAX_TEXT) -> str:
+    """Each run of more than MAX_VALUE non-blank characters, and the whole text past `limit`, cut."""
     if len(text) > MAX_VALUE:
         text = _LONG.sub(lambda m: excerpt(m.group(0)), text)
-    if len(text) > MAX_TEXT:
-        text = f"{text[:MAX_TEXT]}…(cut: {len(text):,} characters in all)"
+    if len(text) > limit:
+        text = f"{text[:limit]}…(cut: {len(text):,} characters in all)"
     return text
 
 
@@ -108,11 +109,11 @@ def name(text: str) -> str:
     return escape(excerpt(text, MAX_NAME), newlines=False)
 
 
-def shown(text: str) -> str:
+def shown(text: str, limit: int = MAX_TEXT) -> str:
     """A value echoed to a reader: masked, bounded and escaped (newlines and tabs kept)."""
-    if not _TOUCHED.search(text) and len(text) <= MAX_TEXT:
+    if not _TOUCHED.search(text) and len(text) <= limit:
         return text
-    return escape(bounded(mask(text)))
+    return escape(bounded(mask(text), limit))
 
 
 def one_line(text: str) -> str:

@@ -108,14 +108,15 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
 SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB
 
 
-def summary(findings: list[Finding], ctx: ReportContext) -> str:
+def summary(findings: list[Finding], ctx: ReportContext, max_bytes: int = SUMMARY_MAX_CHARS) -> str:
     """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown;
-    cut between lines, with a note, in the unlikely case it would exceed GitHub's size limit."""
+    cut between lines, with a note, where it would exceed `max_bytes` (what is left of GitHub's limit on
+    the summary file, which earlier steps may have written to)."""
     from . import markdown
 
     text = markdown.render(findings, ctx)
-    if len(text.encode()) <= SUMMARY_MAX_CHARS:
+    if len(text.encode()) <= max_bytes:
         return text
     note = "\n_The summary is cut here (GitHub limits it to 1 MiB); the SARIF or JSON report has every finding._\n"
-    kept = text.encode()[:SUMMARY_MAX_CHARS - len(note.encode())].decode(errors="ignore")
+    kept = text.encode()[:max(0, max_bytes - len(note.encode()))].decode(errors="ignore")
     return kept[:kept.rfind("\n") + 1] + note
