@@ -16,7 +16,6 @@ import copy
 import json
 import os
 import resource
-import signal
 import tempfile
 import threading
 import time
@@ -28,7 +27,8 @@ from typing import Any, Callable, Iterator
 
 import yaml
 
-from . import bootstrap, controlplane, crds, diff, engine, incremental, pipeline, schemas, servermsg, tools
+from . import (bootstrap, controlplane, crds, diff, engine, incremental, pipeline, schemas, servermsg, signals,
+               tools)
 from .errors import GitopsError, InputError, ToolError, UsageError
 from .findings import Finding
 from .inventory import Cluster, Inventory
@@ -511,25 +511,6 @@ def _parallel(requested: int | None, jobs: int) -> int:
     return max(1, min(2, fits, jobs))
 
 
-@contextmanager
-def _interruptible() -> Iterator[None]:
-    """SIGTERM (CI cancelling a job) and SIGINT unwind like Ctrl-C, so every `finally` stops its processes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def stop(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    previous_int = signal.signal(signal.SIGINT, signal.default_int_handler)  # also when started with it ignored
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-        signal.signal(signal.SIGINT, previous_int)
-
-
 def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Result:
     """Check the selected clusters against real control planes; every process is stopped on return."""
     started = time.monotonic()
@@ -555,7 +536,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
     runs: list[ClusterRun] = []
     etcd_peak = 0.0
     with ExitStack() as stack:
-        stack.enter_context(_interruptible())
+        stack.enter_context(signals.terminate_as_interrupt())  # every `finally` stops its processes
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-e2e-")))
         sa_key = controlplane.service_account_key(workdir)
         etcd_binary = binaries[sorted(locks)[0]][1]
