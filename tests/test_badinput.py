@@ -121,6 +121,11 @@ def _apply(root: Path, op: dict[str, Any], ctx: dict[str, str]) -> None:
                 fh.write(chunk[:left])
                 left -= len(chunk)
             fh.write(b"\n")
+    elif kind == "fill":  # head + chunk * count + tail: one large value of a chosen shape
+        rel, head, chunk, count, tail = args
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(head.encode() + chunk.encode() * count + tail.encode())
     elif kind == "symlink":
         rel, target = args
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
