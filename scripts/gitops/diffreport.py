@@ -138,9 +138,10 @@ class Block:
         body = self.lines if lines is None else lines
         head = self.head if head is None else head
         if self.lang is None:
-            return head + "".join(line + "\n" for line in body)
+            return textsafe.log_lines(head + "".join(line + "\n" for line in body))
         fence = self.fence()
-        return f"{head}{fence}{self.lang}\n" + "".join(line + "\n" for line in body) + f"{fence}\n"
+        # A comment part printed to a CI log (or the job summary of a fork's run) must start no workflow command.
+        return textsafe.log_lines(f"{head}{fence}{self.lang}\n" + "".join(line + "\n" for line in body) + f"{fence}\n")
 
 
 def _md(s: str) -> str:

@@ -100,8 +100,9 @@ def escape(text: str, newlines: bool = True) -> str:
 
 def json_document(text: str) -> str:
     """A JSON document (json.dumps output) with the characters `escape` rewrites written as JSON's own
-    \\uNNNN escapes: the file shows nothing invisible when read raw, and parses to the same data."""
-    return _ESCAPE.sub(lambda m: _json_code(m.group(0)), text)
+    \\uNNNN escapes, and `##[` as `#\\u0023[`: printed raw (to a CI log) it shows nothing invisible and
+    starts no workflow command, and it parses to the same data."""
+    return _ESCAPE.sub(lambda m: _json_code(m.group(0)), text).replace("##[", "#\\u0023[")
 
 
 def name(text: str) -> str:
@@ -121,8 +122,9 @@ def one_line(text: str) -> str:
     return escape(bounded(mask(text)), newlines=False)
 
 
-def log_lines(text: str) -> str:
-    """Text printed where a GitHub Actions runner reads it: no line starts a workflow command."""
-    if "::" in text:
+def log_lines(text: str, commands: bool = False) -> str:
+    """Text printed where a GitHub Actions runner reads it: no line starts a workflow command (unless
+    `commands`: the lines are the caller's own commands, whose data is escaped), and no `##[` anywhere."""
+    if "::" in text and not commands:
         text = _COMMAND_START.sub(lambda m: f"{m.group(1)}\\::", text)
     return text.replace("##[", "##\\[")

@@ -101,8 +101,9 @@ def _lines(groups: list[Group]) -> list[_Line]:
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     # Messages are already safe (findings.py); paths and names in properties are escaped by the last pass.
-    return textsafe.escape("".join(line.command(len(ctx.clusters)) + "\n"
-                                   for line in _lines(group(findings, ctx.clusters))))
+    return textsafe.log_lines(textsafe.escape("".join(line.command(len(ctx.clusters)) + "\n"
+                                                      for line in _lines(group(findings, ctx.clusters)))),
+                              commands=True)
 
 
 SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB

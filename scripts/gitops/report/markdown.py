@@ -72,4 +72,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         parts.append(f"#### {cell(heading)}\n\n{_HEADER}\n{rows}")
     if clean:
         parts.append("No findings in: " + ", ".join(code(c) for c in clean))
-    return "\n\n".join(parts) + "\n"
+    return textsafe.log_lines("\n\n".join(parts) + "\n")
