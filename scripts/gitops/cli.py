@@ -280,6 +280,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
     options = pipeline.Options(crd_mirror=args.crd_mirror, changed_since=args.changed_since,
                                disabled=tuple(p.id for p in config.disabled), cache=not args.no_cache,
                                kustomize_cli=args.kustomize_cli)
+    _check_outputs(args, root)
     if args.shard is not None:
         k, n = shard.parse_shard(args.shard)
         if args.output_file is None or args.changed_since is not None:
@@ -287,7 +288,6 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         shard.write(args.output_file, shard.run(root, options, k, n))
         return EXIT_OK
     outputs = _outputs(args)
-    _check_outputs(args, root)
     shown = args.progress if args.progress is not None else sys.stderr.isatty()
     with Progress(sys.stderr, enabled=shown) as progress:
         result = pipeline.validate(root, policies, replace(options, progress=progress))
