@@ -35,7 +35,8 @@ def _size(value: Any, encoded: bool) -> int:
 
 def _data(body: dict[str, Any], kind: str) -> tuple[int, Path, int]:
     """(total bytes of the data fields, path of the largest value, its bytes)."""
-    total, largest, largest_size = 0, (), -1
+    total, largest_size = 0, -1
+    largest: Path = ()
     for field, encoded in _DATA_FIELDS[kind]:
         values = body.get(field)
         if not isinstance(values, dict):
@@ -54,7 +55,8 @@ def _annotations(body: dict[str, Any]) -> tuple[int, Path]:
     values = meta.get("annotations") if isinstance(meta, dict) else None
     if not isinstance(values, dict):
         return 0, ()
-    total, largest, largest_size = 0, (), -1
+    total, largest_size = 0, -1
+    largest: Path = ()
     for key, value in values.items():
         size = _size(key, False) + _size(value, False)
         total += size

@@ -348,32 +348,20 @@ spec:
   ports:
     - name: https
       port: {port}
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata:
-  name: v1alpha1.aggregated.example.com
-spec:
-  group: aggregated.example.com
-  version: v1alpha1
-  groupPriorityMinimum: 1000
-  versionPriority: 15
-  insecureSkipTLSVerify: true
-  service:
-    name: aggregated
-    namespace: istio-apps
-    port: {port}
----
-apiVersion: apiregistration.k8s.io/v1
-kind: APIService
-metadata:
-  name: v1alpha1.local.example.com
-spec:
-  group: local.example.com
-  version: v1alpha1
-  groupPriorityMinimum: 1000
-  versionPriority: 15
 """
+
+
+def _apiservice(group: str, service: str = "") -> str:
+    """An APIService for group/v1alpha1: served by a Service when `service` says so, else locally."""
+    return (f"apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: v1alpha1.{group}\n"
+            f"spec:\n  group: {group}\n  version: v1alpha1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n"
+            + service)
+
+
+CALLING_OUT += "---\n".join([
+    "", _apiservice("aggregated.example.com", "  insecureSkipTLSVerify: true\n  service:\n    name: aggregated\n"
+                                              "    namespace: istio-apps\n    port: {port}\n"),
+    _apiservice("local.example.com")])
 
 
 def test_webhooks_registered_at_the_machines_loopback_receive_no_connection(repo: Path, capsys) -> None:

@@ -44,15 +44,15 @@ def _group(body: dict[str, Any]) -> str:
     return str(body.get("apiVersion", "")).rpartition("/")[0]
 
 
-def _conversion_webhook(body: dict[str, Any]) -> bool:
-    conversion = (body.get("spec") or {}).get("conversion") if isinstance(body.get("spec"), dict) else None
+def _conversion_webhook(spec: dict[str, Any]) -> bool:
+    conversion = spec.get("conversion")
     return isinstance(conversion, dict) and conversion.get("strategy") == "Webhook"
 
 
 def call_out(body: dict[str, Any]) -> CallOut | None:
     """How `body` would make the API server call out, or None when it would not."""
     kind, group = body.get("kind"), _group(body)
-    spec = body.get("spec") if isinstance(body.get("spec"), dict) else {}
+    spec: dict[str, Any] = body["spec"] if isinstance(body.get("spec"), dict) else {}
     if group == _ADMISSION and kind in WEBHOOK_KINDS:
         hooks = body.get("webhooks")
         first = hooks[0] if isinstance(hooks, list) and hooks and isinstance(hooks[0], dict) else None
@@ -63,7 +63,7 @@ def call_out(body: dict[str, Any]) -> CallOut | None:
     if group == _AGGREGATION and kind == "APIService" and spec.get("service"):
         return CallOut("the API server would proxy the group's requests to its Service, and probe it on its own",
                        ("spec", "service"), None)
-    if (group, kind) == _CRD and _conversion_webhook(body):
+    if (group, kind) == _CRD and _conversion_webhook(spec):
         conversion = spec["conversion"]
         path = ("spec", "conversion", "webhook") if "webhook" in conversion else ("spec", "conversion")
         applied = copy.deepcopy(body)

@@ -542,6 +542,10 @@ def _files(root: Path, top: str, required: bool) -> list[str]:
     for dirpath, dirs, names in os.walk(folder):
         dirs.sort()
         rel_dir = Path(dirpath).relative_to(root).as_posix()
+        linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+        if linked:  # os.walk would skip it, a sync engine might not: never a verdict on part of the folder
+            raise InputError("a folder of a rendered tree is a symlink; run `nox -s render` and commit the result",
+                             f"{rel_dir}/{linked[0]}")
         out += [f"{rel_dir}/{name}" for name in sorted(names) if name.endswith(SYNCED_SUFFIXES)]
     return out
 

@@ -78,7 +78,7 @@ def check_output(path: Path, within: tuple[Path, ...]) -> None:
     `within` (the working directory, the repository) include a link: a pull request can commit one."""
     refuse_special(path)
     full = Path(os.path.abspath(path))
-    tops = [Path(os.path.abspath(w)) for w in within]
+    tops = [Path(os.path.abspath(w)) for w in within if os.path.abspath(w) != os.path.abspath(os.sep)]
     for folder in full.parents:
         if any(folder != top and folder.is_relative_to(top) for top in tops) and os.path.islink(folder):
             raise UsageError(f"refusing to write {path}: its folder {folder} is a symbolic link; nothing was written")
