@@ -14,6 +14,7 @@ import shutil
 import signal
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import SOURCES, copy_sources
+from conftest import PROJECT, SOURCES, copy_sources
 from gitops import cli
 
 CORPUS = Path(__file__).parent / "badinput"
@@ -265,3 +266,21 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path) -> None
         rendered = "".join(p.read_text(errors="replace") for p in (root / "clusters").rglob("*")
                            if p.is_file() and not p.is_symlink())
         assert forbidden not in text and forbidden not in rendered
+
+
+def test_dev_null_is_never_replaced(template: Path, tmp_path: Path) -> None:
+    """`--output-file /dev/null` as root (issue 19, item 10), tried where a regression cannot hurt: the CLI runs
+    in a private mount namespace whose /dev is a fresh tmpfs holding its own null device, so the machine's
+    /dev/null is never at stake; the one in there must still be a character device afterwards."""
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    script = (f"set -e; mount -t tmpfs tmpfs /dev; for d in null:1:3 zero:1:5 random:1:8 urandom:1:9; do "
+              f"IFS=: read n a b <<EOF\n$d\nEOF\nmknod -m 666 /dev/$n c $a $b; done; "
+              f"set +e; {sys.executable} -m gitops --root {root} validate --output-file /dev/null; code=$?; "
+              f"stat -c %F /dev/null; exit $code")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)])}
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=BOUND_S)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "refusing to write /dev/null: it is a character device; nothing was written" in done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "character special file", done.stdout
