@@ -386,7 +386,7 @@ def _diff(root: Path, args: argparse.Namespace) -> int:
         _write_all([_Output(diffreport.part_path(out, i), part) for i, part in enumerate(parts, 1)], root)
         stale = len(parts) + 1
         while diffreport.wrote(diffreport.part_path(out, stale), stale):  # parts of a longer earlier run, only
-            diffreport.part_path(out, stale).unlink()
+            diffreport.part_path(out, stale).unlink(missing_ok=True)
             stale += 1
     else:
         sys.stdout.write("\n".join(parts))
