@@ -58,18 +58,19 @@ def call_out(body: dict[str, Any]) -> CallOut | None:
         first = hooks[0] if isinstance(hooks, list) and hooks and isinstance(hooks[0], dict) else None
         path: tuple[PathElem, ...] = ("webhooks", 0, "clientConfig") if first and "clientConfig" in first else \
             ("webhooks",) if hooks else ("kind",)
-        return CallOut(f"the API server would send matching requests to its {'webhooks' if hooks else 'webhook'}",
-                       path, None)
+        return CallOut(f"the API server would send matching requests to its {'webhooks' if hooks else 'webhook'}, "
+                       "so it is checked by a dry run only", path, None)
     if group == _AGGREGATION and kind == "APIService" and spec.get("service"):
-        return CallOut("the API server would proxy the group's requests to its Service, and probe it on its own",
-                       ("spec", "service"), None)
+        return CallOut("the API server would proxy the group's requests to its Service, and probe it on its own, "
+                       "so it is checked by a dry run only", ("spec", "service"), None)
     if (group, kind) == _CRD and _conversion_webhook(spec):
         conversion = spec["conversion"]
         path = ("spec", "conversion", "webhook") if "webhook" in conversion else ("spec", "conversion")
         applied = copy.deepcopy(body)
         applied["spec"]["conversion"] = {"strategy": "None"}
-        return CallOut("the API server would send objects to its conversion webhook; it is applied with conversion "
-                       "strategy None, so objects of its versions are checked but never converted", path, applied)
+        return CallOut("the API server would send objects to its conversion webhook, so it is checked by a dry run "
+                       "as written and applied with conversion strategy None: objects of its versions are checked, "
+                       "never converted", path, applied)
     return None
 
 

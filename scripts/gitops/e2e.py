@@ -305,8 +305,8 @@ class Checker:
                   servermsg.parse_path(engine.path_text(changed), res.body))
 
     def not_exercised(self, res: Resource, call: callouts.CallOut) -> None:
-        self._add(NOT_EXERCISED, res, f"{res.ref} in cluster {self.cluster} is checked by a dry run only: {call.reason}; "
-                  "e2e never lets its throwaway API server call out", call.path)
+        self._add(NOT_EXERCISED, res, f"{res.ref} in cluster {self.cluster} is not exercised: {call.reason}; e2e never "
+                  "lets its throwaway API server call out", call.path)
 
     def pruned(self, res: Resource) -> None:
         message = (f"{res.ref} is in the base revision but not in this change: pruned by the sync engine from "
