@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gitops.policy import Policy
 
-from . import argocd_project_fit, duplicate_object
+from . import argocd_project_fit, container_name, data_keys, duplicate_object, object_size
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
                no_plain_secret, port_syntax, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
@@ -24,6 +24,9 @@ REGISTRY: tuple[Policy, ...] = (
     probes_set.POLICY,
     probe_port_exposed.POLICY,
     port_syntax.POLICY,
+    container_name.POLICY,
+    data_keys.POLICY,
+    object_size.POLICY,
     security_context.POLICY,
     deployment_selector_matches.POLICY,
     service_selects_pods.POLICY,

@@ -1,4 +1,4 @@
-"""Port names are IANA service names and port numbers are 1-65535, in containers and Service ports."""
+"""Port names are IANA service names in containers and DNS-1123 labels in Services; port numbers are 1-65535."""
 from __future__ import annotations
 
 import re
@@ -11,6 +11,8 @@ from ._k8s import Path, pod_containers
 
 # IANA service name (RFC 6335 5.1), as the API server's IsValidPortName checks it.
 _NAME_CHARS = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# A Service port's name: a DNS-1123 label (IsDNS1123Label), required when the Service has several ports.
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 
 
 def name_problem(name: str) -> str | None:
@@ -23,6 +25,15 @@ def name_problem(name: str) -> str | None:
         return "has two hyphens in a row"
     if not re.search(r"[a-z]", name):
         return "needs at least one letter"
+    return None
+
+
+def service_name_problem(name: str) -> str | None:
+    """Why `name` cannot name a Service port, or None."""
+    if len(name) > 63:
+        return f"is {len(name)} characters (at most 63)"
+    if not _LABEL.fullmatch(name):
+        return "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"
     return None
 
 
@@ -56,9 +67,21 @@ def check(fleet: Fleet) -> Iterator[Violation]:
         for problem, at in _container(c, path):
             yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", at)
     for svc in fleet.of_kind("Service"):
-        for i, p in enumerate((svc.body.get("spec") or {}).get("ports") or ()):
+        ports = (svc.body.get("spec") or {}).get("ports") or ()
+        named: set[str] = set()
+        for i, p in enumerate(ports):
             if not isinstance(p, dict):
                 continue
+            name = p.get("name")
+            if isinstance(name, str) and name and (why := service_name_problem(name)):
+                yield Violation(svc, f"{svc.cluster} {svc.ref} port name {name!r} {why}", ("spec", "ports", i, "name"))
+            elif isinstance(name, str) and name in named:
+                yield Violation(svc, f"{svc.cluster} {svc.ref} has two ports named {name}", ("spec", "ports", i, "name"))
+            elif not name and len(ports) > 1:
+                yield Violation(svc, f"{svc.cluster} {svc.ref} port {i + 1} has no name; a Service with several ports "
+                                     "must name each", ("spec", "ports", i))
+            if isinstance(name, str):
+                named.add(name)
             if (why := _number_problem(p.get("port"))):
                 yield Violation(svc, f"{svc.cluster} {svc.ref} port {p['port']} {why}", ("spec", "ports", i, "port"))
             target = p.get("targetPort")
@@ -71,9 +94,10 @@ POLICY = Policy(
     id="port-syntax",
     severity=Severity.ERROR,
     summary="Container port names and Service targetPort names are IANA service names (at most 15 characters, "
-            "lower-case letters, digits and single inner hyphens, at least one letter); port numbers are 1-65535.",
-    rationale="The API server rejects an invalid port name or an out-of-range number, so the whole sync fails; "
-              "the schemas do not check either.",
+            "lower-case letters, digits and single inner hyphens, at least one letter); Service port names are "
+            "DNS-1123 labels, unique, and required when there are several ports; port numbers are 1-65535.",
+    rationale="The API server rejects an invalid, repeated or missing port name or an out-of-range number, so the "
+              "whole sync fails; the schemas do not check them.",
     fix="Rename the port (e.g. http, grpc-api, metrics) and use a number from 1 to 65535; a targetPort name must "
         "match a container port's name.",
     check=check,

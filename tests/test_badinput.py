@@ -12,7 +12,9 @@ import io
 import os
 import shutil
 import signal
+import stat
 import subprocess
+import sys
 import tempfile
 import time
 from datetime import date, timedelta
@@ -22,7 +24,7 @@ from typing import Any, Iterator
 import pytest
 import yaml
 
-from conftest import SOURCES, copy_sources
+from conftest import PROJECT, SOURCES, copy_sources
 from gitops import cli
 
 CORPUS = Path(__file__).parent / "badinput"
@@ -144,10 +146,19 @@ def _apply(root: Path, op: dict[str, Any], ctx: dict[str, str]) -> None:
                 fh.write(chunk[:left])
                 left -= len(chunk)
             fh.write(b"\n")
+    elif kind == "fill":  # head + chunk * count + tail: one large value of a chosen shape
+        rel, head, chunk, count, tail = args
+        path = root / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(head.encode() + chunk.encode() * count + tail.encode())
     elif kind == "symlink":
         rel, target = args
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         os.symlink(_fill(target, ctx), root / rel)
+    elif kind == "fifo":
+        os.mkfifo(_fill(args, ctx))
+    elif kind == "null-device":  # a character device like /dev/null (1, 3), made where the test owns it
+        os.mknod(_fill(args, ctx), 0o666 | stat.S_IFCHR, os.makedev(1, 3))
     elif kind == "remove":
         path = root / args
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
@@ -188,6 +199,21 @@ def _line(root: Path, rel: str, snippet: str) -> int:
     return text[:text.index(snippet) + len(snippet.rstrip("\n"))].count("\n") + 1
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """The case's environment variables (e.g. GITHUB_STEP_SUMMARY) for the run only."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 @pytest.mark.parametrize("case", _cases())
 def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     parent = tmp_path / "case"
@@ -217,7 +243,8 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path, monkeyp
     tempfile.tempdir, os.environ["TMPDIR"] = str(scratch), str(scratch)
     start = time.monotonic()
     try:
-        with _bound(BOUND_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        with _bound(BOUND_S), contextlib.redirect_stdout(out), contextlib.redirect_stderr(err), \
+                _environment({k: _fill(v, ctx) for k, v in case.get("env", {}).items()}):
             code = cli.main(argv)
     except _Hang:
         STATS["hangs"] += 1
@@ -272,7 +299,31 @@ def test_bad_input(case: dict[str, Any], template: Path, tmp_path: Path, monkeyp
     assert not outside, f"written outside the allowed folders: {outside}"
     assert not left, f"temporary files left: {left}"
     assert elapsed < BOUND_S
+    for rel, snippets in case.get("contains", {}).items():  # what a file holds afterwards, in this order
+        held = Path(_fill(rel, ctx)).read_text(encoding="utf-8")
+        assert [held.find(_fill(x, ctx)) for x in snippets] == sorted(held.find(_fill(x, ctx)) for x in snippets) \
+            and all(_fill(x, ctx) in held for x in snippets), held[:2000]
+    for path in case.get("devices", []):  # still the character device it was, not a file put in its place
+        assert stat.S_ISCHR(os.lstat(_fill(path, ctx)).st_mode), path
     for forbidden in case.get("never", []):  # content that must not reach the output or the rendered tree
         rendered = "".join(p.read_text(errors="replace") for p in (root / "clusters").rglob("*")
                            if p.is_file() and not p.is_symlink())
         assert forbidden not in text and forbidden not in rendered
+
+
+def test_dev_null_is_never_replaced(template: Path, tmp_path: Path) -> None:
+    """`--output-file /dev/null` as root (issue 19, item 10), tried where a regression cannot hurt: the CLI runs
+    in a private mount namespace whose /dev is a fresh tmpfs holding its own null device, so the machine's
+    /dev/null is never at stake; the one in there must still be a character device afterwards."""
+    root = tmp_path / "repo"
+    shutil.copytree(template, root, symlinks=True)
+    script = (f"set -e; mount -t tmpfs tmpfs /dev; for d in null:1:3 zero:1:5 random:1:8 urandom:1:9; do "
+              f"IFS=: read n a b <<EOF\n$d\nEOF\nmknod -m 666 /dev/$n c $a $b; done; "
+              f"set +e; {sys.executable} -m gitops --root {root} validate --output-file /dev/null; code=$?; "
+              f"stat -c %F /dev/null; exit $code")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)])}
+    done = subprocess.run(["unshare", "--mount", "--propagation", "private", "bash", "-c", script],
+                          capture_output=True, text=True, env=env, timeout=BOUND_S)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "refusing to write /dev/null: it is a character device; nothing was written" in done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "character special file", done.stdout

@@ -2,12 +2,17 @@
 
 Each test starts one etcd and one apiserver per cluster it checks, so the module keeps the number
 of runs small: the repository as committed, one copy with the three refusals the schemas miss,
-and one upgrade from a committed base.
+one upgrade from a committed base, a hand edit of a committed folder, and a folder that registers
+webhooks at an address on the machine's loopback, which must receive no connection.
 """
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
+import sys
+import threading
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -56,6 +61,7 @@ def test_three_refusals_reported_at_their_source_lines(repo: Path, capsys) -> No
     # And a warning in the same run: v1 Endpoints is deprecated from Kubernetes 1.33 on.
     (repo / "overlays/cluster-1/endpoints.yaml").write_text(ENDPOINTS)
     edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - endpoints.yaml\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0  # e2e applies the committed folders
     result = e2e.run(repo, e2e.Options(clusters=["cluster-1"]), log=lambda line: None)
     warned = [f for f in result.findings if f.rule == "server-warning"]
     assert [(f.obj.kind if f.obj else None, f.severity, _where(f)) for f in warned] == [
@@ -84,12 +90,15 @@ def _git(root: Path, *args: str) -> None:
 
 
 def test_immutable_selector_change_against_a_base_revision(repo: Path, capsys) -> None:
+    assert cli.main(["--root", str(repo), "render"]) == 0
     _git(repo, "init", "-q", "-b", "main")
     _git(repo, "add", "-A")
     _git(repo, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "base")
     edit(repo, "base/producer/deployment.yaml", "  selector:\n    matchLabels:\n      app: sample-producer\n      version: v1\n",
          "  selector:\n    matchLabels:\n      app: sample-producer\n")
     edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n  - ../../components/export-gke\n", "")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
     code = cli.main(["--root", str(repo), "e2e", "--base", "HEAD", "--clusters", "cluster-2", "--format", "json"])
     out = capsys.readouterr().out
     assert code == 1, out
@@ -205,6 +214,8 @@ def test_waivers_cover_server_findings_and_each_command_applies_only_its_own(rep
     assert (code, found) == (0, []), found
 
     edit(repo, *BAD_LABEL)
+    assert cli.main(["render", "--root", str(repo)]) == 0
+    capsys.readouterr()
     (repo / "policies/waivers.yaml").write_text(SERVER_WAIVER + VALIDATE_WAIVER)
     code, found = _json_run(["e2e", "--root", str(repo), "--clusters", "cluster-1", "--format", "json"], capsys)
     rejects = [f for f in found if f["rule"] == "server-rejects"]
@@ -218,3 +229,243 @@ def test_waivers_cover_server_findings_and_each_command_applies_only_its_own(rep
     assert code == 1
     assert [f["rule"] for f in found if f["rule"].startswith("waiver-")] == ["waiver-expired"]
     assert [f["waived"] for f in found if f["rule"] == "server-rejects"] == [None]
+
+
+# --- what the sync engines apply -----------------------------------------------------------------------
+
+def test_a_hand_edit_of_a_committed_folder_is_what_e2e_applies(repo: Path, capsys) -> None:
+    """Argo CD and Config Sync apply clusters/, not the overlays: a hand edit there is applied, and its refusal
+    points at the committed file's line (issue 19, item 4)."""
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    rel = "clusters/cluster-1/istio-apps/deployment-sample-caller-v1.yaml"
+    edit(repo, rel, "  labels:\n    app: sample-caller\n    version: v1\n  name:",
+         "  labels:\n    app: sample-caller\n    version: -hand-\n  name:")
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-1", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    rejects = [f for f in json.loads(out)["findings"] if f["rule"] == "server-rejects"]
+    assert [(f["object"]["kind"], f["location"]["path"], f["location"]["line"]) for f in rejects] == [
+        ("Deployment", rel, snippet_line(repo, rel, "    version: -hand-"))], out
+    assert '"-hand-"' in rejects[0]["message"]
+
+
+def test_a_cluster_without_its_committed_folder_is_bad_input(repo: Path, capsys) -> None:
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-2"]) == 2
+    assert "clusters/cluster-2/ does not exist, so its sync engine applies nothing" in capsys.readouterr().err
+
+
+# --- nothing leaves the control plane's loopback ---------------------------------------------------------
+
+class _Listener:
+    """A TCP server on the machine's own 127.0.0.1 (outside e2e's namespace) that counts connections."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.connections: list[tuple[str, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, peer = self.sock.accept()
+            except OSError:
+                continue
+            self.connections.append(peer)
+            conn.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.sock.close()
+
+
+CALLING_OUT = """apiVersion: admissionregistration.k8s.io/v1
+kind: ValidatingWebhookConfiguration
+metadata:
+  name: audit-everything
+webhooks:
+  - name: audit.example.com
+    clientConfig:
+      url: https://127.0.0.1:{port}/validate
+    rules:
+      - apiGroups: ["*"]
+        apiVersions: ["*"]
+        operations: ["CREATE", "UPDATE"]
+        resources: ["*"]
+    failurePolicy: Fail
+    sideEffects: None
+    admissionReviewVersions: ["v1"]
+    timeoutSeconds: 2
+---
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
+  conversion:
+    strategy: Webhook
+    webhook:
+      conversionReviewVersions: ["v1"]
+      clientConfig:
+        url: https://127.0.0.1:{port}/convert
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema: {{type: object, properties: {{spec: {{type: object, properties: {{size: {{type: integer}}}}}}}}}}
+    - name: v1beta1
+      served: true
+      storage: false
+      schema:
+        openAPIV3Schema: {{type: object, properties: {{spec: {{type: object, properties: {{size: {{type: integer}}}}}}}}}}
+---
+apiVersion: example.com/v1beta1
+kind: Widget
+metadata:
+  name: small
+  namespace: istio-apps
+spec:
+  size: 1
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: aggregated
+  namespace: istio-apps
+spec:
+  type: ExternalName
+  externalName: localhost
+  ports:
+    - name: https
+      port: {port}
+"""
+
+
+def _apiservice(group: str, service: str = "") -> str:
+    """An APIService for group/v1alpha1: served by a Service when `service` says so, else locally."""
+    return (f"apiVersion: apiregistration.k8s.io/v1\nkind: APIService\nmetadata:\n  name: v1alpha1.{group}\n"
+            f"spec:\n  group: {group}\n  version: v1alpha1\n  groupPriorityMinimum: 1000\n  versionPriority: 15\n"
+            + service)
+
+
+CALLING_OUT += "---\n".join([
+    "", _apiservice("aggregated.example.com", "  insecureSkipTLSVerify: true\n  service:\n    name: aggregated\n"
+                                              "    namespace: istio-apps\n    port: {port}\n"),
+    _apiservice("local.example.com")])
+
+
+def test_webhooks_registered_at_the_machines_loopback_receive_no_connection(repo: Path, capsys) -> None:
+    """Issue 19, item 9: a ValidatingWebhookConfiguration and a CRD conversion webhook at an address on the
+    machine's 127.0.0.1, and an APIService whose Service resolves there, are committed in a cluster folder.
+    e2e reports each as not exercised at its line, applies the rest, and nothing connects to the listener:
+    the objects are dry-run only (callouts.py) and the servers run in a namespace with only its own `lo`
+    (netns.py). A valid CRD and a local APIService applied twice are not drift (their status changes)."""
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    listener = _Listener()
+    try:
+        folder = repo / "clusters/cluster-2/extra"
+        folder.mkdir()
+        for i, doc in enumerate(CALLING_OUT.format(port=listener.port).split("---\n")):
+            (folder / f"{i}.yaml").write_text(doc)
+        capsys.readouterr()
+        code = cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-2", "--format", "json"])
+        out = capsys.readouterr().out
+        time.sleep(1)  # a connection the apiserver started late would still be counted
+    finally:
+        listener.close()
+    assert listener.connections == [], f"connections from e2e's control plane: {listener.connections}"
+    findings = json.loads(out)["findings"]
+    assert code == 0, out
+    notices = {(f["object"]["kind"], f["location"]["path"], f["location"]["line"]) for f in findings
+               if f["rule"] == "server-not-exercised"}
+    assert notices == {
+        ("ValidatingWebhookConfiguration", "clusters/cluster-2/extra/0.yaml", 7),
+        ("CustomResourceDefinition", "clusters/cluster-2/extra/1.yaml", 11),
+        ("APIService", "clusters/cluster-2/extra/4.yaml", 11)}, out
+    assert all("is not exercised: the API server would send" in f["message"] or "proxy the group's requests" in
+               f["message"] for f in findings), out
+    assert not [f for f in findings if f["rule"] != "server-not-exercised"], out
+
+
+def test_the_namespace_reaches_nothing_on_the_machine() -> None:
+    """netns.isolated: only `lo`, and neither this thread nor a process started inside can connect to a server
+    on the machine's 127.0.0.1; the thread is back in the machine's namespace afterwards."""
+    from gitops import netns
+
+    listener = _Listener()
+    try:
+        with netns.isolated():
+            assert netns.interfaces() == ["lo"]
+            with pytest.raises(OSError):
+                socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
+            child = subprocess.run([sys.executable, "-c", f"import socket; socket.create_connection(('127.0.0.1', "
+                                    f"{listener.port}), timeout=2)"], capture_output=True, timeout=60)
+            assert child.returncode != 0
+            inner = socket.socket()
+            inner.bind(("127.0.0.1", 0))  # its own loopback works
+            inner.listen()
+            socket.create_connection(inner.getsockname(), timeout=2).close()
+            inner.close()
+        socket.create_connection(("127.0.0.1", listener.port), timeout=2).close()
+        deadline = time.monotonic() + 5
+        while not listener.connections and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        listener.close()
+    assert len(listener.connections) == 1  # only the one made from outside
+
+
+def test_e2e_refuses_to_run_without_its_namespace(monkeypatch, capsys) -> None:
+    """Where no namespace can be made (no CAP_SYS_ADMIN), e2e exits 2 before it builds or starts anything."""
+    from gitops import netns
+
+    monkeypatch.setattr(netns, "CLONE_NEWNET", 0x7fffffff)  # an unshare(2) flag the kernel refuses (EINVAL)
+    started = []
+    monkeypatch.setattr(e2e, "ensure_binaries", lambda *a: started.append(a))
+    assert cli.main(["--root", str(PROJECT), "e2e", "--clusters", "cluster-2"]) == 2
+    err = capsys.readouterr().err
+    assert "private network namespace, and unshare(CLONE_NEWNET) failed" in err and "does not run unisolated" in err
+    assert started == []
+
+
+def test_drift_ignores_status_written_by_the_servers_own_controllers() -> None:
+    stored = {"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {"group": "g"},
+              "status": {"acceptedNames": {"kind": ""}, "conditions": []}}
+    again = {"metadata": {"name": "x", "resourceVersion": "2"}, "spec": {"group": "g"},
+             "status": {"acceptedNames": {"kind": "Widget"}, "conditions": [{"type": "Established"}]}}
+    assert e2e._difference(stored, again) is None
+    assert e2e._difference(stored, {**again, "spec": {"group": "h"}}) == ("spec", "group")
+
+
+def test_what_calls_out_and_its_neutral_form() -> None:
+    """callouts: admission webhooks and APIServices with a Service are dry-run only; a CRD (in a folder, locked,
+    or of the base revision) loses only its conversion webhook; everything else is applied as it is."""
+    from gitops import callouts
+
+    hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+            "webhooks": [{"name": "m.example.com", "clientConfig": {"service": {"name": "s", "namespace": "n"}}}]}
+    remote = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
+              "spec": {"group": "g", "service": {"name": "s", "namespace": "n"}}}
+    local = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "spec": {"group": "g"}}
+    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "w"},
+           "spec": {"group": "g", "conversion": {"strategy": "Webhook", "webhook": {"clientConfig": {"url": "u"}}}}}
+    plain = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"url": "https://127.0.0.1:1"}}
+    assert callouts.call_out(hook).path == ("webhooks", 0, "clientConfig")
+    assert callouts.neutral(hook) is None and callouts.neutral(remote) is None
+    assert callouts.call_out(remote).path == ("spec", "service")
+    assert callouts.neutral(local) is local and callouts.neutral(plain) is plain
+    converted = callouts.neutral(crd)
+    assert converted is not None and converted["spec"] == {"group": "g", "conversion": {"strategy": "None"}}
+    assert crd["spec"]["conversion"]["strategy"] == "Webhook"  # the object read from the repository is unchanged
+    assert callouts.call_out(crd).path == ("spec", "conversion", "webhook")

@@ -248,9 +248,12 @@ def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeyp
 def test_job_summary_stays_under_githubs_limit() -> None:
     from gitops.report import github
 
-    many = [Finding("r", Severity.ERROR, "x" * 2000, cluster="cluster-1", location=SourceLocation(f"f{i}.yaml", 1))
+    many = [Finding("r", Severity.ERROR, "xx " * 700, cluster="cluster-1", location=SourceLocation(f"f{i}.yaml", 1))
             for i in range(700)]
     text = github.summary(many, ReportContext(clusters=CLUSTERS))
     assert len(text.encode()) <= github.SUMMARY_MAX_CHARS
     assert text.endswith("the SARIF or JSON report has every finding._\n")
     assert github.summary(_findings(), ReportContext(clusters=CLUSTERS)).startswith("### GitOps validation")
+    # Appended after earlier steps' summaries: only what is left of the limit is used.
+    left = github.summary(many, ReportContext(clusters=CLUSTERS), max_bytes=5000)
+    assert len(left.encode()) <= 5000 and left.endswith("the SARIF or JSON report has every finding._\n")

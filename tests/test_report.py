@@ -259,7 +259,7 @@ def test_junit() -> None:
 def test_junit_escapes_what_xml_cannot_hold() -> None:
     f = Finding("mcs-unknown-service", Severity.ERROR, 'bad \x1b[31m "quote" <tag> & ]]>', cluster="cluster-1")
     case = _cases(render("junit", [f]))[("mcs-unknown-service", "(no source line)")]
-    assert case.find("failure").get("message") == '1 error: bad \ufffd[31m "quote" <tag> & ]]>'
+    assert case.find("failure").get("message") == '1 error: bad \\x1b[31m "quote" <tag> & ]]>'
 
 
 # --- github --------------------------------------------------------------------------------------

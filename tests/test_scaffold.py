@@ -179,3 +179,48 @@ def test_a_failed_render_puts_every_file_back(rendered: Path, capsys) -> None:
     assert "missing.yaml" in str(err.value)
     assert _tree(rendered) == before
     assert not (rendered / "base/broken").exists()
+
+
+NEW_CLUSTER = ["new", "cluster", "cluster-3", "--clusterset", "fleet-prod", "--location", "europe-west1",
+               "--mcs", "mcs-api", "--sync", "config-sync", "--version", "1.34"]
+
+
+def test_sigterm_during_the_render_puts_every_file_back(rendered: Path) -> None:
+    """A cancelled CI job or `timeout` stops `gitops new` with SIGTERM: as with Ctrl-C, the edit is undone
+    (issue 19, item 13). Through the command line: the signal arrives once the edits are written."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import PROJECT
+
+    before = _tree(rendered)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": f"{PROJECT / 'scripts'}{os.pathsep}{PROJECT}"}
+    proc = subprocess.Popen([sys.executable, "-m", "gitops", "--root", str(rendered), *NEW_CLUSTER],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if line.startswith("created overlays/cluster-3/"):  # the last planned file: the render starts now
+            proc.send_signal(signal.SIGTERM)
+            break
+    rest, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, (seen, rest, err)
+    assert _tree(rendered) == before, "the interrupted edit was left in place"
+    assert not (rendered / "overlays/cluster-3").exists()
+
+
+def test_line_endings_and_byte_order_mark_of_an_edited_file_are_kept(rendered: Path, capsys) -> None:
+    inv = rendered / "inventory.yaml"
+    inv.write_bytes(b"\xef\xbb\xbf" + inv.read_bytes().replace(b"\n", b"\r\n"))
+    assert cli.main(["--root", str(rendered), *NEW_CLUSTER]) == 0, capsys.readouterr()
+    data = inv.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbf") and not data.startswith(b"\xef\xbb\xbf\xef\xbb\xbf")
+    assert data.count(b"\n") == data.count(b"\r\n") and b"\r\r" not in data, "mixed line endings"
+    assert b"  - name: cluster-3\r\n" in data
+    assert [c.name for c in inventory.load(rendered).clusters][-1] == "cluster-3"
+    # A file with plain newlines stays so.
+    overlay = rendered / "overlays/cluster-1/kustomization.yaml"
+    assert b"\r" not in overlay.read_bytes()

@@ -17,7 +17,8 @@ from typing import Callable, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
-from . import __version__, diffformats, hydrate, pipeline, proc, ruleconfig, rulediff, scaffold, shard, tools, waivers
+from . import (__version__, diffformats, fsio, hydrate, pipeline, proc, ruleconfig, rulediff, scaffold, shard, textsafe,
+               tools, waivers)
 from .fsio import write_atomic
 from .errors import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, GitopsError, UsageError
 from .findings import Finding, Severity
@@ -257,9 +258,10 @@ def _render(root: Path, args: argparse.Namespace) -> int:
                                    args.kustomize_cli)
     if blockers:  # which of the two would the sync engine apply? Nobody can say, so write nothing.
         for f in blockers:
-            print(f"error: {f.where()}: {f.message} [{f.rule}]", file=sys.stderr)
+            print(textsafe.log_lines(f"error: {textsafe.name(f.where())}: {f.message} [{f.rule}]"), file=sys.stderr)
             for also in f.related:
-                print(f"  also: {also}", file=sys.stderr)
+                print(textsafe.log_lines(f"  also: {textsafe.name(str(also.location))} ({also.note})"),
+                      file=sys.stderr)
         print("render wrote nothing: remove or rename the duplicate objects first", file=sys.stderr)
         return EXIT_FINDINGS
     files = hydrate.expected_files(inv, resources)
@@ -295,6 +297,7 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         return EXIT_OK
     options = _options(config, crd_mirror=args.crd_mirror, changed_since=args.changed_since, cache=not args.no_cache,
                        kustomize_cli=args.kustomize_cli)
+    _check_outputs(args, root)
     if args.shard is not None:
         k, n = shard.parse_shard(args.shard)
         if args.output_file is None or args.changed_since is not None:
@@ -307,41 +310,81 @@ def _validate(root: Path, args: argparse.Namespace) -> int:
         result = pipeline.validate(root, policies, replace(options, progress=progress))
         progress.stage("report")
         rendered = _rendered(result, rules, args, outputs, _rule_changes(root, args, config, result))
-    return _write(rendered, result)
+    return _write(rendered, result, root)
 
 
 def _merge(root: Path, args: argparse.Namespace) -> int:
     config = _config(root)
+    _check_outputs(args, root)
     options = _options(config, kustomize_cli=args.kustomize_cli)
     result = shard.merge(root, config.policies, options, list(args.partials))
     rendered = _rendered(result, pipeline.all_rules(config.policies), args, _outputs(args),
                          _rule_changes(root, args, config, result))
-    return _write(rendered, result)
+    return _write(rendered, result, root)
+
+
+@dataclass(frozen=True)
+class _Output:
+    """One rendered output: to a path (replaced atomically), to stdout (path None), or appended (the job summary)."""
+
+    path: Path | None
+    text: str
+    append: bool = False
 
 
 def _rendered(result: pipeline.Result, rules: list, args: argparse.Namespace,
-              outputs: list[tuple[str, Path | None]],
-              rule_changes: RuleChanges | None = None) -> list[tuple[Path | None, str]]:
+              outputs: list[tuple[str, Path | None]], rule_changes: RuleChanges | None = None) -> list[_Output]:
     """Every requested output's text (and the GitHub job summary), all rendered before anything is written."""
     ctx = ReportContext(rules=rules, clusters=[c.name for c in result.inventory.clusters], tool_version=VERSION,
                         rule_changes=rule_changes)
-    rendered = [(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs]
-    if any(fmt == "github" for fmt, _ in outputs):
-        from .report import github
-
-        summary_path = os.environ.get(github.SUMMARY_ENV)
-        if summary_path:
-            rendered.append((Path(summary_path), github.summary(result.findings, ctx)))
-    return rendered
+    return [_Output(path, FORMATS[fmt](result.findings, replace(ctx, color=_color(args, path)))) for fmt, path in outputs] \
+        + _job_summary(result.findings, ctx, outputs)
 
 
-def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> int:
-    for path, text in rendered:  # every file is written whole, or not at all
+def _job_summary(findings: list[Finding], ctx: ReportContext, outputs: list[tuple[str, Path | None]]) -> list[_Output]:
+    """With the github format in GitHub Actions: the Markdown report, to be appended to $GITHUB_STEP_SUMMARY
+    (earlier steps' summaries stay), within what is left of GitHub's 1 MiB per step."""
+    from .report import github
+
+    summary_path = os.environ.get(github.SUMMARY_ENV)
+    if not summary_path or not any(fmt == "github" for fmt, _ in outputs):
+        return []
+    try:
+        used = os.stat(summary_path).st_size
+    except OSError:
+        used = 0
+    return [_Output(Path(summary_path), github.summary(findings, ctx, github.SUMMARY_MAX_CHARS - used), append=True)]
+
+
+def _output_roots(root: Path) -> tuple[Path, ...]:
+    """Folders in which a link on an output path is refused: the checkout a pull request fills."""
+    return (Path.cwd(), root)
+
+
+def _check_outputs(args: argparse.Namespace, root: Path) -> None:
+    """Refuse a bad output path before the run (minutes, for e2e), not after it; checked again when written."""
+    paths = [args.output_file] + [Path(p) for _, p in getattr(args, "output", []) if p != "-"]
+    for path in paths:
         if path is not None:
-            write_atomic(path, text)
-    for path, text in rendered:
-        if path is None:
-            sys.stdout.write(text)
+            fsio.check_output(path, _output_roots(root))
+
+
+def _write_all(outputs: list[_Output], root: Path) -> None:
+    """Check every target first, then write: a refused path leaves every file as it was. Each file is
+    written whole (fsio), standard output last."""
+    for out in outputs:
+        if out.path is not None:
+            fsio.check_output(out.path, _output_roots(root))
+    for out in outputs:
+        if out.path is not None:
+            (fsio.append if out.append else write_atomic)(out.path, out.text)
+    for out in outputs:
+        if out.path is None:
+            sys.stdout.write(out.text)
+
+
+def _write(rendered: list[_Output], result: pipeline.Result, root: Path) -> int:
+    _write_all(rendered, root)
     failed = any(f.counts and f.severity is Severity.ERROR for f in result.findings)
     return EXIT_FINDINGS if failed else EXIT_OK
 
@@ -349,17 +392,17 @@ def _write(rendered: list[tuple[Path | None, str]], result: pipeline.Result) -> 
 def _diff(root: Path, args: argparse.Namespace) -> int:
     from . import diff, diffreport
 
+    _check_outputs(args, root)
     config = _config(root)
     result = diff.run(root, args.base, config, _registry(root),
                       _options(config, crd_mirror=args.crd_mirror, kustomize_cli=args.kustomize_cli))
     parts = diffreport.render(args.format, result, _color(args), args.max_comment_chars)
     if args.output_file:
         out: Path = args.output_file
-        for i, part in enumerate(parts, 1):
-            write_atomic(out if i == 1 else out.with_name(f"{out.name}.{i}"), part)
+        _write_all([_Output(diffreport.part_path(out, i), part) for i, part in enumerate(parts, 1)], root)
         stale = len(parts) + 1
-        while out.with_name(f"{out.name}.{stale}").is_file():  # parts of a longer earlier run
-            out.with_name(f"{out.name}.{stale}").unlink()
+        while diffreport.wrote(diffreport.part_path(out, stale), stale):  # parts of a longer earlier run, only
+            diffreport.part_path(out, stale).unlink(missing_ok=True)
             stale += 1
     else:
         sys.stdout.write("\n".join(parts))
@@ -371,6 +414,7 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
 
     if args.changed_since and args.clusters:
         raise UsageError("--clusters and --changed-since choose clusters two ways: give one of them")
+    _check_outputs(args, root)
     options = e2e.Options(clusters=args.clusters, changed_since=args.changed_since, base=args.base,
                           crd_mirror=args.crd_mirror, parallel=args.parallel, kustomize_cli=args.kustomize_cli)
     config = _config(root)
@@ -384,11 +428,7 @@ def _e2e(root: Path, args: argparse.Namespace) -> int:
                                                       date.today()), key=Finding.sort_key)
     ctx = ReportContext(rules=[*checked, *waivers.RULES], clusters=result.checked, color=_color(args),
                         tool_version=VERSION)
-    text = FORMATS[args.format](findings, ctx)
-    if args.output_file:
-        write_atomic(args.output_file, text)
-    else:
-        sys.stdout.write(text)
+    _write_all([_Output(args.output_file, FORMATS[args.format](findings, ctx))], root)
     for line in e2e.summary(result):
         print(line, file=sys.stderr)
     failed = any(f.counts and f.severity is Severity.ERROR for f in findings)
@@ -425,10 +465,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         command = next((a for a in argv if a in {c.name for c in COMMANDS}), "gitops")
-        detail = str(exc).splitlines()[0] if str(exc) else ""
+        detail = textsafe.one_line(str(exc).splitlines()[0]) if str(exc) else ""
         print(f"error: {command} failed unexpectedly: {exc.__class__.__name__}{': ' + detail if detail else ''} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return EXIT_ERROR
+
+
+def _error_text(exc: GitopsError) -> str:
+    """`error: file:line: message`, shown as findings are (it may quote the repository or a tool's output)."""
+    return textsafe.log_lines(f"error: {textsafe.shown(str(exc), textsafe.MAX_ERROR)}")
 
 
 def _main(argv: list[str]) -> int:
@@ -440,7 +485,7 @@ def _main(argv: list[str]) -> int:
         root = args.root.resolve() if args.root is not None else find_root(Path.cwd())
         return command.run(root, args)
     except GitopsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(_error_text(exc), file=sys.stderr)
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("error: interrupted: every process it started was stopped and its temporary files removed",

@@ -1,6 +1,7 @@
 """Throwaway Kubernetes control planes for `nox -s e2e`: one etcd per run, one kube-apiserver per cluster.
 
-Everything listens on loopback ports picked free at start, keeps its data in a temporary folder,
+Everything runs inside e2e's private network namespace (netns.py), whose only interface is its own
+loopback, listens there on ports picked free at start, keeps its data in a temporary folder,
 and runs in a process group of its own that is killed when the `with` block ends, whether it ends
 normally, on an error or on Ctrl-C (and, on Linux, when this process dies: PR_SET_PDEATHSIG).
 There are no controllers: nothing schedules pods, finishes a namespace deletion or imports MCS
@@ -81,6 +82,11 @@ def log_tail(log: Path, lines: int = LOG_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:]) or "(empty log)"
 
 
+def _opener(context: ssl.SSLContext | None) -> urllib.request.OpenerDirector:
+    """Straight to the server: a proxy from the environment is not reachable from the namespace, nor wanted."""
+    return urllib.request.build_opener(urllib.request.ProxyHandler({}), urllib.request.HTTPSHandler(context=context))
+
+
 def _wait_ready(what: str, process: subprocess.Popen, log: Path, url: str, context: ssl.SSLContext | None,
                 headers: dict[str, str], timeout: float) -> None:
     deadline = time.monotonic() + timeout
@@ -91,7 +97,7 @@ def _wait_ready(what: str, process: subprocess.Popen, log: Path, url: str, conte
                              f"{log}:\n{log_tail(log)}")
         try:
             request = urllib.request.Request(url, headers=headers)
-            with urllib.request.urlopen(request, timeout=5, context=context) as resp:
+            with _opener(context).open(request, timeout=5) as resp:
                 if resp.status == 200:
                     return
         except (urllib.error.URLError, OSError, ssl.SSLError) as exc:

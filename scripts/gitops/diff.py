@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
 import yaml
 
-from . import bootstrap, engine, git, hydrate, owned, pipeline, rulediff, ruleconfig, yamlsrc
+from . import bootstrap, engine, git, hydrate, owned, pipeline, rulediff, ruleconfig, textsafe, yamlsrc
 from .errors import InputError, UsageError
 from .findings import Finding, ObjectRef
 from .inventory import Inventory
@@ -338,6 +338,11 @@ class Edge:
     rule: str = ""  # the finding that breaks it
     where: str = ""  # that finding's source line (the line to fix)
 
+    def __post_init__(self) -> None:
+        # The URL is a value from the repository, shown in every format: masked, bounded, escaped (textsafe).
+        object.__setattr__(self, "url", textsafe.one_line(self.url))
+        object.__setattr__(self, "problem", textsafe.shown(self.problem))
+
 
 @dataclass
 class Graph:
@@ -392,11 +397,15 @@ class Diff:
 
 
 def unified(path: str, old: str | None, new: str | None) -> str:
-    """A `git diff`-like unified diff of one file; /dev/null for the side that does not exist."""
+    """A `git diff`-like unified diff of one file; /dev/null for the side that does not exist.
+
+    Each line is shown as findings are (textsafe.shown): a credential in a URL masked, a long value cut,
+    control characters escaped. The files are compared as they are, so a change of a password alone
+    shows as a - and a + line that read the same."""
     lines = difflib.unified_diff((old or "").splitlines(keepends=True), (new or "").splitlines(keepends=True),
                                  fromfile=f"a/{path}" if old is not None else "/dev/null",
                                  tofile=f"b/{path}" if new is not None else "/dev/null")
-    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)
+    return "".join(textsafe.shown(line.rstrip("\n")) + "\n" for line in lines)
 
 
 def compare_files(clusters: list[str], base: dict[str, RenderedFile],

@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import AbstractSet, Callable, Iterator
 
 from .diff import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNEXPORTED, ClusterDiff, Diff, Edge, Graph, Node,
                    ObjectChange, title)
+from . import fsio, textsafe
 from .errors import UsageError
 from .findings import Finding
-from .report._common import cluster_list, group, plural
+from .report._common import cluster_list, group, plural, where as where_text
 from .report.markdown import cell, code, rule_changes
 from .report.json import finding_dict
 from .diffformats import DEFAULT_MAX_CHARS
@@ -36,11 +38,11 @@ def counts(c: ClusterDiff) -> str:
 
 
 def base_line(d: Diff) -> str:
-    return f"base {d.base_ref} ({d.base_commit[:12]}) -> head (working tree)"
+    return f"base {textsafe.name(d.base_ref)} ({d.base_commit[:12]}) -> head (working tree)"
 
 
 def _finding_line(f: Finding) -> str:
-    return f"{f.severity.value} {f.rule}: {f.message} ({f.where()})"
+    return f"{f.severity.value} {textsafe.name(f.rule)}: {f.message} ({where_text(f)})"
 
 
 STALE_SHOWN = 20  # stale files listed per revision; the rest are counted
@@ -59,14 +61,14 @@ def _stale(d: Diff) -> list[tuple[str, list[Finding]]]:
 
 
 def _stale_lines(found: list[Finding]) -> list[str]:
-    shown = [f"{f.where()}: {f.message}" for f in found[:STALE_SHOWN]]
+    shown = [f"{where_text(f)}: {f.message}" for f in found[:STALE_SHOWN]]
     return shown + ([f"and {len(found) - STALE_SHOWN} more"] if len(found) > STALE_SHOWN else [])
 
 
 def _edge_line(e: Edge) -> str:
     why = f": {e.rule + ': ' if e.rule else ''}{e.problem}" if e.problem else ""
-    why += f" ({e.where})" if e.where else ""
-    return f"{e.caller.label} -> {e.target.label} ({e.url}){why}"
+    why += f" ({textsafe.name(e.where)})" if e.where else ""
+    return f"{textsafe.name(e.caller.label)} -> {textsafe.name(e.target.label)} ({e.url}){why}"
 
 
 # --- text --------------------------------------------------------------------------------------------
@@ -95,7 +97,8 @@ def text(d: Diff, color: bool = False) -> str:
         out += [f"  {line}" for line in _stale_lines(found)]
     for c in d.clusters:
         out.append(paint(_BOLD, f"{c.cluster}: {counts(c)}"))
-        out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {ch.title}  {ch.path}")
+        out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {textsafe.name(ch.title)}  "
+                                                f"{textsafe.name(ch.path)}")
                 for ch in c.changes]
     out.append(paint(_BOLD, f"findings: {d.findings.title()}"))
     names = [c.cluster for c in d.clusters]
@@ -113,7 +116,7 @@ def text(d: Diff, color: bool = False) -> str:
     for c in d.clusters:
         for ch in c.changes:
             out += [_diff_line(line, paint) for line in ch.diff.splitlines()]
-    return "\n".join(out) + "\n"
+    return textsafe.log_lines("\n".join(out) + "\n")
 
 
 # --- json --------------------------------------------------------------------------------------------
@@ -147,7 +150,7 @@ def as_json(d: Diff) -> str:
                       for e in d.graph.edges],
         },
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"
 
 
 # --- markdown ----------------------------------------------------------------------------------------
@@ -168,13 +171,15 @@ class Block:
         body = self.lines if lines is None else lines
         head = self.head if head is None else head
         if self.lang is None:
-            return head + "".join(line + "\n" for line in body)
+            return textsafe.log_lines(head + "".join(line + "\n" for line in body))
         fence = self.fence()
-        return f"{head}{fence}{self.lang}\n" + "".join(line + "\n" for line in body) + f"{fence}\n"
+        # A comment part printed to a CI log (or the job summary of a fork's run) must start no workflow command.
+        return textsafe.log_lines(f"{head}{fence}{self.lang}\n" + "".join(line + "\n" for line in body) + f"{fence}\n")
 
 
 def _md(s: str) -> str:
-    """Inline code, safe for any backticks in `s`."""
+    """Inline code, safe for any backticks in `s`, on one line with nothing invisible."""
+    s = textsafe.name(s)
     ticks = "`" * (max((len(m) for m in re.findall(r"`+", s)), default=0) + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     return f"{ticks}{pad}{s}{pad}{ticks}"
@@ -278,6 +283,7 @@ MERMAID_MAX_EDGES = 500  # Mermaid refuses to draw more ("Edge limit exceeded")
 
 
 def _label(s: str) -> str:
+    s = textsafe.name(s)
     return s.replace("&", "#amp;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
 
 
@@ -440,6 +446,18 @@ def split_block(block: Block, budget: int) -> list[str]:
 
 def _header(i: int, n: int) -> str:
     return f"{MARKER.format(i=i)}\n_GitOps diff, part {i}/{n}_\n\n"
+
+
+def part_path(out: Path, i: int) -> Path:
+    """Where part `i` of `--output-file OUT` goes: OUT, OUT.2, OUT.3, ..."""
+    return out if i == 1 else out.with_name(f"{out.name}.{i}")
+
+
+def wrote(path: Path, i: int) -> bool:
+    """Whether `path` is part `i` that a diff wrote (a regular file starting with its marker): only those are
+    removed when a later diff has fewer parts, never a file of the same name that someone else made."""
+    marker = f"{MARKER.format(i=i)}\n".encode()
+    return fsio.read_head(path, len(marker)) == marker
 
 
 def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:

@@ -1,14 +1,21 @@
 """`nox -s e2e`: every cluster folder applied to a real kube-apiserver of the cluster's Kubernetes version.
 
 Schemas and policies model what a cluster accepts; the API server is the truth (label syntax,
-CEL rules of CRDs, list-map keys, immutable fields, admission). Per cluster: a fresh apiserver
-(controlplane.py) over a fresh etcd prefix, the locked CRDs plus CRDs made from schemas/, the
-cluster's Namespaces applied for real, then every object server-side dry-run, really applied,
-and applied again, which must change nothing. Bootstrap objects go to the cluster that runs
-their sync engine. With a base revision, the base folder is applied for real and the new one
-dry-run over it, so immutable-field changes show up. Refusals and warnings become findings at
-the source line of the field the server names; nothing here needs controllers, so nothing
-proves that pods run, that MCS imports or that DNS resolves.
+CEL rules of CRDs, list-map keys, immutable fields, admission). What is applied is what the sync
+engines apply: the committed clusters/<name>/ folders and bootstrap/ files, not a fresh build of
+the overlays (a hand edit there reaches the cluster; validate reports it as stale). Per cluster: a
+fresh apiserver (controlplane.py) over a fresh etcd prefix, the locked CRDs plus CRDs made from
+schemas/, the cluster's Namespaces applied for real, then every object server-side dry-run, really
+applied, and applied again, which must change nothing. Bootstrap objects go to the cluster that
+runs their sync engine. With a base revision, the base's committed folders are applied for real and
+the new ones dry-run over them, so immutable-field changes show up. Refusals and warnings become
+findings at the source line of the field the server names: the overlay's line when the committed
+file is what the overlays render, else the committed file's own line.
+
+The control plane never leaves loopback: etcd, the apiservers and the client threads run in a
+private network namespace with only `lo` (netns.py), and objects that would make the server call
+out are dry-run only (callouts.py). Nothing here needs controllers, so nothing proves that pods
+run, that MCS imports or that DNS resolves.
 """
 from __future__ import annotations
 
@@ -27,22 +34,24 @@ from typing import Any, Callable
 
 import yaml
 
-from . import bootstrap, controlplane, crds, diff, engine, incremental, pipeline, proc, schemas, servermsg, tools
+from . import (bootstrap, callouts, controlplane, crds, diff, engine, hydrate, incremental, inventory, netns, pipeline,
+               proc, schemas, servermsg, tools)
 from .errors import GitopsError, InputError, ToolError, UsageError
 from .findings import Finding
 from .inventory import Cluster, Inventory
 from .kustomizations import Closures
-from .manifests import Resource
+from .manifests import Documents, Resource
 from .policy import Rule
 from .sourcemap import SourceMap
 
-REJECTS, IMMUTABLE, WARNING, DRIFT, PRUNED = pipeline.E2E_RULES
+REJECTS, IMMUTABLE, WARNING, DRIFT, PRUNED, NOT_EXERCISED = pipeline.E2E_RULES
 
 FIELD_MANAGER = "gitops-e2e"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 APISERVER_MIB = 900  # what one kube-apiserver with the locked CRDs needs at most (measured ~600 MiB)
 CRD_TIMEOUT = 120.0
 ENGINE_NAMESPACES = "the sync engine's installation"
+SYNCED_SUFFIXES = (".yaml", ".yml", ".json")  # what Argo CD and Config Sync read from a folder
 
 
 @dataclass
@@ -295,6 +304,10 @@ class Checker:
                   f"{engine.path_text(changed) or 'it'} (resourceVersion {before} -> {after})",
                   servermsg.parse_path(engine.path_text(changed), res.body))
 
+    def not_exercised(self, res: Resource, call: callouts.CallOut) -> None:
+        self._add(NOT_EXERCISED, res, f"{res.ref} in cluster {self.cluster} is not exercised: {call.reason}; e2e never "
+                  "lets its throwaway API server call out", call.path)
+
     def pruned(self, res: Resource) -> None:
         message = (f"{res.ref} is in the base revision but not in this change: pruned by the sync engine from "
                    f"cluster {self.cluster}")
@@ -321,10 +334,14 @@ def _missing_namespaces(objects: list[Resource], declared: set[str]) -> list[str
 
 
 def _apply_for_real(server: Server, checker: Checker, items: list[Resource], report: bool) -> dict[int, dict[str, Any]]:
-    """Apply each object; {index: the object as the server stored it} of those it accepted."""
+    """Apply each object in the form that cannot make the server call out (callouts.neutral; an object that
+    can only be dry-run is skipped); {index: the object as the server stored it} of those it accepted."""
     stored: dict[int, dict[str, Any]] = {}
     for i, res in enumerate(items):
-        outcome = server.apply(res.body, dry_run=False)
+        body = callouts.neutral(res.body)
+        if body is None:
+            continue
+        outcome = server.apply(body, dry_run=False)
         if outcome.ok:
             stored[i] = outcome.body
             if report:
@@ -334,14 +351,30 @@ def _apply_for_real(server: Server, checker: Checker, items: list[Resource], rep
     return stored
 
 
+def _dry_run(server: Server, checker: Checker, items: list[Resource], upgrade: bool = False) -> list[Resource]:
+    """Dry-run each object as written; report refusals and warnings; return those the server accepted."""
+    accepted = []
+    for res in items:
+        outcome = server.apply(res.body, dry_run=True)
+        if outcome.ok:
+            checker.warned(res, outcome)
+            accepted.append(res)
+        else:
+            checker.refused(res, outcome, upgrade=upgrade)
+    return accepted
+
+
 _VOLATILE = ("resourceVersion", "managedFields")
 
 
 def _difference(a: Any, b: Any, path: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
-    """The first path where two stored copies of an object differ (resourceVersion and managedFields aside)."""
+    """The first path where two stored copies of an object differ (resourceVersion and managedFields aside).
+
+    `status` is not compared: the server's own controllers write it between the two applies (a CRD's
+    acceptedNames and conditions, an APIService's availability), and an apply never sets it."""
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b)):
-            if path == ("metadata",) and key in _VOLATILE:
+            if (path == ("metadata",) and key in _VOLATILE) or (path == () and key == "status"):
                 continue
             if key not in a or key not in b:
                 return (*path, key)
@@ -365,7 +398,8 @@ def _version(obj: dict[str, Any]) -> str:
 
 
 def _install(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
-    for body in crd_bodies:
+    for locked in crd_bodies:
+        body = callouts.neutral(locked) or locked  # a locked CRD with a conversion webhook: converting nothing
         outcome = server.apply(body, dry_run=False)
         if not outcome.ok:
             raise ToolError(f"cluster {cluster}: CRD {body['metadata']['name']} was refused by kube-apiserver: "
@@ -397,6 +431,12 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
         _install(server, needed_crds(crd_bodies, job.objects + (job.base or [])), job.cluster.name)
         crd_seconds = time.monotonic() - start
         namespaces, folder_crds, rest = _phases(job.objects)
+        # Objects that would make the server call out are reported once, and dry-run as written; the CRDs
+        # among them are then applied for real without their conversion webhook (_apply_for_real).
+        calling = [(r, call) for r in job.objects if (call := callouts.call_out(r.body)) is not None]
+        for res, call in calling:
+            checker.not_exercised(res, call)
+        rewritten = [r for r, call in calling if call.applied is not None]
         declared = {r.name for r in namespaces}
         for name in _missing_namespaces(job.objects, declared):
             server.apply(_namespace(name), dry_run=False)
@@ -406,29 +446,19 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
                 server.apply(_namespace(name), dry_run=False)
             _apply_for_real(server, checker, base_ns + base_crds, report=False)
             _apply_for_real(server, checker, base_rest, report=False)
+            _dry_run(server, checker, rewritten, upgrade=True)
             _apply_for_real(server, checker, namespaces + folder_crds, report=True)
-            for res in rest:
-                outcome = server.apply(res.body, dry_run=True)
-                if outcome.ok:
-                    checker.warned(res, outcome)
-                else:
-                    checker.refused(res, outcome, upgrade=True)
+            _dry_run(server, checker, rest, upgrade=True)
             kept = {(r.kind, r.namespace, r.name) for r in job.objects}
             for res in job.base:
                 if (res.kind, res.namespace, res.name) not in kept:
                     checker.pruned(res)
             return checker.findings, crd_seconds
+        _dry_run(server, checker, rewritten)
         first = _apply_for_real(server, checker, namespaces + folder_crds, report=True)
         if folder_crds:
             server.wait_established([r.name for r in folder_crds], CRD_TIMEOUT)
-        accepted = []
-        for res in rest:
-            outcome = server.apply(res.body, dry_run=True)
-            if outcome.ok:
-                checker.warned(res, outcome)
-                accepted.append(res)
-            else:
-                checker.refused(res, outcome)
+        accepted = _dry_run(server, checker, rest)
         items = namespaces + folder_crds + accepted
         first = {**first, **{len(namespaces) + len(folder_crds) + i: v
                              for i, v in _apply_for_real(server, checker, accepted, report=True).items()}}
@@ -485,14 +515,61 @@ def ensure_binaries(root: Path, minors: list[str], log: Callable[[str], None]) -
     return out
 
 
-def _jobs(root: Path, inv: Inventory, resources: dict[str, list[Resource]], clusters: list[Cluster],
-          base: dict[str, list[Resource]] | None) -> list[Job]:
-    boot = [Resource(r.cluster, r.body, origin=path) for path, r in bootstrap.objects(inv).items()]
-    jobs = []
-    for c in clusters:
-        objects = list(resources.get(c.name, [])) + [r for r in boot if r.cluster == c.name]
-        jobs.append(Job(c, objects, None if base is None else base.get(c.name, [])))
-    return jobs
+def _owner(inv: Inventory, rel: str) -> str | None:
+    """The cluster whose sync engine applies bootstrap file `rel`: Argo CD's host cluster for bootstrap/argocd/,
+    the named cluster for bootstrap/config-sync/<cluster>/."""
+    parts = rel.split("/")
+    if len(parts) >= 3 and parts[1] == "argocd" and inv.argocd is not None:
+        return inv.argocd.cluster
+    if len(parts) >= 4 and parts[1] == "config-sync":
+        return parts[2]
+    return None
+
+
+def _files(root: Path, top: str, required: bool) -> list[str]:
+    """Repository paths of the files a sync engine reads under `top` (recursively, links not followed);
+    InputError when `top` is a link, or is missing and `required`."""
+    folder = root / top
+    if any((root / prefix).is_symlink() for prefix in ("/".join(top.split("/")[:i + 1])
+                                                      for i in range(top.count("/") + 1))):
+        raise InputError(f"{top} is a symlink; rendered folders must be plain folders of the repository", top)
+    if not folder.is_dir():
+        if required:
+            raise InputError(f"{top}/ does not exist, so its sync engine applies nothing: run `nox -s render` and "
+                             "commit the result", top)
+        return []
+    out = []
+    for dirpath, dirs, names in os.walk(folder):
+        dirs.sort()
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        linked = [d for d in dirs if os.path.islink(os.path.join(dirpath, d))]
+        if linked:  # os.walk would skip it, a sync engine might not: never a verdict on part of the folder
+            raise InputError("a folder of a rendered tree is a symlink; run `nox -s render` and commit the result",
+                             f"{rel_dir}/{linked[0]}")
+        out += [f"{rel_dir}/{name}" for name in sorted(names) if name.endswith(SYNCED_SUFFIXES)]
+    return out
+
+
+def committed(root: Path, inv: Inventory, clusters: list[str], expected: dict[str, str] | None,
+              required: bool = True) -> dict[str, list[Resource]]:
+    """{cluster: objects} that the sync engines apply to each of `clusters`: the committed clusters/<name>/ files,
+    then the committed bootstrap/ files of its engine. With `expected` (what render writes now), an object whose
+    file differs from it (a hand edit, a stale folder) is placed at its own file's lines, not the overlay's."""
+    documents = Documents()
+    out: dict[str, list[Resource]] = {c: [] for c in clusters}
+    owners = {path: r.cluster for path, r in bootstrap.objects(inv).items()}
+    files = [(rel, c) for c in clusters for rel in _files(root, f"{bootstrap.CLUSTERS_DIR}/{c}", required)]
+    files += [(rel, owner) for rel in _files(root, bootstrap.BOOTSTRAP_DIR, False)
+              if (owner := owners.get(rel) or _owner(inv, rel)) in out]
+    for rel, cluster in files:
+        text, res = incremental.read_committed(root, rel, cluster, documents)
+        if res is None:
+            continue
+        if rel.startswith(f"{bootstrap.BOOTSTRAP_DIR}/") or expected is None or \
+                expected.get(rel) != text.replace("\r\n", "\n"):
+            res.origin = rel
+        out[cluster].append(res)
+    return out
 
 
 def _parallel(requested: int | None, jobs: int) -> int:
@@ -513,29 +590,35 @@ def _parallel(requested: int | None, jobs: int) -> int:
 def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Result:
     """Check the selected clusters against real control planes; every process is stopped on return."""
     started = time.monotonic()
+    netns.check()  # no run without its private network namespace: say so before anything is built
     kz = pipeline.kustomize(root, options.kustomize_cli)  # first use: a build, which the targets do not count
     build_seconds = time.monotonic() - started
-    inv, resources = pipeline.render(root, kustomize_cli=options.kustomize_cli)
+    # The overlays' build: where findings point (the source map), and which committed files are as rendered.
+    inv, built = pipeline.render(root, kustomize_cli=options.kustomize_cli)
     clusters = _selected(root, inv, options)
     if not clusters:
         return Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
+    names = [c.name for c in clusters]
+    applied = committed(root, inv, names, hydrate.expected_files(inv, built))
     locks = _locks(root, clusters)
     build_start = time.monotonic()
     binaries = ensure_binaries(root, sorted(locks), log)
     build_seconds += time.monotonic() - build_start
-    base_resources = None
+    base: dict[str, list[Resource]] | None = None
     if options.base is not None:
         _, commit = diff.resolve_base(root, options.base)
         with diff.checkout(root, commit) as base_root:
-            _, base_resources = pipeline.render(base_root, kustomize_cli=options.kustomize_cli)
+            base = committed(base_root, inventory.load(base_root), names, None, required=False)
     crd_bodies = all_crds(root, options.crd_mirror)
-    jobs = _jobs(root, inv, resources, clusters, base_resources)
+    jobs = [Job(c, applied[c.name], None if base is None else base[c.name]) for c in clusters]
     parallel = _parallel(options.parallel, len(jobs))
     findings: list[Finding] = []
     runs: list[ClusterRun] = []
     etcd_peak = 0.0
     with ExitStack() as stack:
-        stack.enter_context(proc.interruptible())
+        stack.enter_context(proc.interruptible())  # every `finally` stops its processes
+        # From here on, this thread and every thread and process it starts see only a private loopback.
+        stack.enter_context(netns.isolated())
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="gitops-e2e-")))
         sa_key = controlplane.service_account_key(workdir)
         etcd_binary = binaries[sorted(locks)[0]][1]
@@ -555,7 +638,7 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
         def check_one(index: int, job: Job) -> None:
             begin = time.monotonic()
             folder = workdir / f"{index}-{job.cluster.name}"
-            sources = pipeline.source_map(root, inv, kz)
+            sources = pipeline.source_map(root, inv, kz, built)
             with controlplane.apiserver(binaries[job.cluster.kubernetes_version][0], etcd.url,
                                         f"/e2e/{index}-{job.cluster.name}", folder, sa_key, group) as api:
                 ready = time.monotonic() - begin
@@ -596,8 +679,8 @@ def run(root: Path, options: Options, log: Callable[[str], None] = print) -> Res
 def rules_checked(options: Options) -> list[Rule]:
     """The rules a run actually checks (a report must not list the upgrade rules as passed without --base)."""
     if options.base is not None:
-        return [REJECTS, IMMUTABLE, WARNING, PRUNED]
-    return [REJECTS, WARNING, DRIFT]
+        return [REJECTS, IMMUTABLE, WARNING, PRUNED, NOT_EXERCISED]
+    return [REJECTS, WARNING, DRIFT, NOT_EXERCISED]
 
 
 def summary(result: Result) -> list[str]:

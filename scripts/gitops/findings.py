@@ -4,6 +4,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from . import textsafe
+
 
 class Severity(str, enum.Enum):
     ERROR = "error"
@@ -42,6 +44,9 @@ class Related:
     location: SourceLocation
     note: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "note", textsafe.shown(self.note))
+
     def __str__(self) -> str:
         return f"{self.location} ({self.note})"
 
@@ -60,6 +65,20 @@ class Finding:
     waived: str | None = None
     related: tuple[Related, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        """Every text a finding carries may quote the repository: masked, bounded and escaped once, here,
+        for every format (textsafe.py)."""
+        self.message = textsafe.shown(self.message)
+        self.fix = textsafe.shown(self.fix)
+        if self.waived is not None:
+            self.waived = textsafe.shown(self.waived)
+        if self.extra:
+            self.extra = {k: textsafe.shown(v) for k, v in self.extra.items()}
+
+    def waive(self, reason: str) -> None:
+        """Mark the finding waived by a waiver with this reason (shown as every other text is)."""
+        self.waived = textsafe.shown(reason)
 
     @property
     def counts(self) -> bool:

@@ -4,6 +4,13 @@ A write is a temporary file in the target's own folder, fsync'd, then renamed ov
 so a reader (a sync engine, a second run, CI) sees the old file or the new one, never half of
 one. The temporary file is removed on any failure, and the new file gets the mode a plain
 `open()` would give it (0666 less the umask), not mkstemp's 0600.
+
+A target that exists and is not a regular file (a symlink, a device such as /dev/null, a FIFO, a
+socket) is refused, never replaced: the tooling runs as root in CI, and a report path is written by
+a workflow, or committed by a pull request as a link. Output paths named on the command line are also
+refused when a folder on their way inside the checkout is a link (`check_output`). The one file that
+is appended to, GitHub's job summary, is opened without following a link and must be a regular file
+(`append`).
 """
 from __future__ import annotations
 
@@ -95,11 +102,43 @@ def read_bounded(path: Path | str, shown: str, limit: int, limit_name: str, hint
     return data
 
 
+_KINDS = ((stat.S_ISLNK, "a symbolic link"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"))
+
+
+def _special(mode: int) -> str | None:
+    """What a file of this mode is when it is neither a regular file nor a folder; None otherwise."""
+    return next((what for test, what in _KINDS if test(mode)), None)
+
+
+def refuse_special(path: Path) -> None:
+    """UsageError naming `path` when it exists and is a link, device, FIFO or socket."""
+    try:
+        what = _special(os.lstat(path).st_mode)
+    except OSError:
+        return  # missing (to be created), or unreadable: the write itself says why
+    if what is not None:
+        raise UsageError(f"refusing to write {path}: it is {what}; nothing was written")
+
+
+def check_output(path: Path, within: tuple[Path, ...]) -> None:
+    """Refuse an output path that is a link, device, FIFO or socket, or whose folders inside any of
+    `within` (the working directory, the repository) include a link: a pull request can commit one."""
+    refuse_special(path)
+    full = Path(os.path.abspath(path))
+    tops = [Path(os.path.abspath(w)) for w in within if os.path.abspath(w) != os.path.abspath(os.sep)]
+    for folder in full.parents:
+        if any(folder != top and folder.is_relative_to(top) for top in tops) and os.path.islink(folder):
+            raise UsageError(f"refusing to write {path}: its folder {folder} is a symbolic link; nothing was written")
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Replace `path` with `data` (str is written as UTF-8) atomically; raise UsageError naming the path
-    when it cannot be written (missing permission, a folder in the way, a name too long)."""
+    when it cannot be written (missing permission, a folder in the way, a name too long) or when it is
+    a link, device, FIFO or socket (never replaced)."""
     payload = data.encode("utf-8") if isinstance(data, str) else data
     tmp: str | None = None
+    refuse_special(path)
     try:
         if path.name in ("", ".", ".."):
             raise IsADirectoryError(path)
@@ -122,6 +161,45 @@ def write_atomic(path: Path, data: str | bytes) -> None:
                 os.unlink(tmp)
             except OSError:
                 pass
+
+
+def append(path: Path, data: str) -> None:
+    """Add `data` at the end of the regular file `path` (created if missing) in one write; UsageError when it
+    is a link, device, FIFO or socket. For GitHub's job summary, which other steps write to as well."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+    try:
+        fd = os.open(path, flags, 0o666)
+    except OSError as exc:
+        refuse_special(path)  # a link (ELOOP) or a FIFO nobody reads (ENXIO): say what it is
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc.__class__.__name__}") from None
+    try:
+        what = _special(os.fstat(fd).st_mode)
+        if what is not None:
+            raise UsageError(f"refusing to write {path}: it is {what}; nothing was written")
+        view = memoryview(data.encode("utf-8"))
+        while view:
+            view = view[os.write(fd, view):]
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc.__class__.__name__}") from None
+    finally:
+        os.close(fd)
+
+
+def read_head(path: Path, size: int) -> bytes | None:
+    """The first `size` bytes of `path` when it is a regular file (never through a link, never blocking on a
+    FIFO); None otherwise."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        return os.read(fd, size)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 @contextmanager

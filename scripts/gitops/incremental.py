@@ -58,22 +58,28 @@ def load_committed(root: Path, cluster: str, documents: Documents) -> list[Resou
     folder = root / bootstrap.CLUSTERS_DIR / cluster
     out = []
     for path in sorted(folder.rglob("*.yaml")):
-        rel = path.relative_to(root).as_posix()
-        if path.is_symlink():
-            raise InputError("a rendered file is a symlink; run `nox -s render` and commit the result", rel)
-        text = yamlsrc.read_checked(path, rel)
-        yamlsrc.check_expansion(text, rel)
-        header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
-        try:
-            body = documents.load(doc)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            line = mark.line + 1 + (1 if header else 0) if mark else None
-            raise InputError(f"not one YAML object: {getattr(exc, 'problem', None) or exc}",
-                             path.relative_to(root).as_posix(), line) from None
-        if isinstance(body, dict):
-            out.append(Resource(cluster, body, text=doc))
+        _, res = read_committed(root, path.relative_to(root).as_posix(), cluster, documents)
+        if res is not None:
+            out.append(res)
     return out
+
+
+def read_committed(root: Path, rel: str, cluster: str, documents: Documents) -> tuple[str, Resource | None]:
+    """(the file's text, its object) of one rendered file (None when it holds no mapping); InputError for a
+    link, an unreadable or oversized file, or YAML that is not one object."""
+    path = root / rel
+    if path.is_symlink():
+        raise InputError("a rendered file is a symlink; run `nox -s render` and commit the result", rel)
+    text = yamlsrc.read_checked(path, rel)
+    yamlsrc.check_expansion(text, rel)
+    header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
+    try:
+        body = documents.load(doc)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 + (1 if header else 0) if mark else None
+        raise InputError(f"not one YAML object: {getattr(exc, 'problem', None) or exc}", rel, line) from None
+    return text, Resource(cluster, body, text=doc) if isinstance(body, dict) else None
 
 
 def render(kz: build.Kustomize, inv: Inventory, root: Path, ref: str,

@@ -287,3 +287,15 @@ def interruptible() -> Iterator[None]:
             signal.signal(s, handler)
         if not _NESTED:
             _STOPPING.clear()  # the outermost one ended: a later run in this process (tests) may start children
+
+
+@contextmanager
+def deferred() -> Iterator[None]:
+    """SIGINT and SIGTERM held back while the block runs (putting files back must not be cut short); one
+    that arrived meanwhile is delivered when it ends."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from . import textsafe
 from .findings import SourceLocation
 
 # What changed; `loosens` on each change says whether it can make a finding go away unseen.
@@ -30,6 +31,9 @@ class RuleChange:
     message: str
     location: SourceLocation | None  # where the working tree says it; None for what it no longer has
     loosens: bool  # can it hide a finding? (a rule off, a severity lowered, a waiver added or extended, code)
+
+    def __post_init__(self) -> None:  # the message quotes the repository (waiver targets, reasons, rule ids)
+        object.__setattr__(self, "message", textsafe.shown(self.message))
 
     def line(self) -> str:
         """"policies/config.yaml:3:5: rule x switched off" (the path alone, or nothing, without a line)."""

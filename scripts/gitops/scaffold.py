@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # ruamel.yaml is imported where a file is edited: every comma
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from . import inventory, pipeline, yamlsrc
+from . import inventory, pipeline, proc, yamlsrc
 from .errors import GitopsError, InputError, UsageError
 from .fsio import confined, inside, write_atomic
 from .inventory import DNS_LABEL, EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MINOR, SYNC_ENGINES
@@ -68,30 +68,50 @@ def run(root: Path, args: argparse.Namespace, render: Callable[[], int]) -> int:
 
 
 def apply(root: Path, plan: dict[str, str], render: Callable[[], int]) -> int:
-    """Write every planned file, then render; on a failed render put every file back as it was."""
+    """Write every planned file, then render; on a failed render, Ctrl-C or SIGTERM (a cancelled CI job,
+    `timeout`) put every file back as it was. An edited file keeps its line endings and byte-order mark."""
     before: dict[str, bytes | None] = {}
     for rel in plan:
         path = confined(root, rel)
         before[rel] = path.read_bytes() if path.is_file() else None
     created_dirs = [p for rel in plan for p in confined(root, rel).parents if not p.exists() and p != root]
-    try:
-        for rel, text in plan.items():
-            write_atomic(confined(root, rel), text)
-            print(f"{'edited' if before[rel] is not None else 'created'} {rel}")
-        return render()
-    except (GitopsError, KeyboardInterrupt):
-        for rel, old in before.items():
-            path = root / rel
-            if old is None:
-                path.unlink(missing_ok=True)
-            else:
-                write_atomic(path, old)
-        for folder in sorted(set(created_dirs), key=lambda p: len(p.parts), reverse=True):
-            try:
-                folder.rmdir()
-            except OSError:
-                pass
-        raise
+    with proc.interruptible():
+        try:
+            for rel, text in plan.items():
+                old = before[rel]
+                write_atomic(confined(root, rel), text if old is None else in_style_of(old, text))
+                print(f"{'edited' if old is not None else 'created'} {rel}")
+            return render()
+        except (GitopsError, KeyboardInterrupt):
+            with proc.deferred():
+                _put_back(root, before, created_dirs)
+            raise
+
+
+def _put_back(root: Path, before: dict[str, bytes | None], created_dirs: list[Path]) -> None:
+    for rel, old in before.items():
+        path = root / rel
+        if old is None:
+            path.unlink(missing_ok=True)
+        else:
+            write_atomic(path, old)
+    for folder in sorted(set(created_dirs), key=lambda p: len(p.parts), reverse=True):
+        try:
+            folder.rmdir()
+        except OSError:
+            pass
+
+
+_BOM = "\ufeff"
+
+
+def in_style_of(old: bytes, text: str) -> str:
+    """`text` (an edit of the file whose bytes were `old`) with the file's line endings (CRLF when most of its
+    lines had them) and its UTF-8 byte-order mark, if it had one."""
+    text = text.removeprefix(_BOM).replace("\r\n", "\n")
+    if old.count(b"\r\n") * 2 > old.count(b"\n"):
+        text = text.replace("\n", "\r\n")
+    return _BOM + text if old.startswith(_BOM.encode()) else text
 
 
 # --- round-trip YAML -----------------------------------------------------------------------------
@@ -112,6 +132,7 @@ def _load_rt(root: Path, rel: str) -> Any:
 
     text = yamlsrc.read_checked(confined(root, rel), rel)
     yamlsrc.check_expansion(text, rel)
+    text = text.removeprefix(_BOM).replace("\r\n", "\n")  # apply() writes the file's own style back
     try:
         return _yaml().load(text)
     except YAMLError as exc:

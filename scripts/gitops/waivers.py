@@ -221,7 +221,7 @@ def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -
             if w.matches(f):
                 matched[i] += 1
                 if f.waived is None and not w.expired(today):
-                    f.waived = w.reason
+                    f.waive(w.reason)
     extra: list[Finding] = []
     for w, n in zip(waivers, matched, strict=True):
         what = f"waiver for {w.rule} ({w.target_text()})"

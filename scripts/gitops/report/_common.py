@@ -5,7 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from ..findings import Finding, Related, Severity, SourceLocation
+from .. import textsafe
+from ..findings import Finding, ObjectRef, Related, Severity, SourceLocation
 
 # The group of findings that belong to no single cluster (inventory, waivers, clusterset-wide).
 FLEET = "fleet"
@@ -40,10 +41,21 @@ def _rank(clusters: Sequence[str]) -> dict[str, int]:
 
 
 def where(f: Finding) -> str:
-    """Where to look: the source line, else the object, else nothing better than the rule."""
+    """Where to look: the source line, else the object, else nothing better than the rule (escaped: paths
+    and names come from the repository)."""
     if f.location:
-        return str(f.location)
-    return str(f.obj) if f.obj else "(no source line)"
+        return textsafe.name(str(f.location))
+    return obj_text(f.obj) if f.obj else "(no source line)"
+
+
+def obj_text(obj: ObjectRef) -> str:
+    """"Kind namespace/name", escaped and bounded (an invalid name can be anything)."""
+    return textsafe.name(str(obj))
+
+
+def related_text(r: Related) -> str:
+    """"path:line:col (note)": the note is already safe (findings.py), the path is escaped here."""
+    return f"{textsafe.name(str(r.location))} ({r.note})"
 
 
 

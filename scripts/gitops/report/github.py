@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from .. import textsafe
 from ..findings import Finding, Severity, SourceLocation
 from ..rulechanges import RuleChanges
 from ._common import Group, cluster_list, group, severity_rank
@@ -64,11 +65,11 @@ class _Line:
             paragraphs.append(text)
         for g, note in self.other_end[:OTHER_ENDS_SHOWN]:
             where = f" ({cluster_list(g.clusters, total)})" if len(g.clusters) > 1 else ""
-            at = f" at {g.location.path}:{g.location.line}" if g.location else ""
+            at = f" at {textsafe.name(g.location.path)}:{g.location.line}" if g.location else ""
             paragraphs.append(f"other end of {g.rule}{at}{where}: {g.message}")
         rest = self.other_end[OTHER_ENDS_SHOWN:]
         if rest:
-            lines = sorted({f"{g.location.path}:{g.location.line}" for g, _ in rest if g.location})
+            lines = sorted({f"{textsafe.name(g.location.path)}:{g.location.line}" for g, _ in rest if g.location})
             paragraphs.append(f"and {len(rest)} more findings whose other end is this line "
                               f"({', '.join(lines[:5])}{' ...' if len(lines) > 5 else ''}); the job summary lists all")
         count = len(self.own) + len(self.other_end)
@@ -76,9 +77,9 @@ class _Line:
             paragraphs.insert(0, f"{count} problems on this line:")
         props: list[tuple[str, str]] = []
         if self.location:
-            props += [("file", self.location.path), ("line", str(self.location.line)),
+            props += [("file", textsafe.name(self.location.path)), ("line", str(self.location.line)),
                       ("col", str(self.location.column))]
-        props.append(("title", title))
+        props.append(("title", textsafe.name(title)))
         return (f"::{name} " + ",".join(f"{k}={escape_property(v)}" for k, v in props)
                 + f"::{escape_data(chr(10).join(paragraphs))}")
 
@@ -114,21 +115,25 @@ def _rule_change_commands(rc: RuleChanges) -> list[str]:
 
 def render(findings: list[Finding], ctx: ReportContext) -> str:
     first = _rule_change_commands(ctx.rule_changes) if ctx.rule_changes is not None else []
-    return "".join(line + "\n" for line in first) + \
-        "".join(line.command(len(ctx.clusters)) + "\n" for line in _lines(group(findings, ctx.clusters)))
+    # Messages are already safe (findings.py); paths and names in properties are escaped by the last pass.
+    return textsafe.log_lines(textsafe.escape("".join(line + "\n" for line in first) +
+                                              "".join(line.command(len(ctx.clusters)) + "\n"
+                                                      for line in _lines(group(findings, ctx.clusters)))),
+                              commands=True)
 
 
 SUMMARY_MAX_CHARS = 1_000_000  # GitHub refuses a step summary over 1 MiB
 
 
-def summary(findings: list[Finding], ctx: ReportContext) -> str:
+def summary(findings: list[Finding], ctx: ReportContext, max_bytes: int = SUMMARY_MAX_CHARS) -> str:
     """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown;
-    cut between lines, with a note, in the unlikely case it would exceed GitHub's size limit."""
+    cut between lines, with a note, where it would exceed `max_bytes` (what is left of GitHub's limit on
+    the summary file, which earlier steps may have written to)."""
     from . import markdown
 
     text = markdown.render(findings, ctx)
-    if len(text.encode()) <= SUMMARY_MAX_CHARS:
+    if len(text.encode()) <= max_bytes:
         return text
     note = "\n_The summary is cut here (GitHub limits it to 1 MiB); the SARIF or JSON report has every finding._\n"
-    kept = text.encode()[:SUMMARY_MAX_CHARS - len(note.encode())].decode(errors="ignore")
+    kept = text.encode()[:max(0, max_bytes - len(note.encode()))].decode(errors="ignore")
     return kept[:kept.rfind("\n") + 1] + note

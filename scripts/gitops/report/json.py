@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from .. import textsafe
 from ..findings import Finding
 from ._common import Group, group, ordered, summarize
 
@@ -55,4 +56,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         "findings": [finding_dict(f) for f in ordered(findings)],
         "groups": [group_dict(g) for g in group(findings, ctx.clusters)],
     }
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"

@@ -10,9 +10,10 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
+from .. import textsafe
 from ..findings import Finding, Severity
 from ..rulechanges import RuleChanges
-from ._common import Group, cluster_list, group, plural
+from ._common import Group, cluster_list, group, plural, related_text
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -25,7 +26,7 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def _clean(s: str) -> str:
-    return _NOT_XML.sub("\ufffd", s)
+    return _NOT_XML.sub("\ufffd", textsafe.escape(s))
 
 
 def _fails(g: Group) -> bool:
@@ -37,7 +38,7 @@ def _text(g: Group, total: int) -> str:
     text = f"{g.where()}: {f.severity.value} {f.rule}: {f.message}"
     if len(g.clusters) > 1:
         text += f"\n  {cluster_list(g.clusters, total)}"
-    text += "".join(f"\n  see: {r}" for r in g.related)
+    text += "".join(f"\n  see: {related_text(r)}" for r in g.related)
     if f.waived is not None:
         return text + f" (waived: {f.waived})"
     return text + (f"\n  fix: {f.fix}" if f.fix and _fails(g) else "")
@@ -85,7 +86,7 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     total = len(ctx.clusters)
     per_rule: dict[str, dict[str, list[Group]]] = {}
     for g in group(findings, ctx.clusters):
-        name = str(g.location) if g.location else (str(g.first.obj) if g.first.obj else "(no source line)")
+        name = g.where()
         per_rule.setdefault(g.rule, {}).setdefault(name, []).append(g)
     rule_ids = list(dict.fromkeys([*(r.id for r in ctx.rules), *per_rule]))
     root = ET.Element("testsuites", name=SUITES_NAME)
@@ -104,4 +105,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     root.set("failures", str(failed))
     root.set("errors", "0")
     ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    return textsafe.log_lines('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n")

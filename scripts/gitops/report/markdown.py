@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 from typing import TYPE_CHECKING
+from urllib.parse import quote
 
+from .. import textsafe
 from ..findings import Finding, Severity
 from ..rulechanges import RuleChanges
-from ._common import Group, by_clusters, group, plural, summarize, summary_text
+from ._common import Group, by_clusters, group, obj_text, plural, summarize, summary_text
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -16,15 +18,18 @@ _HEADER = "| Severity | Rule | Object | Location | Message |\n| --- | --- | --- 
 
 
 def cell(s: str) -> str:
-    """Table-cell text: no raw HTML, no column breaks, no line breaks, no Markdown emphasis or links."""
-    s = s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Table-cell text: no raw HTML, no column breaks, no line breaks, no Markdown emphasis or links, nothing
+    invisible (textsafe.escape)."""
+    s = textsafe.escape(s).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     for ch in "\\|*_`[]":
         s = s.replace(ch, "\\" + ch)
     return s.replace("\r\n", "\n").replace("\n", "<br>")
 
 
 def code(s: str) -> str:
-    """Inline code that survives a table cell: fenced by a longer backtick run than it holds, pipes escaped."""
+    """Inline code that survives a table cell: fenced by a longer backtick run than it holds, pipes escaped,
+    on one line with nothing invisible."""
+    s = textsafe.escape(s, newlines=False)
     ticks = "`" * (max((len(run) for run in re.findall(r"`+", s)), default=0) + 1)
     pad = " " if s.startswith("`") or s.endswith("`") else ""
     body = s.replace("|", "\\|")  # GitHub splits table cells on | even inside code
@@ -38,7 +43,7 @@ def _location(g: Group, link_base: str) -> str:
     text = code(f"{loc.path}:{loc.line}")
     if not link_base:
         return text
-    return f"[{text}]({link_base.rstrip('/')}/{loc.path}#L{loc.line})"
+    return f"[{text}]({link_base.rstrip('/')}/{quote(loc.path)}#L{loc.line})"
 
 
 def _row(g: Group, link_base: str) -> str:
@@ -50,7 +55,7 @@ def _row(g: Group, link_base: str) -> str:
         message += f"<br>waived: {cell(f.waived)}"
     elif f.fix:
         message += f"<br>fix: {cell(f.fix)}"
-    obj = cell(str(f.obj)) if f.obj else "—"
+    obj = cell(obj_text(f.obj)) if f.obj else "—"
     return f"| {severity} | {code(f.rule)} | {obj} | {_location(g, link_base)} | {message} |"
 
 
@@ -82,4 +87,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         parts.append(f"#### {cell(heading)}\n\n{_HEADER}\n{rows}")
     if clean:
         parts.append("No findings in: " + ", ".join(code(c) for c in clean))
-    return "\n\n".join(parts) + "\n"
+    return textsafe.log_lines("\n\n".join(parts) + "\n")

@@ -5,6 +5,7 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
+from .. import textsafe
 from ..findings import Finding, Severity, SourceLocation
 from ..policy import Rule
 from ..rulechanges import RuleChanges
@@ -126,4 +127,4 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
         doc["runs"][0] = {"tool": doc["runs"][0]["tool"], "invocations": [_invocation(ctx.rule_changes)],
                           **{k: v for k, v in doc["runs"][0].items() if k != "tool"},
                           "properties": {"ruleChanges": ctx.rule_changes.as_dict()}}
-    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+    return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from .. import textsafe
 from ..findings import Finding, Severity
-from ._common import by_clusters, group, plural, summarize, summary_text
+from ._common import by_clusters, group, plural, related_text, summarize, summary_text
 
 if TYPE_CHECKING:
     from . import ReportContext
@@ -27,19 +28,20 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
                   for c in ctx.rule_changes.changes]
     groups = group(findings, ctx.clusters)
     for heading, items in by_clusters(groups, ctx.clusters).items():
-        lines.append(paint(_BOLD, f"{heading}:"))
+        lines.append(paint(_BOLD, f"{textsafe.name(heading)}:"))
         for g in items:
             f = g.first
             severity = paint(_SEVERITY_COLOR[f.severity], f.severity.value) if f.counts else f.severity.value
             # Continuation lines of a message stay indented under their finding.
             message = f.message.replace("\n", "\n" + _INDENT)
-            line = f"  {g.where()}: {severity} {f.rule}: {message}"
+            line = f"  {g.where()}: {severity} {textsafe.name(f.rule)}: {message}"
             lines.append(line if f.counts else paint(_DIM, f"{line} (waived: {f.waived})"))
             for r in g.related:
-                lines.append(f"{_INDENT}see: {r}")
+                lines.append(f"{_INDENT}see: {related_text(r)}")
             if f.fix:
                 lines.append(paint(_DIM, f"{_INDENT}fix: {f.fix}"))
     checked = f"{plural(len(ctx.clusters), 'cluster')} checked: "
     causes = f" ({plural(len(groups), 'cause')})" if len(groups) < len(findings) else ""
     lines.append(paint(_BOLD, checked + summary_text(summarize(findings)) + causes))
-    return "\n".join(lines) + "\n"
+    # Every piece above is escaped (findings.py, _common); CI logs also read workflow commands from text.
+    return textsafe.log_lines("\n".join(lines) + "\n")
