@@ -152,7 +152,13 @@ class Cache:
     def put(self, kind: str, key: str, payload: Any) -> None:
         body = json.dumps(payload, separators=(",", ":")).encode()
         head = json.dumps({"format": FORMAT, "key": key, "mac": self._mac(kind, key, body)}).encode()
-        write_atomic(cachefs.folder(self.folder, kind, key[:2]) / f"{key}.json", head + b"\n" + body)
+        path = cachefs.folder(self.folder, kind, key[:2]) / f"{key}.json"
+        try:  # the cache's own folder: an entry that is not a regular file (a FIFO, a link) is replaced, never kept
+            if not stat.S_ISREG(os.lstat(path).st_mode):
+                os.unlink(path)
+        except FileNotFoundError:
+            pass
+        write_atomic(path, head + b"\n" + body)
 
     # -- builds ----------------------------------------------------------------------------
 
