@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import Path, pod_containers
+from gitops.model.pods import Path, pod_containers
 
 # IANA service name (RFC 6335 5.1), as the API server's IsValidPortName checks it.
 _NAME_CHARS = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
@@ -62,11 +63,11 @@ def _container(c: dict[str, Any], path: Path) -> Iterator[tuple[str, Path]]:
                 yield f"{key} {p[key]} {why}", at + (key,)
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         for problem, at in _container(c, path):
             yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", at)
-    for svc in fleet.of_kind("Service"):
+    for svc in objects.of_kind("Service"):
         ports = (svc.body.get("spec") or {}).get("ports") or ()
         named: set[str] = set()
         for i, p in enumerate(ports):

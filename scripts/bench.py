@@ -20,8 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from gitops import build, cachefs, engine, fleetgen, pipeline, schemas, tools
-from gitops.policy import Fleet
+from gitops.run.stages import build, policies as engine
+from gitops.infra import cachefs, schemas, tools
+from gitops.scaffold import fleetgen
+from gitops.run import pipeline
+from gitops.model.objects import Objects
 
 PROJECT = Path(__file__).resolve().parent.parent
 SIZES = (2, 10, 50, 200)
@@ -106,7 +109,7 @@ def _policy_stage(root: Path, result: pipeline.Result, policies: tuple, repeats:
     with pipeline.frozen_heap():
         for _ in range(repeats):
             start = time.perf_counter()
-            engine.run_policies(policies, Fleet(result.inventory, result.resources),
+            engine.run_policies(policies, Objects(result.inventory, result.resources),
                                 pipeline.source_map(root, result.inventory, kz))
             times.append(time.perf_counter() - start)
     return min(times)
@@ -359,7 +362,7 @@ def e2e_bench(sizes: list[int], services: int) -> str:
 
     Wall time is e2e.run's (render, CRDs, every apply, every process stopped); peak memory is the upper
     bound e2e.Result computes (etcd + the largest concurrent apiservers + this process)."""
-    from gitops import e2e
+    from gitops.e2e import apply as e2e
 
     quiet = lambda line: None  # noqa: E731
     e2e.ensure_binaries(PROJECT, sorted(tools.CONTROL_PLANES), print)

@@ -8,9 +8,11 @@ from typing import Any
 import pytest
 
 from conftest import edit, run_policy, snippet_line, write
-from gitops import bootstrap, cli, inventory
-from gitops.errors import InputError
-from gitops.manifests import Resource
+from gitops.run import bootstrap
+from gitops import cli
+from gitops.model import inventory
+from gitops.model.errors import InputError
+from gitops.model.resources import Resource
 from policies import argocd_project_fit, no_default_namespace
 
 C1_KUST = "overlays/cluster-1/kustomization.yaml"

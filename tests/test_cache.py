@@ -11,7 +11,12 @@ from typing import Any
 import pytest
 
 from conftest import PROJECT, edit
-from gitops import build, cache, cachefs, cli, fleetgen, inventory, pipeline, proc, schemacheck, schemas
+from gitops.run.stages import build, schema as schemacheck
+from gitops.run import cache, pipeline
+from gitops.infra import cachefs, proc, schemas
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.model import inventory
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 3, 3

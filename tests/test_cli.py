@@ -6,8 +6,9 @@ import re
 import pytest
 
 from conftest import PROJECT, findings_by_rule
-from gitops import cli, pipeline
-from gitops.policy import Policy, rules_table
+from gitops import cli
+from gitops.run import pipeline
+from gitops.model.rules import Policy, rules_table
 from policies import REGISTRY
 
 

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, SOURCES, edit
-from gitops import cli, diff, diffreport, hydrate, pipeline
-from gitops.manifests import Resource
+from gitops import cli
+from gitops.diff import compare as diff, formats as diffreport
+from gitops.run import render as hydrate, pipeline
+from gitops.model.resources import Resource
 from policies import mcs_clusterset_name_form, mcs_clusterset_url_resolves
 
 POLICIES = (mcs_clusterset_url_resolves.POLICY,)

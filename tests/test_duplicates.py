@@ -10,7 +10,9 @@ import subprocess
 from pathlib import Path
 
 from conftest import edit, snippet_line
-from gitops import cli, diff, pipeline, ruleconfig
+from gitops import cli
+from gitops.diff import compare as diff
+from gitops.run import pipeline, ruleconfig
 from policies import REGISTRY
 
 C2_KUST = "overlays/cluster-2/kustomization.yaml"

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, edit, snippet_line
-from gitops import cli, e2e, servermsg
-from gitops.findings import Finding, Severity
+from gitops import cli
+from gitops.e2e import apply as e2e, servermsg
+from gitops.model.findings import Finding, Severity
 
 BAD_LABEL = ("base/caller/deployment.yaml", "  labels:\n    app: sample-caller\n    version: v1\nspec:",
              "  labels:\n    app: sample-caller\n    version: -bad-\nspec:")
@@ -401,7 +402,7 @@ def test_webhooks_registered_at_the_machines_loopback_receive_no_connection(repo
 def test_the_namespace_reaches_nothing_on_the_machine() -> None:
     """netns.isolated: only `lo`, and neither this thread nor a process started inside can connect to a server
     on the machine's 127.0.0.1; the thread is back in the machine's namespace afterwards."""
-    from gitops import netns
+    from gitops.e2e import netns
 
     listener = _Listener()
     try:
@@ -428,7 +429,7 @@ def test_the_namespace_reaches_nothing_on_the_machine() -> None:
 
 def test_e2e_refuses_to_run_without_its_namespace(monkeypatch, capsys) -> None:
     """Where no namespace can be made (no CAP_SYS_ADMIN), e2e exits 2 before it builds or starts anything."""
-    from gitops import netns
+    from gitops.e2e import netns
 
     monkeypatch.setattr(netns, "CLONE_NEWNET", 0x7fffffff)  # an unshare(2) flag the kernel refuses (EINVAL)
     started = []
@@ -451,7 +452,7 @@ def test_drift_ignores_status_written_by_the_servers_own_controllers() -> None:
 def test_what_calls_out_and_its_neutral_form() -> None:
     """callouts: admission webhooks and APIServices with a Service are dry-run only; a CRD (in a folder, locked,
     or of the base revision) loses only its conversion webhook; everything else is applied as it is."""
-    from gitops import callouts
+    from gitops.e2e import callouts
 
     hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
             "webhooks": [{"name": "m.example.com", "clientConfig": {"service": {"name": "s", "namespace": "n"}}}]}

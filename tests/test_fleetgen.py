@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitops import cli, fleetgen, inventory, pipeline
-from gitops.findings import Severity
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.model import inventory
+from gitops.run import pipeline
+from gitops.model.findings import Severity
 from policies import REGISTRY
 
 

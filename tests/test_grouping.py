@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
-from gitops import build, cli, fleetgen, pipeline
-from gitops.findings import Finding, ObjectRef, Related, Severity, SourceLocation
-from gitops.progress import Progress
+from gitops.run.stages import build
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.run import pipeline
+from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
+from gitops.infra.progress import Progress
 from gitops.report import FORMATS, ReportContext
 from gitops.report._common import cluster_list, group
-from gitops.sourcemap import SourceMap
+from gitops.run.sourcemap import SourceMap
 from policies import REGISTRY
 
 CLUSTERS = tuple(f"cluster-{i}" for i in range(1, 7))

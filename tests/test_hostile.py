@@ -11,10 +11,13 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT
-from gitops import build, cli, fsio, pipeline, proc
-from gitops.errors import ToolError, UsageError
-from gitops.findings import Severity
-from gitops.policy import Policy, Violation
+from gitops.run.stages import build
+from gitops import cli
+from gitops.infra import fsio, proc
+from gitops.run import pipeline
+from gitops.model.errors import ToolError, UsageError
+from gitops.model.findings import Severity
+from gitops.model.rules import Policy, Violation
 
 
 def test_run_stops_a_process_past_its_timeout() -> None:
@@ -159,7 +162,7 @@ def test_nox_sessions_exit_with_the_tools_code() -> None:
 
 
 def test_failed_crd_materialisation_leaves_no_debris(repo: Path, tmp_path: Path, monkeypatch) -> None:
-    from gitops import crds
+    from gitops.infra import crds
 
     calls = []
 

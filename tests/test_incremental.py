@@ -7,9 +7,12 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
-from gitops import cli, fleetgen, hydrate, incremental, inventory, manifests, pipeline
-from gitops.errors import InputError
-from gitops.kustomizations import Closures
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.run import render as hydrate, inputs as incremental, pipeline
+from gitops.model import inventory, resources as manifests
+from gitops.model.errors import InputError
+from gitops.infra.kustomizations import Closures
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 4, 3

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from gitops import build, cli, fleetgen, inventory, kbuild, pipeline, tools
-from gitops.errors import ToolError
+from gitops.run.stages import build
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.model import inventory
+from gitops.infra import kbuild, tools
+from gitops.run import pipeline
+from gitops.model.errors import ToolError
 
 from conftest import PROJECT, edit, write
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from gitops import cachefs, owned
-from gitops.errors import InputError
+from gitops.infra import cachefs, owned
+from gitops.model.errors import InputError
 
 
 def _git(root: Path, *args: str) -> None:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, project_copy
-from gitops import cli, tools
+from gitops import cli
+from gitops.infra import tools
 
 
 def _env(**extra: str) -> dict[str, str]:

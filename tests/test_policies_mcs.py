@@ -11,12 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import Case, assert_fires, edit, run_policies, run_policy, snippet_line
-from gitops.findings import Severity, SourceLocation
-from gitops.policy import Policy
-from policies import (_resolve, mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
-                      mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
-                      mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport,
-                      mcs_local_name_not_served, mcs_namespace_sameness, mcs_no_committed_status)
+from gitops.model.findings import Severity, SourceLocation
+from gitops.model.rules import Policy
+from gitops.model import calls as _resolve
+from policies import (mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version, mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace, mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport, mcs_local_name_not_served, mcs_namespace_sameness, mcs_no_committed_status)
 
 POLICIES: tuple[Policy, ...] = (
     mcs_export_has_service.POLICY, mcs_export_api_version.POLICY, mcs_clusterset_url_resolves.POLICY,

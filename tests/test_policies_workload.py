@@ -11,10 +11,8 @@ from pathlib import Path
 import pytest
 
 from conftest import Case, assert_fires, edit, run_policy, write
-from policies import (_k8s, deployment_selector_matches, duplicate_object, image_pinned, image_pull_policy,
-                      no_default_namespace, no_plain_secret, probe_port_exposed, probes_set, reference_exists,
-                      resources_set, route_backend_exists, security_context, service_selects_pods,
-                      service_target_port)
+from gitops.model import pods as _k8s
+from policies import (deployment_selector_matches, duplicate_object, image_pinned, image_pull_policy, no_default_namespace, no_plain_secret, probe_port_exposed, probes_set, reference_exists, resources_set, route_backend_exists, security_context, service_selects_pods, service_target_port)
 
 CALLER = "base/caller/deployment.yaml"
 PRODUCER = "base/producer/deployment.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, edit
-from gitops import proc
+from gitops.infra import proc
 
 ENV = {"PYTHONPATH": os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)])}
 

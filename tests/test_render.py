@@ -6,7 +6,9 @@ import threading
 from pathlib import Path
 
 from conftest import PROJECT, edit
-from gitops import cli, hydrate, manifests, pipeline
+from gitops import cli
+from gitops.run import render as hydrate, pipeline
+from gitops.model import resources as manifests
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:

@@ -10,11 +10,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from gitops.findings import Finding, ObjectRef, Related, SourceLocation, Severity
-from gitops.policy import Rule
+from gitops.model.findings import Finding, ObjectRef, Related, SourceLocation, Severity
+from gitops.model.rules import Rule
 from gitops.report import DEFAULT_FORMAT, FORMATS, ReportContext
 from gitops.report.github import escape_property
-from gitops.rulechanges import RuleChange, RuleChanges
+from gitops.model.rulechanges import RuleChange, RuleChanges
 
 PROJECT = Path(__file__).resolve().parent.parent
 

@@ -14,11 +14,14 @@ import pytest
 import yaml
 
 from conftest import PROJECT, edit, write
-from gitops import cli, inventory, pipeline
-from gitops.manifests import Resource
-from gitops.policy import Fleet
-from policies import REGISTRY, _resolve
-from policies._resolve import CLUSTERSET, EXTERNAL, LOCAL, UNRESOLVABLE
+from gitops import cli
+from gitops.model import inventory
+from gitops.run import pipeline
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from policies import REGISTRY
+from gitops.model import calls as _resolve
+from gitops.model.calls import CLUSTERSET, EXTERNAL, LOCAL, UNRESOLVABLE
 
 CORPUS = Path(__file__).parent / "data" / "resolver_corpus.yaml"
 LOCAL_RULE, SET_RULE, FORM_RULE = _resolve.RULE_LOCAL, _resolve.RULE_CLUSTERSET, _resolve.RULE_FORM
@@ -59,7 +62,7 @@ def _caller(value: str, key: str = "TARGET_URL") -> Resource:
                                   "data": {key: value}})
 
 
-def fleet_of(tmp: Path, size: int, callers: list[Resource]) -> Fleet:
+def fleet_of(tmp: Path, size: int, callers: list[Resource]) -> Objects:
     """cluster-1 calls; cluster-2 runs and exports the producer; cluster-3 (size 3) exports it too, and more."""
     resources = {
         "cluster-1": [_ns("cluster-1", "istio-apps"), _svc("cluster-1", "istio-apps", "sample-caller", 8080),
@@ -77,7 +80,7 @@ def fleet_of(tmp: Path, size: int, callers: list[Resource]) -> Fleet:
             _svc("cluster-3", "istio-apps", "admin", 9000), _export("cluster-3", "istio-apps", "admin"),
             _svc("cluster-3", "istio-apps", "stateful", 5432, headless=True),
             _export("cluster-3", "istio-apps", "stateful")]
-    return Fleet(_inventory(tmp, list(resources)), resources)
+    return Objects(_inventory(tmp, list(resources)), resources)
 
 
 P = "sample-producer.istio-apps"
@@ -158,8 +161,8 @@ TABLE: list[tuple[str, Any, Any]] = [
 ]
 
 
-def _verdict(fleet: Fleet) -> Any:
-    found = _resolve.verdicts(fleet)
+def _verdict(objects: Objects) -> Any:
+    found = _resolve.verdicts(objects)
     assert len(found) <= 1, found
     if not found:
         return None
@@ -252,18 +255,18 @@ def test_corpus_size() -> None:
 @pytest.mark.parametrize("size", [2, 3])
 def test_corpus_has_no_broken_call(tmp_path: Path, size: int) -> None:
     """External URLs, prose, JDBC and Redis URLs, IPs and ports: not one broken verdict, no finding."""
-    fleet = fleet_of(tmp_path, size, _corpus_resources("cluster-1", "istio-apps"))
-    broken = [v.message for v in _resolve.verdicts(fleet) if not v.ok]
+    objects = fleet_of(tmp_path, size, _corpus_resources("cluster-1", "istio-apps"))
+    broken = [v.message for v in _resolve.verdicts(objects) if not v.ok]
     assert broken == []
     resolver_rules = [p for p in REGISTRY if p.id in (LOCAL_RULE, SET_RULE, FORM_RULE)]
-    assert [v.message for p in resolver_rules for v in p.run(fleet)] == []
+    assert [v.message for p in resolver_rules for v in p.run(objects)] == []
 
 
 def test_corpus_breaks_when_a_name_is_in_cluster(tmp_path: Path) -> None:
     """The corpus test can fail: one in-cluster short name among the entries is found and judged."""
     extra = _caller("http://sample-producer:8080")
-    fleet = fleet_of(tmp_path, 2, _corpus_resources("cluster-1", "istio-apps") + [extra])
-    assert [v.rule for v in _resolve.verdicts(fleet) if not v.ok] == [LOCAL_RULE]
+    objects = fleet_of(tmp_path, 2, _corpus_resources("cluster-1", "istio-apps") + [extra])
+    assert [v.rule for v in _resolve.verdicts(objects) if not v.ok] == [LOCAL_RULE]
 
 
 def test_corpus_through_validate(repo: Path, capsys) -> None:
@@ -280,24 +283,24 @@ def test_corpus_through_validate(repo: Path, capsys) -> None:
     edit(repo, "overlays/cluster-1/kustomization.yaml", "patches:\n", "patches:\n  - path: corpus-env.yaml\n")
     result = pipeline.validate(repo, REGISTRY, pipeline.Options(check_stale=False))
     assert [f.message for f in result.findings] == []
-    fleet = Fleet(result.inventory, result.resources)
-    assert len([v for v in _resolve.verdicts(fleet) if v.kind == EXTERNAL]) >= 30  # the corpus was read
+    objects = Objects(result.inventory, result.resources)
+    assert len([v for v in _resolve.verdicts(objects) if v.kind == EXTERNAL]) >= 30  # the corpus was read
 
 
 def test_repository_calls_resolve() -> None:
     """The repository: its one cross-cluster call resolves to cluster-2's export, and nothing is broken."""
     inv, resources = pipeline.render(PROJECT)
-    found = [(v.kind, v.ok, v.clusters, v.service) for v in _resolve.verdicts(Fleet(inv, resources))]
+    found = [(v.kind, v.ok, v.clusters, v.service) for v in _resolve.verdicts(Objects(inv, resources))]
     assert found == [(CLUSTERSET, True, ("cluster-2",), "sample-producer")]
 
 
 def test_fleetgen_fleet_calls_resolve(tmp_path: Path) -> None:
     """A generated fleet of two clustersets: every call is a clusterset import that resolves."""
-    from gitops import fleetgen
+    from gitops.scaffold import fleetgen
 
     fleetgen.generate(tmp_path, clusters=6, services=4, clustersets=2)
     inv, resources = pipeline.render(tmp_path)
-    found = _resolve.verdicts(Fleet(inv, resources))
+    found = _resolve.verdicts(Objects(inv, resources))
     assert found and [v.message for v in found if not v.ok] == []
     assert {v.kind for v in found} == {CLUSTERSET}
 
@@ -321,19 +324,19 @@ def test_the_issues_examples_fail_validate(repo: Path, capsys, url: str, rule: s
 
 def test_a_graph_edge_is_broken_exactly_when_a_finding_says_so(tmp_path: Path) -> None:
     """Every row of the table as its own caller: diff's call graph and the findings come from one verdict."""
-    from gitops import diff
+    from gitops.diff import compare as diff
 
     callers = [Resource("cluster-1", {"apiVersion": "v1", "kind": "ConfigMap",
                                       "metadata": {"name": f"caller-{i}", "namespace": "istio-apps"},
                                       "data": {"TARGET_URL": text}}) for i, (text, _, _) in enumerate(TABLE)]
     for size in (2, 3):
-        fleet = fleet_of(tmp_path / str(size), size, callers)
+        objects = fleet_of(tmp_path / str(size), size, callers)
         rules = [p for p in REGISTRY if p.id in (LOCAL_RULE, SET_RULE, FORM_RULE)]
-        flagged = {(v.resource.name, v.message) for p in rules for v in p.run(fleet)}
+        flagged = {(v.resource.name, v.message) for p in rules for v in p.run(objects)}
         broken = {(call.caller.name, f"{call.caller.cluster} ConfigMap istio-apps/{call.caller.name} calls {call.url}, "
-                   f"but {call.problem}") for call in diff.calls(fleet).values() if not call.exporters}
+                   f"but {call.problem}") for call in diff.calls(objects).values() if not call.exporters}
         assert flagged and broken == flagged
-        assert any(call.exporters for call in diff.calls(fleet).values())
+        assert any(call.exporters for call in diff.calls(objects).values())
 
 
 @pytest.mark.parametrize("kind", ["HTTPRoute", "GRPCRoute"])

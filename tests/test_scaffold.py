@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gitops import cli, inventory
-from gitops.errors import GitopsError
+from gitops import cli
+from gitops.model import inventory
+from gitops.model.errors import GitopsError
 
 
 def _tree(root: Path) -> dict[str, bytes]:
@@ -167,7 +168,7 @@ def test_a_second_call_is_refused(rendered: Path, capsys) -> None:
 
 def test_a_failed_render_puts_every_file_back(rendered: Path, capsys) -> None:
     """`new service` whose base kustomize cannot build: the render fails (exit 2) and nothing stays written."""
-    from gitops import scaffold
+    from gitops.scaffold import new as scaffold
 
     before = _tree(rendered)
     plan = {"overlays/cluster-2/kustomization.yaml": "resources:\n  - ../../base/broken\n",

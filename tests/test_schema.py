@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import SHARED_CRDS, edit, write
-from gitops import cli, crds
-from gitops.errors import InputError, ToolError
+from gitops import cli
+from gitops.infra import crds
+from gitops.model.errors import InputError, ToolError
 
 
 def _validate_json(repo: Path, capsys) -> tuple[int, list[dict]]:

@@ -11,7 +11,10 @@ from pathlib import Path
 import pytest
 
 from conftest import edit
-from gitops import cli, fleetgen, inventory, shard
+from gitops import cli
+from gitops.scaffold import fleetgen
+from gitops.model import inventory
+from gitops.run import shard
 
 CLUSTERS, SERVICES, SHARDS = 6, 3, 4
 

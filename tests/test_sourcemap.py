@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, run_policy, snippet_line, write
-from gitops.policy import Policy
+from gitops.model.rules import Policy
 from policies import mcs_local_name_not_served, mcs_namespace_sameness, service_selects_pods
 
 SERVICE = "base/producer/service.yaml"

@@ -11,7 +11,8 @@ import pytest
 import yaml
 
 from conftest import edit
-from gitops import bootstrap, cli
+from gitops.run import bootstrap
+from gitops import cli
 
 CLUSTER_2 = "    configSync:\n      rootSyncName: gitops-mcs\n      auth: none\n"
 

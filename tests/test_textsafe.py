@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from conftest import edit
-from gitops import cli, diff, diffreport, textsafe
-from gitops.findings import Finding, ObjectRef, Related, Severity, SourceLocation
-from gitops.policy import Rule
+from gitops import cli
+from gitops.diff import compare as diff, formats as diffreport
+from gitops.model import textsafe
+from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
+from gitops.model.rules import Rule
 from gitops.report import FORMATS, ReportContext
 
 SECRET = "hunter2"

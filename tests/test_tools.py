@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT
-from gitops import cli, tools
-from gitops.errors import ToolError
+from gitops import cli
+from gitops.infra import tools
+from gitops.model.errors import ToolError
 
 
 @pytest.mark.parametrize("tool", tools.TOOLS, ids=lambda t: t.name)

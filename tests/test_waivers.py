@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from conftest import write
 
-from gitops import waivers
-from gitops.errors import InputError
-from gitops.findings import Finding, ObjectRef, Severity, SourceLocation
-from gitops.waivers import Waiver
+from gitops.run.stages import waivers
+from gitops.model.errors import InputError
+from gitops.model.findings import Finding, ObjectRef, Severity, SourceLocation
+from gitops.run.stages.waivers import Waiver
 from policies import REGISTRY
 
 TODAY = date(2026, 1, 15)

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import PROJECT
-from gitops import crds, owned, proc, tools
+from gitops.infra import crds, owned, proc, tools
 
 WORKFLOWS = sorted((PROJECT / ".github" / "workflows").glob("*.y*ml"))
 _USES = re.compile(r"^\s*(?:-\s+)?uses:\s*(\S+?)@(\S+)(.*)$")

@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from ..findings import Finding
-from ..policy import Rule
-from ..rulechanges import RuleChanges
+from gitops.model.findings import Finding
+from gitops.model.rules import Rule
+from gitops.model.rulechanges import RuleChanges
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .. import textsafe
-from ..findings import Finding, ObjectRef, Related, Severity, SourceLocation
+from gitops.model import textsafe
+from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
 
 # The group of findings that belong to no single cluster (inventory, waivers, clusterset-wide).
 FLEET = "fleet"

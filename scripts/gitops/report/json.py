@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .. import textsafe
-from ..findings import Finding
-from ._common import Group, group, ordered, summarize
+from gitops.model import textsafe
+from gitops.model.findings import Finding
+from gitops.report._common import Group, group, ordered, summarize
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 VERSION = 1
 
