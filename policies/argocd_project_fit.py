@@ -1,6 +1,6 @@
 """Every object in an Argo CD cluster's folder is one the generated AppProject permits, or Argo CD refuses the sync.
 
-Config Sync: the generated RootSync (bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
+Config Sync: the generated RootSync (run/bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
 reconciler runs as cluster-admin and, in `unstructured` format, syncs any kind to any namespace; no
 RootSync setting restricts what clusters/<name>/ may hold, so this rule has nothing to check there.
 """
@@ -9,7 +9,6 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Iterator
 
-from gitops.run import bootstrap
 from gitops.model.findings import Severity
 from gitops.model.resources import Resource
 from gitops.model.objects import Objects
@@ -65,7 +64,7 @@ def refusal(project: dict[str, Any], cluster: str, res: Resource, cluster_scoped
 
 
 def check(objects: Objects) -> Iterator[Violation]:
-    project = bootstrap.app_project(objects.inventory)
+    project = objects.app_project
     if project is None:
         return
     kinds = scopes(objects)

@@ -20,6 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
+from gitops.run import context
+from gitops.infra import owned
+from gitops.cli import runs
 from gitops.run.stages import build, policies as engine
 from gitops.infra import cachefs, schemas, tools
 from gitops.scaffold import fleetgen
@@ -40,7 +43,7 @@ GIB = 1024 ** 3
 def _env() -> dict[str, str]:
     return dict(os.environ,
                 PYTHONPATH=os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)]),
-                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(pipeline.cache_dir(PROJECT))),
+                GITOPS_CACHE_DIR=os.environ.get("GITOPS_CACHE_DIR", str(owned.cache_dir(PROJECT))),
                 GITOPS_TOOLS_DIR=os.environ.get("GITOPS_TOOLS_DIR", str(tools.tools_dir(PROJECT))))
 
 
@@ -72,7 +75,7 @@ def _baseline(root: Path, clusters: int, repeats: int) -> tuple[float, bool]:
     spaced sample and is scaled up (estimated=True), to keep the bench within minutes.
     """
     kustomize, kubeconform = tools.ensure(tools.KUSTOMIZE, PROJECT), tools.ensure(tools.KUBECONFORM, PROJECT)
-    cache = pipeline.cache_dir(root)
+    cache = owned.cache_dir(root)
     locations = " ".join(f"-schema-location {shlex.quote(loc)}"
                          for loc in schemas.locations(fleetgen.KUBERNETES_VERSION, root, cache, None))
     step = max(1, -(-clusters // BASELINE_SAMPLE))
@@ -104,13 +107,13 @@ def _policy_stage(root: Path, result: pipeline.Result, policies: tuple, repeats:
     """The policy stage alone (fleet index + every policy), best of `repeats`, with the rendered heap
     frozen as validate does: inside validate it shares the CPUs with kubeconform, which runs
     meanwhile, so its in-pipeline time overstates it."""
-    kz = pipeline.kustomize(PROJECT)
+    kz = context.kustomize(PROJECT)
     times = []
     with pipeline.frozen_heap():
         for _ in range(repeats):
             start = time.perf_counter()
             engine.run_policies(policies, Objects(result.inventory, result.resources),
-                                pipeline.source_map(root, result.inventory, kz))
+                                context.source_map(root, result.inventory, kz))
             times.append(time.perf_counter() - start)
     return min(times)
 
@@ -137,7 +140,7 @@ def measure(clusters: int, services: int) -> dict:
         _fleet(root, clusters, services)
         start = time.perf_counter()
         # Without the cache, like the wall column: a fleet generated earlier would otherwise be a cache hit.
-        result = pipeline.validate(root, REGISTRY, pipeline.Options(cache=False))
+        result = pipeline.validate(root, REGISTRY, context.Options(cache=False))
         in_process = time.perf_counter() - start
         errors = [f.message for f in result.findings if f.severity.value == "error"]
         repeats = REPEATS if clusters <= 50 else 1
@@ -526,7 +529,7 @@ def _parallel_loop_script(root: Path, clusters: int, out: Path) -> tuple[str, in
     the CPU work is the same. Beyond BASELINE_SAMPLE overlays it runs on an evenly spaced sample."""
     kustomize, kubeconform = tools.ensure(tools.KUSTOMIZE, PROJECT), tools.ensure(tools.KUBECONFORM, PROJECT)
     locations = " ".join(f"-schema-location {shlex.quote(loc)}" for loc in
-                         schemas.locations(fleetgen.KUBERNETES_VERSION, root, pipeline.cache_dir(root), None))
+                         schemas.locations(fleetgen.KUBERNETES_VERSION, root, owned.cache_dir(root), None))
     step = max(1, -(-clusters // BASELINE_SAMPLE))
     overlays = [f"overlays/cluster-{i}" for i in range(1, clusters + 1, step)]
     script = (f"set -e; rm -rf {out}; mkdir -p {out}; printf '%s\\n' {' '.join(overlays)} | "
@@ -587,7 +590,7 @@ def _render_stage(root: Path, inv, kz: build.Kustomize) -> tuple[float, float]: 
 def render_gate(root: Path, inv, repeats: int) -> dict:  # type: ignore[no-untyped-def]
     """kbuild against one `kustomize build` process per overlay on the render stage, interleaved run by run;
     medians. The issue keeps kbuild only for a gain of at least 2x."""
-    kz = pipeline.kustomize(PROJECT)
+    kz = context.kustomize(PROJECT)
     if kz.kbuild is None:
         raise SystemExit("bench: kbuild could not be built (tools/kbuild needs Go)")
     cli_only = build.Kustomize(kz.cli)

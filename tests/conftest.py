@@ -10,6 +10,7 @@ from typing import Sequence
 
 import pytest
 
+from gitops.run import context
 from gitops.run.stages import policies as engine
 from gitops.run import pipeline
 from gitops.model.findings import Finding, Severity
@@ -79,14 +80,15 @@ def write(root: Path, rel: str, text: str) -> None:
 
 
 def build_fleet(root: Path) -> Objects:
-    """Inventory + the real kustomize build of every overlay, as policies see it."""
-    inv, resources = pipeline.render(root)
-    return Objects(inv, resources)
+    """Inventory + the real kustomize build of every overlay, as policies see it (with the run's kind scopes
+    and Argo CD AppProject)."""
+    _, resources = pipeline.build(root)
+    return context.Run(root).objects(resources)
 
 
 def sources(root: Path, objects: Objects) -> SourceMap:
     """Source lines as the validator finds them: from an annotated build of a cluster, when needed."""
-    return pipeline.source_map(root, objects.inventory, pipeline.kustomize(root))
+    return context.source_map(root, objects.inventory, context.kustomize(root))
 
 
 def run_policies(root: Path, policies: Sequence[Policy]) -> list[Finding]:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from conftest import PROJECT, edit
+from gitops.run import context
 from gitops.run.stages import build, schema as schemacheck
 from gitops.run import cache, pipeline
 from gitops.infra import cachefs, proc, schemas
@@ -39,7 +40,7 @@ def fleet(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _findings(root: Path, **options: Any) -> list[tuple]:
-    result = pipeline.validate(root, REGISTRY, pipeline.Options(**options))
+    result = pipeline.validate(root, REGISTRY, context.Options(**options))
     return [(f.rule, f.cluster, f.message, str(f.location)) for f in result.findings]
 
 
@@ -152,7 +153,7 @@ def test_cli_no_cache_builds_everything(fleet: Path, monkeypatch: pytest.MonkeyP
 
 # Modules a warm validate has no use for (issue 15, start-up time): the diff machinery, the round-trip YAML
 # of `gitops new`, the report formats not asked for, HTTP, package metadata, the build thread pool.
-_NOT_ON_A_WARM_RUN = ("gitops.diff", "gitops.diffreport", "ruamel.yaml", "shtab",
+_NOT_ON_A_WARM_RUN = ("gitops.diff.compare", "gitops.diff.formats", "ruamel.yaml", "shtab",
                       "gitops.report.junit", "gitops.report.sarif", "urllib.request", "importlib.metadata",
                       "concurrent.futures", "jsonschema")
 
@@ -168,7 +169,7 @@ def test_a_warm_run_imports_only_what_it_uses(fleet: Path) -> None:
     assert done.returncode == 1, done.stderr
     assert {"mcs-clusterset-url-resolves", "schema"} <= {f["rule"] for f in json.loads(done.stdout)["findings"]}
     imported = set(done.stderr.split())
-    assert "gitops.report.json" in imported and "gitops.cache" in imported  # the listing is real
+    assert "gitops.report.json" in imported and "gitops.run.cache" in imported  # the listing is real
     assert sorted(m for m in _NOT_ON_A_WARM_RUN if m in imported) == []
 
 

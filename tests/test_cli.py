@@ -6,6 +6,7 @@ import re
 import pytest
 
 from conftest import PROJECT, findings_by_rule
+from gitops.cli import runs
 from gitops import cli
 from gitops.run import pipeline
 from gitops.model.rules import Policy, rules_table
@@ -16,13 +17,13 @@ def test_readme_policy_table_matches_registry() -> None:
     readme = (PROJECT / "README.md").read_text()
     table = re.search(r"<!-- policies:start -->\n(.*?)<!-- policies:end -->", readme, re.S)
     assert table, "README.md lacks the policies:start/end markers"
-    assert table.group(1) == rules_table(pipeline.listed_rules(REGISTRY), markdown=True)
+    assert table.group(1) == rules_table(runs.listed_rules(REGISTRY), markdown=True)
 
 
 def test_list_policies_prints_every_rule_once(capsys) -> None:
     assert cli.main(["validate", "--list-policies"]) == 0
     ids = [line.split()[0] for line in capsys.readouterr().out.splitlines()]
-    assert ids == [r.id for r in pipeline.listed_rules(REGISTRY)]
+    assert ids == [r.id for r in runs.listed_rules(REGISTRY)]
     assert len(set(ids)) == len(ids)
 
 

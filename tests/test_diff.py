@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, SOURCES, edit
+from gitops.run import context
 from gitops import cli
 from gitops.diff import compare as diff, formats as diffreport
 from gitops.run import render as hydrate, pipeline
@@ -70,7 +71,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, diff.Snapshot
     snaps = {}
     for name, commit in commits.items():
         with diff.checkout(root, commit) as tree:
-            snaps[name] = diff.snapshot(tree, POLICIES, pipeline.Options())
+            snaps[name] = diff.snapshot(context.Run(tree, context.Options(), POLICIES))
     return snaps
 
 
@@ -257,7 +258,7 @@ def test_generator_hash_change_is_one_changed_object(repo: Path) -> None:
 
     def files() -> dict[str, diff.RenderedFile]:
         assert cli.main(["--root", str(repo), "render"]) == 0
-        inv, resources = pipeline.render(repo)
+        inv, resources = pipeline.build(repo)
         assert len(diff.generated_names(r for items in resources.values() for r in items)) == 1
         return diff.committed_files(inv, hydrate.on_disk(repo))
 
@@ -285,7 +286,7 @@ def verdict_base(tmp_path_factory: pytest.TempPathFactory) -> diff.Snapshot:
         src, dst = PROJECT / name, root / name
         dst.parent.mkdir(parents=True, exist_ok=True)
         shutil.copytree(src, dst) if src.is_dir() else shutil.copy2(src, dst)
-    return diff.snapshot(root, VERDICT_POLICIES, pipeline.Options())
+    return diff.snapshot(context.Run(root, context.Options(), VERDICT_POLICIES))
 
 
 @pytest.mark.parametrize("new_url, rule, says", [
@@ -296,7 +297,7 @@ def verdict_base(tmp_path_factory: pytest.TempPathFactory) -> diff.Snapshot:
 def test_edge_is_broken_exactly_when_a_finding_says_so(repo: Path, verdict_base, new_url: str, rule: str,
                                                        says: str) -> None:
     edit(repo, "overlays/cluster-1/producer-url.yaml", URL, new_url)
-    d = diff.compare(verdict_base, diff.snapshot(repo, VERDICT_POLICIES, pipeline.Options()), "base", "0" * 40)
+    d = diff.compare(verdict_base, diff.snapshot(context.Run(repo, context.Options(), VERDICT_POLICIES)), "base", "0" * 40)
     assert [f.rule for f in d.introduced] == [rule]
     [finding] = d.introduced
     [edge] = [e for e in d.graph.edges if e.caller == CALLER]
@@ -307,7 +308,7 @@ def test_edge_is_broken_exactly_when_a_finding_says_so(repo: Path, verdict_base,
     assert f"`{rule}`" in row and "`overlays/cluster-1/producer-url.yaml:8:3`" in row
     assert "-.-x|broken|" in part
     # Without the finding (the policy not run), the same call is not broken: the graph has no verdict of its own.
-    quiet = diff.compare(verdict_base, diff.snapshot(repo, (), pipeline.Options()), "base", "0" * 40)
+    quiet = diff.compare(verdict_base, diff.snapshot(repo, (), context.Options()), "base", "0" * 40)
     assert [e.status for e in quiet.graph.edges if e.caller == CALLER] != ["broken"]
 
 

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from conftest import edit, snippet_line
+from gitops.run import context
 from gitops import cli
 from gitops.diff import compare as diff
 from gitops.run import pipeline, ruleconfig
@@ -58,7 +59,7 @@ def test_diff_reports_the_duplicate_as_introduced(repo: Path) -> None:
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "sources"]):
         subprocess.run([*GIT, "-C", str(repo), *args], check=True, capture_output=True)
     _duplicate(repo)
-    result = diff.run(repo, "main", ruleconfig.Config(REGISTRY), REGISTRY, pipeline.Options())
+    result = diff.run(context.Run(repo, context.Options(), REGISTRY), ruleconfig.Config(REGISTRY), "main")
     [f] = [f for f in result.introduced if f.rule == "duplicate-object"]
     assert f.location is not None
     assert {(f.location.path, f.location.line)} | {(r.location.path, r.location.line) for r in f.related} == \

@@ -142,7 +142,7 @@ def test_cluster_selection(repo: Path, capsys) -> None:
     assert code == 0 and json.loads(captured.out)["summary"]["clusters"] == [], captured
     assert "no cluster selected" in captured.err
     edit(repo, "overlays/cluster-2/kustomization.yaml", "components:\n", "components: # edited\n")
-    inv, _ = e2e.pipeline.render(repo)
+    inv, _ = e2e.pipeline.build(repo)
     chosen = e2e._selected(repo, inv, e2e.Options(changed_since="HEAD"))
     assert [c.name for c in chosen] == ["cluster-2"]
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from gitops.run import context
 from gitops import cli
 from gitops.scaffold import fleetgen
 from gitops.model import inventory
@@ -58,7 +59,7 @@ def test_same_arguments_give_a_byte_identical_tree(tmp_path: Path) -> None:
 def test_a_small_fleet_validates_clean(tmp_path: Path, capsys) -> None:
     fleetgen.generate(tmp_path, clusters=3, services=3)
     assert cli.main(["--root", str(tmp_path), "render"]) == 0
-    result = pipeline.validate(tmp_path, REGISTRY, pipeline.Options())
+    result = pipeline.validate(tmp_path, REGISTRY, context.Options())
     assert [f.message for f in result.findings if f.severity is Severity.ERROR] == []
     assert set(result.resources) == {"cluster-1", "cluster-2", "cluster-3"}
     capsys.readouterr()
@@ -68,7 +69,7 @@ def test_a_small_fleet_validates_clean(tmp_path: Path, capsys) -> None:
 def test_cluster_labels_make_every_document_distinct(tmp_path: Path) -> None:
     fleetgen.generate(tmp_path, clusters=3, services=3, cluster_labels=True)
     assert cli.main(["--root", str(tmp_path), "render"]) == 0
-    result = pipeline.validate(tmp_path, REGISTRY, pipeline.Options())
+    result = pipeline.validate(tmp_path, REGISTRY, context.Options())
     assert [f.message for f in result.findings if f.severity is Severity.ERROR] == []
     for cluster, items in result.resources.items():
         assert {r.labels.get(fleetgen.CLUSTER_LABEL) for r in items} == {cluster}

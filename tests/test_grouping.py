@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
+from gitops.run import context
 from gitops.run.stages import build
 from gitops import cli
 from gitops.scaffold import fleetgen
@@ -205,7 +206,7 @@ def test_progress_draws_only_when_enabled() -> None:
 
 
 def _located(root: Path) -> list[tuple]:
-    result = pipeline.validate(root, REGISTRY, pipeline.Options(check_stale=False))
+    result = pipeline.validate(root, REGISTRY, context.Options(check_stale=False))
     return [(f.rule, f.cluster, f.location, f.related) for f in result.findings]
 
 
@@ -238,8 +239,8 @@ def test_an_ambiguous_name_falls_back_to_the_annotated_build(repo: Path, monkeyp
     built: list[str] = []
     real = build.build_annotated
     monkeypatch.setattr(build, "build_annotated", lambda k, c, r, *more: built.append(c.name) or real(k, c, r, *more))
-    inv, resources = pipeline.render(repo)
-    sources = pipeline.source_map(repo, inv, pipeline.kustomize(repo), resources)
+    inv, resources = pipeline.build(repo)
+    sources = context.source_map(repo, inv, context.kustomize(repo), resources)
     [extra] = [r for r in resources["cluster-1"] if r.kind == "ServiceAccount" and r.namespace == "other"]
     assert sources._from_tree(extra) is None
     assert built == []

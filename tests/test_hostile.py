@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT
+from gitops.run import context
 from gitops.run.stages import build
 from gitops import cli
 from gitops.infra import fsio, proc
@@ -50,7 +51,7 @@ def test_memory_ceiling_applies_to_the_child() -> None:
 
 
 def test_kustomize_over_its_memory_ceiling_is_a_clear_error(repo: Path, capsys, monkeypatch) -> None:
-    monkeypatch.setattr(build, "MEMORY_MIB", 100)  # too little for Go to start: as if a manifest blew up
+    monkeypatch.setenv("GITOPS_KUSTOMIZE_MEMORY_MIB", "100")  # too little for Go to start: as if a manifest blew up
     assert cli.main(["--root", str(repo), "validate", "--no-cache"]) == 2  # a cached build would not run kustomize
     err = capsys.readouterr().err
     assert "kustomize ran out of memory (its ceiling is 100 MiB" in err, err
@@ -137,7 +138,7 @@ def test_a_crashing_policy_is_a_finding_and_the_others_still_run(repo: Path) -> 
 
     edit(repo, "base/caller/service.yaml", "    - name: http\n      protocol: TCP\n      port: 8080\n      targetPort: http\n",
          '    - "9090"\n')
-    result = pipeline.validate(repo, (ODD, *REGISTRY), pipeline.Options())
+    result = pipeline.validate(repo, (ODD, *REGISTRY), context.Options())
     by_rule: dict[str, list] = {}
     for f in result.findings:
         by_rule.setdefault(f.rule, []).append(f)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import edit, write
+from gitops.run import context
 from gitops import cli
 from gitops.scaffold import fleetgen
 from gitops.run import render as hydrate, inputs as incremental, pipeline
@@ -98,10 +99,10 @@ def test_a_hand_edit_of_a_rendered_file_rebuilds_its_cluster(fleet: Path) -> Non
 
 
 def test_the_cross_cluster_view_still_holds_every_cluster(fleet: Path) -> None:
-    full = pipeline.validate(fleet, REGISTRY, pipeline.Options())
+    full = pipeline.validate(fleet, REGISTRY, context.Options())
     caller = next(iter(PLANS[1].calls))
     edit(fleet, f"overlays/cluster-2/{caller}-upstreams.yaml", "\ndata:\n", "\ndata:\n  TIMEOUT: 5s\n")
-    result = pipeline.validate(fleet, REGISTRY, pipeline.Options(changed_since="HEAD"))
+    result = pipeline.validate(fleet, REGISTRY, context.Options(changed_since="HEAD"))
     assert set(result.resources) == set(full.resources)
     for cluster, items in full.resources.items():
         assert {r.ref for r in result.resources[cluster]} == {r.ref for r in items}
@@ -121,7 +122,7 @@ def test_a_broken_export_is_reported_in_the_calling_cluster_that_was_not_rebuilt
     assert callers
     for name in exporters:
         edit(fleet, f"overlays/{name}/kustomization.yaml", f"  - ../../components/export-gke/{svc.name}\n", "")
-    result = pipeline.validate(fleet, REGISTRY, pipeline.Options(changed_since="HEAD", check_stale=False))
+    result = pipeline.validate(fleet, REGISTRY, context.Options(changed_since="HEAD", check_stale=False))
     unresolved = {f.cluster for f in result.findings if f.rule == "mcs-clusterset-url-resolves"}
     assert unresolved == callers
     assert callers - set(exporters)  # at least one reporting cluster was read from clusters/, not rebuilt
@@ -137,7 +138,7 @@ def test_a_bad_ref_is_a_usage_error(fleet: Path, capsys) -> None:
 
 def test_committed_objects_read_back_as_render_wrote_them(repo: Path) -> None:
     """Reading clusters/<name>/ gives the objects the overlay builds; shared text shares one parse."""
-    inv, resources = pipeline.render(repo)
+    inv, resources = pipeline.build(repo)
     hydrate.write(repo, hydrate.expected_files(inv, resources))
     documents = manifests.Documents()
     committed = {c: incremental.load_committed(repo, c, documents) for c in ("cluster-1", "cluster-2")}
@@ -154,7 +155,7 @@ def test_committed_objects_read_back_as_render_wrote_them(repo: Path) -> None:
 
 
 def test_a_malformed_committed_file_names_its_line(repo: Path) -> None:
-    inv, resources = pipeline.render(repo)
+    inv, resources = pipeline.build(repo)
     hydrate.write(repo, hydrate.expected_files(inv, resources))
     broken = repo / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml"
     broken.write_text(broken.read_text().replace("kind: ConfigMap\n", "kind: ConfigMap\n\tteam: a\n"))

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from gitops.run import context
 from gitops.run.stages import build
 from gitops import cli
 from gitops.scaffold import fleetgen
@@ -30,7 +31,7 @@ def _cli_texts(kz: build.Kustomize, root: Path, targets: list[Path]) -> list[tup
 
 def _kbuild_texts(kz: build.Kustomize, targets: list[Path]) -> list[tuple[bool, str]]:
     assert kz.kbuild is not None
-    with closing(kbuild.builds(kz.kbuild, targets, workers=2, timeout=300, memory_mib=build.MEMORY_MIB,
+    with closing(kbuild.builds(kz.kbuild, targets, workers=2, timeout=300, memory_mib=build.memory_mib(),
                                cpu_seconds=build.cpu_seconds() * len(targets), env=os.environ)) as frames:
         return [(ok, text) for _, ok, text in frames]
 
@@ -47,7 +48,7 @@ def test_every_overlay_is_byte_identical_to_the_cli(fleet: str, repo: Path, tmp_
     else:
         root = tmp_path / "fleet"
         fleetgen.generate(root, clusters=8, services=6, cluster_labels=fleet.endswith("labels"))
-    kz = pipeline.kustomize(root)
+    kz = context.kustomize(root)
     targets = _overlays(root)
     ours, reference = _kbuild_texts(kz, targets), _cli_texts(kz, root, targets)
     assert len(ours) == len(targets) >= 2
@@ -59,7 +60,7 @@ def test_every_overlay_is_byte_identical_to_the_cli(fleet: str, repo: Path, tmp_
 def test_annotated_builds_are_byte_identical_too(repo: Path) -> None:
     """Source lines come from kustomize's origin annotations: kbuild must give the same ones."""
     inv = inventory.load(repo)
-    kz = pipeline.kustomize(repo)
+    kz = context.kustomize(repo)
     ours = build.build_annotated_all(kz, list(inv.clusters), repo)
     reference = build.build_annotated_all(build.Kustomize(kz.cli), list(inv.clusters), repo)
     assert ours.keys() == reference.keys() == {c.name for c in inv.clusters}
@@ -111,10 +112,10 @@ def test_an_openapi_field_anywhere_in_a_tree_builds_with_the_cli(repo: Path, mon
     real = kbuild.builds
     monkeypatch.setattr(kbuild, "builds", lambda binary, targets, **kw: calls.append(len(targets)) or real(
         binary, targets, **kw))
-    inv, resources = pipeline.render(repo)
+    inv, resources = pipeline.build(repo)
     assert calls == [] and set(resources) == {c.name for c in inv.clusters}
     edit(repo, "base/producer/kustomization.yaml", "openapi:\n  version: v1.21.2\n", "")
-    pipeline.render(repo)
+    pipeline.build(repo)
     assert calls == [len(inv.clusters)]
 
 
@@ -159,7 +160,7 @@ def test_kbuild_off_protocol_is_a_tool_error(script: str, message: str, repo: Pa
 
 
 def test_kbuild_past_its_deadline_is_stopped(repo: Path, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(build, "TIMEOUT", 0.5)
+    monkeypatch.setenv("GITOPS_KUSTOMIZE_TIMEOUT", "0.5")
     monkeypatch.setattr(build, "PER_OVERLAY", 0.0)
     fake = _fake(tmp_path, "exec sleep 60\n")
     with pytest.raises(ToolError, match=r"did not finish within 0.5 s"):
@@ -170,7 +171,7 @@ def test_kbuild_links_the_modules_of_the_pinned_cli(repo: Path) -> None:
     """go.mod pins every module kbuild shares with the kustomize CLI at the CLI's version, and adds none."""
     if shutil.which("go") is None:
         pytest.skip("needs Go to read the binaries' module lists")  # pragma: no cover - CI has Go
-    kz = pipeline.kustomize(repo)
+    kz = context.kustomize(repo)
     assert kz.kbuild is not None
 
     def modules(binary: Path) -> dict[str, str]:

@@ -33,7 +33,7 @@ def _walk(parser: argparse.ArgumentParser, prog: str = "gitops"):
 
 
 def test_every_option_has_help() -> None:
-    missing = [f"{prog} {a.option_strings or a.dest}" for prog, p in _walk(cli._parser()) for a in p._actions
+    missing = [f"{prog} {a.option_strings or a.dest}" for prog, p in _walk(cli.parser()) for a in p._actions
                if not isinstance(a, argparse._SubParsersAction) and not (a.help and a.help.strip())]
     assert missing == []
 

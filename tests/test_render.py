@@ -29,7 +29,7 @@ def test_render_twice_changes_nothing(repo: Path, capsys) -> None:
 
 def test_committed_render_is_fresh() -> None:
     """The repository's own clusters/ and bootstrap/ are what render makes today."""
-    inv, resources = pipeline.render(PROJECT)
+    inv, resources = pipeline.build(PROJECT)
     assert hydrate.stale(PROJECT, hydrate.expected_files(inv, resources)) == []
 
 
@@ -74,7 +74,7 @@ def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
     cli.main(["--root", str(repo), "render"])
     (repo / "clusters/cluster-2/istio-apps/service-sample-producer.yaml").unlink()
     (repo / "clusters/cluster-2/istio-apps/leftover.yaml").write_text("kind: Nothing\n")
-    inv, resources = pipeline.render(repo)
+    inv, resources = pipeline.build(repo)
     found = {(p, c, m) for p, c, _, m in hydrate.stale(repo, hydrate.expected_files(inv, resources))}
     assert found == {
         ("clusters/cluster-2/istio-apps/leftover.yaml", "cluster-2",

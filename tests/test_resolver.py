@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from conftest import PROJECT, edit, write
+from gitops.run import context
 from gitops import cli
 from gitops.model import inventory
 from gitops.run import pipeline
@@ -281,7 +282,7 @@ def test_corpus_through_validate(repo: Path, capsys) -> None:
     write(repo, "overlays/cluster-1/corpus-env.yaml", yaml.safe_dump(patch))
     edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n", "  - httproute.yaml\n  - corpus.yaml\n")
     edit(repo, "overlays/cluster-1/kustomization.yaml", "patches:\n", "patches:\n  - path: corpus-env.yaml\n")
-    result = pipeline.validate(repo, REGISTRY, pipeline.Options(check_stale=False))
+    result = pipeline.validate(repo, REGISTRY, context.Options(check_stale=False))
     assert [f.message for f in result.findings] == []
     objects = Objects(result.inventory, result.resources)
     assert len([v for v in _resolve.verdicts(objects) if v.kind == EXTERNAL]) >= 30  # the corpus was read
@@ -289,7 +290,7 @@ def test_corpus_through_validate(repo: Path, capsys) -> None:
 
 def test_repository_calls_resolve() -> None:
     """The repository: its one cross-cluster call resolves to cluster-2's export, and nothing is broken."""
-    inv, resources = pipeline.render(PROJECT)
+    inv, resources = pipeline.build(PROJECT)
     found = [(v.kind, v.ok, v.clusters, v.service) for v in _resolve.verdicts(Objects(inv, resources))]
     assert found == [(CLUSTERSET, True, ("cluster-2",), "sample-producer")]
 
@@ -299,7 +300,7 @@ def test_fleetgen_fleet_calls_resolve(tmp_path: Path) -> None:
     from gitops.scaffold import fleetgen
 
     fleetgen.generate(tmp_path, clusters=6, services=4, clustersets=2)
-    inv, resources = pipeline.render(tmp_path)
+    inv, resources = pipeline.build(tmp_path)
     found = _resolve.verdicts(Objects(inv, resources))
     assert found and [v.message for v in found if not v.ok] == []
     assert {v.kind for v in found} == {CLUSTERSET}

@@ -176,7 +176,7 @@ def test_a_failed_render_puts_every_file_back(rendered: Path, capsys) -> None:
     code = cli.main(["--root", str(rendered), "render"])  # sanity: the tree renders before
     assert code == 0
     with pytest.raises(GitopsError) as err:
-        scaffold.apply(rendered, plan, lambda: cli._render(rendered, argparse.Namespace(kustomize_cli=False)))
+        scaffold.apply(rendered, plan, lambda: cli.render.run(rendered, argparse.Namespace(kustomize_cli=False)))
     assert "missing.yaml" in str(err.value)
     assert _tree(rendered) == before
     assert not (rendered / "base/broken").exists()

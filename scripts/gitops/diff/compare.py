@@ -9,7 +9,7 @@ generated name hashes normalised away so that a ConfigMap whose content (and so 
 reads as a change of one object. Findings and the call graph are of each revision's build; waived
 findings are kept, so a finding the change introduces and waives reads as such, never as nothing.
 
-The call graph reads `policies._resolve.verdicts` (the resolver the mcs-* policies report from), so an
+The call graph reads `policies.resolver.verdicts` (the resolver the mcs-* policies report from), so an
 edge is broken exactly when a finding says the call is broken. Like the policy registry, `policies`
 lives at the repository root and is imported only when a graph is built, so `render` never needs it.
 """
@@ -17,31 +17,28 @@ from __future__ import annotations
 
 import difflib
 import re
-import tarfile
-import tempfile
 from collections import Counter, defaultdict
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import yaml
 
-from gitops.run import bootstrap, render as hydrate, pipeline, rulediff, ruleconfig
-from gitops.run.stages import policies as engine
-from gitops.infra import git, owned, yamlsrc
-from gitops.model import textsafe
-from gitops.model.errors import InputError, UsageError
-from gitops.model.findings import Finding, ObjectRef
+from gitops.infra import git, yamlsrc
+from gitops.model import calls as resolver
+from gitops.model import mcs, pods, textsafe
+from gitops.model.calls import Usage
+from gitops.model.errors import InputError
+from gitops.model.findings import Finding, ObjectRef, path_text
 from gitops.model.inventory import Inventory
-from gitops.run.stages.parse import Documents
-from gitops.model.resources import Resource
+from gitops.model.names import object_text
 from gitops.model.objects import Objects
-from gitops.model.rules import Policy
+from gitops.model.resources import Resource
 from gitops.model.rulechanges import RuleChanges
-
-if TYPE_CHECKING:
-    from gitops.model.calls import Usage
+from gitops.model.rules import Policy
+from gitops.run import bootstrap, inputs, pipeline, render, ruleconfig, rulediff
+from gitops.run.context import Run
+from gitops.run.stages import stale as stale_stage
+from gitops.run.stages.parse import Documents
 
 ADDED, REMOVED, CHANGED = "added", "removed", "changed"
 BROKEN, UNCHANGED = "broken", "unchanged"
@@ -53,47 +50,9 @@ _HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
 HASH_PLACEHOLDER = "{hash}"
 _GENERATED_KINDS = ("ConfigMap", "Secret")
 Normaliser = Callable[[str], str]
-ARCHIVE_MAX_BYTES = 2 * 1024 ** 3  # a base revision bigger than this is not a GitOps repository
 
 
-def title(kind: str, namespace: str, name: str) -> str:
-    """"Kind ns/name" (or "Kind name" for cluster-scoped objects), the way findings name objects."""
-    return f"{kind} {namespace}/{name}" if namespace else f"{kind} {name}"
-
-
-# --- git: the base revision, read-only --------------------------------------------------------------
-
-def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
-    """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
-    if not git.in_repository(root):
-        raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
-    if ref is not None:
-        return ref, git.verified(root, ref, "--base")
-    found = git.merge_base(root)
-    if found is None:
-        raise UsageError(f"no merge base of HEAD with {' or '.join(git.MAIN_BRANCHES)}; pass --base REF")
-    return found
-
-
-@contextmanager
-def checkout(root: Path, commit: str) -> Iterator[Path]:
-    """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
-    top = Path(git.value(root, "rev-parse", "--show-toplevel") or root)
-    prefix = git.value(root, "rev-parse", "--show-prefix") or ""
-    with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
-        tar = Path(tmp) / "base.tar"
-        tree = Path(tmp) / "tree"
-        git.archive(top, commit, tar, ARCHIVE_MAX_BYTES)
-        try:
-            with tarfile.open(tar) as archive:
-                # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.
-                archive.extractall(tree, filter="data")
-        except (tarfile.TarError, OSError) as exc:
-            raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
-        tar.unlink()
-        base = tree / prefix
-        with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
-            yield base
+title = object_text  # "Kind ns/name", the way findings name objects (model/names.py)
 
 
 # --- one revision ------------------------------------------------------------------------------------
@@ -223,11 +182,9 @@ def committed_files(inv: Inventory, committed: dict[str, str]) -> dict[str, Rend
 
 def _consumers(objects: Objects) -> dict[tuple[str, str, str], list[tuple[Resource, str | None]]]:
     """Who reads each ConfigMap, by (cluster, namespace, name), indexed once."""
-    from gitops.model import pods as _k8s
-
     index: dict[tuple[str, str, str], list[tuple[Resource, str | None]]] = defaultdict(list)
-    for r, prefix, spec in _k8s.pod_specs(objects):
-        for ref in _k8s.configmap_refs(spec, prefix):
+    for r, prefix, spec in pods.pod_specs(objects):
+        for ref in pods.configmap_refs(spec, prefix):
             index[(r.cluster, r.namespace, ref.name)].append((r, ref.key))
     return dict(index)
 
@@ -251,12 +208,10 @@ def _callers(use: Usage, consumers: dict[tuple[str, str, str], list[tuple[Resour
 def calls(objects: Objects, norm: Normaliser = _unchanged,
           address_keys: tuple[str, ...] | None = None) -> dict[tuple[Node, str, str], Call]:
     """Every clusterset call and every broken call, from the resolver's verdicts (the findings' source)."""
-    from gitops.model import calls as _resolve
-
     consumers = _consumers(objects)
     out: dict[tuple[Node, str, str], Call] = {}
-    for v in _resolve.verdicts(objects, address_keys or _resolve.ADDRESS_KEYS):
-        if v.ok and v.kind != _resolve.CLUSTERSET:
+    for v in resolver.verdicts(objects, address_keys or resolver.ADDRESS_KEYS):
+        if v.ok and v.kind != resolver.CLUSTERSET:
             continue  # external, or a Service of the caller's own cluster
         clusterset = objects.cluster(v.cluster).clusterset
         exporters = v.clusters if v.ok else ()
@@ -265,27 +220,28 @@ def calls(objects: Objects, norm: Normaliser = _unchanged,
         source = (r.cluster, r.kind, r.namespace, norm(r.name))
         for caller in _callers(v.use, consumers, norm):
             out.setdefault((caller, ns, svc), Call(caller, ns, svc, clusterset, v.use.ref.text, exporters, v.reason,
-                                                   source, engine.path_text(v.use.path)))
+                                                   source, path_text(v.use.path)))
     return out
 
 
 def exported_services(objects: Objects) -> set[Node]:
-    from gitops.model import mcs as _mcs
-
     return {Node(e.cluster, "Service", ns, name)
-            for (_, ns, name), items in _mcs.exports_by_name(objects).items() for e in items}
+            for (_, ns, name), items in mcs.exports_by_name(objects).items() for e in items}
 
 
-def snapshot(root: Path, policies: tuple[Policy, ...], options: pipeline.Options) -> Snapshot:
-    """Validate the tree at `root` and read its committed clusters/ and bootstrap/: the files compared are
-    what the sync engines apply, the stale findings say where they differ from the build."""
-    result = pipeline.validate(root, policies, replace(options, check_stale=True))
-    objects = Objects(result.inventory, result.resources)
+def snapshot(run: Run, e2e_rules: Iterable[str] = ()) -> Snapshot:
+    """Validate the tree at `run.root` (the one sequencer's validate plan) and read its committed clusters/ and
+    bootstrap/: the files compared are what the sync engines apply, the stale findings say where they differ
+    from the build."""
+    root, policies = run.root, run.policies
+    run.options = replace(run.options, check_stale=True)
+    result = pipeline.execute(run, inputs.default(run), pipeline.validate_plan(e2e_rules))
+    objects = run.objects(result.resources)
     norm = normaliser(generated_names(objects.all()))
-    stale = [f for f in result.findings if f.rule == pipeline.STALE.id]
+    stale = [f for f in result.findings if f.rule == stale_stage.STALE.id]
     findings = [_normalised_finding(f, norm) for f in result.findings]  # stale ones too: errors like any other
     return Snapshot([c.name for c in result.inventory.clusters],
-                    committed_files(result.inventory, hydrate.on_disk(root)),
+                    committed_files(result.inventory, render.on_disk(root)),
                     findings, calls(objects, norm, _address_keys(policies)), exported_services(objects),
                     {Node(r.cluster, "Service", r.namespace, r.name) for r in objects.of_kind("Service")}, stale)
 
@@ -538,16 +494,18 @@ def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str
                 compare_findings(base.findings, head.findings), compare_graph(base, head), base.stale, head.stale)
 
 
-def run(root: Path, ref: str | None, config: ruleconfig.Config, registry: tuple[Policy, ...],
-        options: pipeline.Options) -> Diff:
-    """Compare REF (default: merge base with main) with the working tree at `root`, rule changes first.
+def run(head_run: Run, config: ruleconfig.Config, ref: str | None, e2e_rules: Iterable[str] = ()) -> Diff:
+    """Compare REF (default: merge base with main) with the working tree at `head_run.root`, rule changes first.
 
     The head's policies judge both revisions, so the findings delta is what the change does, not a rule
     change (those are listed on their own); each revision keeps its own waivers, the base's unlimited."""
-    name, commit = resolve_base(root, ref)
-    with checkout(root, commit) as base_root:
-        base = snapshot(base_root, config.policies, replace(options, waiver_days=None))
-    head = snapshot(root, config.policies, options)
+    root = head_run.root
+    name, commit = git.resolve_base(root, ref)
+    with git.checkout(root, commit) as base_root:
+        base_run = Run(base_root, replace(head_run.options, waiver_days=None), head_run.policies,
+                       head_run.settings, head_run.listed)
+        base = snapshot(base_run, e2e_rules)
+    head = snapshot(head_run, e2e_rules)
     d = compare(base, head, name, commit)
-    d.rule_changes = rulediff.compare(root, name, commit, config, registry, head.findings)
+    d.rule_changes = rulediff.compare(root, name, commit, config, head_run.registry(), head.findings)
     return d

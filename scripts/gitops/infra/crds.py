@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import os
 import re
 import urllib.parse
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from gitops.infra import cachefs, fsio, yamlsrc
+from gitops.infra import cachefs, fsio, settings, yamlsrc
 from gitops.infra.yamlsrc import Fields
 from gitops.model.errors import InputError, ToolError
 
@@ -66,6 +65,12 @@ def _lock(nodes: list[yaml.Node]) -> Lock:
         sha256 = entry.string("sha256", pattern=_SHA256)
         crds.append(LockedCRD(name, url, sha256.lower(), node.start_mark.line + 1))
     return Lock(top.string("mirror", required=False) or None, tuple(crds))
+
+
+def mirror_of(lock: Lock, given: str | None) -> str | None:
+    """Where the locked CRD files are read offline: --crd-mirror, else GITOPS_CRD_MIRROR, else the lock's own
+    `mirror:` (None: their URLs). The one place this is decided."""
+    return given or settings.current().crd_mirror or lock.mirror
 
 
 def _read_source(source: str, root: Path) -> bytes | None:
@@ -179,7 +184,7 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     """Convert every locked CRD into a schema folder (cached by the lock's hashes, and verified on every use: a
     replaced schema there must not hide a schema error); return the folder."""
     lock = load_lock(root)
-    mirror = mirror or os.environ.get("GITOPS_CRD_MIRROR") or lock.mirror
+    mirror = mirror_of(lock, mirror)
     key = hashlib.sha256((CONVERTER_VERSION + "".join(c.sha256 for c in lock.crds)).encode()).hexdigest()[:16]
 
     def convert_all() -> dict[str, str]:

@@ -5,9 +5,12 @@ A ref comes from the command line or CI (`--changed-since`, `--base`); `--end-of
 """
 from __future__ import annotations
 
+import tarfile
+import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterator
 
 from gitops.infra import proc
 from gitops.model.errors import UsageError
@@ -116,3 +119,43 @@ def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
         out[header[0].decode()] = data[end + 1:end + 1 + size]
         at = end + 1 + size + 1
     return out
+
+
+# --- a base revision, read-only (diff compares with it, e2e applies it first) ----------------------------
+
+ARCHIVE_MAX_BYTES = 2 * 1024 ** 3  # a base revision bigger than this is not a GitOps repository
+
+
+def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
+    """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
+    if not in_repository(root):
+        raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
+    if ref is not None:
+        return ref, verified(root, ref, "--base")
+    found = merge_base(root)
+    if found is None:
+        raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
+    return found
+
+
+@contextmanager
+def checkout(root: Path, commit: str) -> Iterator[Path]:
+    """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
+    top = Path(value(root, "rev-parse", "--show-toplevel") or root)
+    prefix = value(root, "rev-parse", "--show-prefix") or ""
+    with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
+        tar = Path(tmp) / "base.tar"
+        tree = Path(tmp) / "tree"
+        archive(top, commit, tar, ARCHIVE_MAX_BYTES)
+        try:
+            with tarfile.open(tar) as archive:
+                # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.
+                archive.extractall(tree, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
+        tar.unlink()
+        base = tree / prefix
+        from gitops.infra import owned  # owned asks git whether a folder is tracked
+
+        with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
+            yield base

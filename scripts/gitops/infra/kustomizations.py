@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from gitops.infra import yamlsrc
+from gitops.infra import settings, yamlsrc
 from gitops.model.errors import InputError
 
 KUSTOMIZATION_NAMES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -55,7 +55,7 @@ class Reached:
 def max_objects() -> int:
     """Most objects one overlay may build (GITOPS_MAX_OBJECTS_PER_OVERLAY): kustomize's time grows faster than its
     object count (1,000 ConfigMaps: 1.5 s of CPU, 2,000: 14 s, 4,000: 69 s), so 20,000 would run for hours."""
-    return int(os.environ.get("GITOPS_MAX_OBJECTS_PER_OVERLAY", "2000"))
+    return settings.current().max_objects_per_overlay
 
 
 _DOCUMENT = re.compile(r"^---(?=[ \t\r]|$)", re.M)  # at column 0, always a new document (YAML's c-forbidden)

@@ -15,10 +15,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from gitops.infra import git
+from gitops.infra import git, settings
 from gitops.model.errors import InputError, ToolError
 
-CACHE_ENV, TOOLS_ENV = "GITOPS_CACHE_DIR", "GITOPS_TOOLS_DIR"
+CACHE_ENV, TOOLS_ENV = settings.CACHE_DIR, settings.TOOLS_DIR
 _checked: set[tuple[str, str]] = set()  # (root, folder) pairs found clean in this process
 _borrowed: dict[str, Path] = {}  # a temporary tree (diff's base revision) -> the checkout whose folders it uses
 
@@ -26,7 +26,7 @@ _borrowed: dict[str, Path] = {}  # a temporary tree (diff's base revision) -> th
 def default_cache(root: Path) -> Path:
     """$XDG_CACHE_HOME/gitops-mcs/<name>-<hash of the repository's real path> (~/.cache when XDG_CACHE_HOME is
     unset or, as the XDG spec says to treat it, relative)."""
-    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    xdg = settings.current().xdg_cache_home
     base = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
     real = os.path.realpath(root)
     return base / "gitops-mcs" / f"{os.path.basename(real) or 'root'}-{hashlib.sha256(real.encode()).hexdigest()[:16]}"
@@ -35,14 +35,14 @@ def default_cache(root: Path) -> Path:
 def cache_dir(root: Path) -> Path:
     """The cache folder of the repository at `root` (GITOPS_CACHE_DIR, else default_cache), checked by `guarded`."""
     home = _borrowed.get(str(root), root)
-    env = os.environ.get(CACHE_ENV)
+    env = settings.current().cache_dir
     return guarded(home, Path(env) if env else default_cache(home), CACHE_ENV)
 
 
 def tools_dir(root: Path) -> Path:
     """The folder of the pinned binaries (GITOPS_TOOLS_DIR, else .tools/bin), checked by `guarded`."""
     home = _borrowed.get(str(root), root)
-    env = os.environ.get(TOOLS_ENV)
+    env = settings.current().tools_dir
     return guarded(home, Path(env) if env else home / ".tools" / "bin", TOOLS_ENV)
 
 

@@ -6,11 +6,12 @@ carriage return and blanked at the end; `NO_COLOR` (https://no-color.org) turns 
 """
 from __future__ import annotations
 
-import os
 import sys
 import threading
 import time
 from typing import TextIO
+
+from gitops.infra import settings
 
 DELAY = 2.0  # seconds before the line appears
 INTERVAL = 0.25  # seconds between redraws
@@ -24,7 +25,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.enabled = enabled
         self.delay = delay
-        self.color = (color if color is not None else "NO_COLOR" not in os.environ)
+        self.color = (color if color is not None else not settings.current().no_color)
         self._lock = threading.Lock()
         self._stage = ""
         self._done = self._total = 0

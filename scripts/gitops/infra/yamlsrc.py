@@ -5,14 +5,13 @@ where an error or a finding must point at a line.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from gitops.infra import fsio
+from gitops.infra import fsio, settings
 from gitops.model.errors import InputError
 
 try:
@@ -32,18 +31,18 @@ def _display(path: Path, root: Path | None) -> str:
 
 def max_file_bytes() -> int:
     """Largest file the build may read (GITOPS_MAX_FILE_BYTES); Kubernetes stores at most ~1.5 MB per object."""
-    return int(os.environ.get("GITOPS_MAX_FILE_BYTES", str(2 * 1024 * 1024)))
+    return settings.current().max_file_bytes
 
 
 def max_yaml_nodes() -> int:
     """Most YAML nodes one file may expand to, aliases counted in full (GITOPS_MAX_YAML_NODES)."""
-    return int(os.environ.get("GITOPS_MAX_YAML_NODES", "100000"))
+    return settings.current().max_yaml_nodes
 
 
 def max_yaml_depth() -> int:
     """Deepest nesting of collections one file may have (GITOPS_MAX_YAML_DEPTH): libyaml's composer recurses
     on the C stack, and a file of nested brackets crashes the interpreter."""
-    return int(os.environ.get("GITOPS_MAX_YAML_DEPTH", "200"))
+    return settings.current().max_yaml_depth
 
 
 def _may_exceed(text: str, depth: int) -> bool:

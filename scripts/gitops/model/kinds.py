@@ -1,5 +1,5 @@
 """Which kinds are cluster-scoped: the Kubernetes built-ins from a well-known list, custom kinds from
-their locked CRD's `spec.scope` (crds.py), GKE's hand-written net.gke.io kinds (namespaced).
+their locked CRD's `spec.scope` (read by the run: infra/crds.py), GKE's hand-written net.gke.io kinds (namespaced).
 
 The built-in schemas (kubernetes-validate) do not record scope, so the built-ins are listed here; the
 list covers every cluster-scoped kind of Kubernetes 1.25 to 1.37. A kind that is neither built in nor
@@ -7,10 +7,7 @@ locked is treated as namespaced (schema-unknown-kind reports it anyway).
 """
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-from gitops.model.errors import GitopsError
+from collections.abc import Callable, Mapping
 
 BUILTIN_CLUSTER_SCOPED = frozenset({
     ("", "Namespace"), ("", "Node"), ("", "PersistentVolume"), ("", "ComponentStatus"),
@@ -37,22 +34,17 @@ BUILTIN_CLUSTER_SCOPED = frozenset({
 
 
 class Scopes:
-    """Kind scopes for one repository: built-ins, then its locked CRDs (read once, on first need)."""
+    """Which kinds are cluster-scoped: the built-ins, then the custom kinds `custom()` returns
+    ({"<group>/<Kind>": "Cluster" | "Namespaced"}, the locked CRDs' spec.scope). The run passes its one CRD
+    lookup as `custom`, called once, on first need: a clean run whose policies ask nothing never reads the CRDs."""
 
-    def __init__(self, root: Path, mirror: str | None = None) -> None:
-        self.root, self.mirror = root, mirror
-        self._crds: dict[str, str] | None = None
+    def __init__(self, custom: Callable[[], Mapping[str, str]] | None = None) -> None:
+        self._load = custom
+        self._crds: Mapping[str, str] | None = None
 
-    def _custom(self) -> dict[str, str]:
+    def _custom(self) -> Mapping[str, str]:
         if self._crds is None:
-            from gitops.infra import crds
-            from gitops.run import pipeline  # pipeline knows the cache folder
-
-            try:
-                self._crds = crds.scopes(self.root, pipeline.cache_dir(self.root),
-                                         self.mirror or os.environ.get("GITOPS_CRD_MIRROR"))
-            except GitopsError:
-                self._crds = {}  # the schema stage reports why the CRDs cannot be read
+            self._crds = self._load() if self._load is not None else {}
         return self._crds
 
     def cluster_scoped(self, group: str, kind: str) -> bool:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from gitops.model.inventory import Cluster, Inventory
+from gitops.model.kinds import Scopes
 from gitops.model.resources import Resource
 
 T = TypeVar("T")
@@ -21,6 +22,10 @@ class Objects:
 
     inventory: Inventory
     resources: dict[str, list[Resource]]
+    # Which kinds are cluster-scoped: the run's one lookup of the locked CRDs (built-ins only when not given).
+    scopes: Scopes = field(default_factory=Scopes)
+    # The AppProject the run renders into bootstrap/ for Argo CD's clusters (None: no cluster syncs with Argo CD).
+    app_project: dict[str, Any] | None = None
     _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
@@ -73,6 +78,11 @@ class Objects:
         if factory not in self._derived:
             self._derived[factory] = factory(self)
         return self._derived[factory]  # type: ignore[no-any-return]
+
+    def without(self, skipped: list[Resource]) -> Objects:
+        """The same objects less `skipped` (by identity), with the same scopes and AppProject."""
+        return Objects(self.inventory, {c: [r for r in items if not any(r is s for s in skipped)]
+                                        for c, items in self.resources.items()}, self.scopes, self.app_project)
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> Resource | None:
         return self._by_key.get((cluster, kind, namespace, name))

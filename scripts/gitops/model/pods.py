@@ -272,9 +272,5 @@ def listing(names: list[str], limit: int = 5) -> str:
 
 
 def scopes(objects: Objects) -> Scopes:
-    """Kind scopes of the fleet's repository: `.cluster_scoped(group, kind)`."""
-    return objects.derived(_scopes)
-
-
-def _scopes(objects: Objects) -> Scopes:
-    return Scopes(objects.inventory.root)
+    """Which kinds are cluster-scoped (`.cluster_scoped(group, kind)`): what the run looked up, once."""
+    return objects.scopes

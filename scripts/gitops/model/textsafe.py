@@ -128,3 +128,8 @@ def log_lines(text: str, commands: bool = False) -> str:
     if "::" in text and not commands:
         text = _COMMAND_START.sub(lambda m: f"{m.group(1)}\\::", text)
     return text.replace("##[", "##\\[")
+
+
+def plural(n: int, word: str) -> str:
+    """"1 error", "2 errors": every count a report or message prints."""
+    return f"{n} {word}" + ("" if n == 1 else "s")

@@ -129,33 +129,6 @@ def write(root: Path, files: dict[str, str]) -> list[str]:
     return changed
 
 
-def stale(root: Path, files: dict[str, str],
-          clusters: Iterable[str] | None = None) -> list[tuple[str, str | None, SourceLocation, str]]:
-    """(path, cluster, location, message) for every committed file that differs from a fresh render.
-
-    With `clusters` (incremental validation), only bootstrap/ and those clusters' folders are compared.
-    """
-    current = on_disk(root, clusters)
-    out = []
-    for rel in sorted(set(files) | set(current)):
-        want, have = files.get(rel), current.get(rel)
-        if want == have:
-            continue
-        parts = rel.split("/")
-        cluster = parts[1] if parts[0] == bootstrap.CLUSTERS_DIR and len(parts) > 2 else None
-        if have is None:
-            out.append((rel, cluster, SourceLocation(rel, 1), f"{rel} is missing: the overlay now renders it"))
-        elif want is None:
-            out.append((rel, cluster, SourceLocation(rel, 1), f"{rel} is no longer rendered by any overlay: no "
-                        "render makes it (added by hand, or left from an earlier render)"))
-        else:
-            line = next((i for i, (a, b) in enumerate(zip(want.splitlines(), have.splitlines()), 1) if a != b),
-                        min(len(want.splitlines()), len(have.splitlines())) + 1)
-            out.append((rel, cluster, SourceLocation(rel, line), f"{rel} is stale from line {line}: it differs there "
-                        "from what its sources render (a hand edit, or a source changed since the last render)"))
-    return out
-
-
 class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # type: ignore[misc]
     pass
 

@@ -17,35 +17,34 @@ naming the file (exit 2).
 from __future__ import annotations
 
 import json
-import os
 import re
-from contextlib import ExitStack
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from gitops.run import bootstrap, cache as vcache, fingerprint as inputs_mod, pipeline
-from gitops.run.stages import build, policies as engine
-from gitops.model import inventory, names
-from gitops.infra import yamlsrc
+from gitops.infra import settings, yamlsrc
+from gitops.infra.fsio import read_bounded
 from gitops.model.errors import InputError, UsageError
-from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
-from gitops.infra.fsio import read_bounded, write_atomic
+from gitops.model.findings import BadFinding, Finding, finding_dict, finding_from, int_field, need, str_field
 from gitops.model.inventory import Inventory
-from gitops.run.stages.parse import Documents
 from gitops.model.resources import Resource
-from gitops.model.objects import Objects
-from gitops.model.rules import Policy
-from gitops.report.json import finding_dict
+from gitops.run import cache as vcache
+from gitops.run import fingerprint
+from gitops.run.stages import names, schema, stale
+from gitops.run.stages.parse import Documents
+
+if TYPE_CHECKING:
+    from gitops.run.context import Run
+    from gitops.run.pipeline import Result
 
 FORMAT = "gitops-partial/2"
 _SHARD = re.compile(r"^([1-9][0-9]*)/([1-9][0-9]*)$")
 # What a shard reports; every other finding (the policies', the waivers') is merge's to make.
-SHARD_RULES = (pipeline.SCHEMA.id, pipeline.UNKNOWN_KIND.id, pipeline.STALE.id, names.NAME.id)
+SHARD_RULES = (schema.SCHEMA.id, schema.UNKNOWN_KIND.id, stale.STALE.id, names.NAME.id)
 
 
 def max_partial_bytes() -> int:
     """Largest partial result merge reads (GITOPS_MAX_PARTIAL_BYTES); a 1,000-cluster fleet's shard is ~30 MB."""
-    return int(os.environ.get("GITOPS_MAX_PARTIAL_BYTES", str(512 * 1024 * 1024)))
+    return settings.current().max_partial_bytes
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -69,90 +68,24 @@ def members(inv: Inventory, shard: int, shards: int) -> list[str]:
     return [c.name for i, c in enumerate(inv.clusters) if i % shards == shard - 1]
 
 
-def run(root: Path, options: pipeline.Options, shard: int, shards: int) -> dict[str, Any]:
-    """Build, schema-check, name-check and stale-check one shard's clusters; return its partial result."""
-    check_count(inventory.load(root), shards)
-    inv, kz = pipeline._prepare(root, options.kustomize_cli)
-    names = members(inv, shard, shards)
-    clusters = [inv.cluster(n) for n in names]
-    store = vcache.Cache(root, pipeline.cache_dir(root)) if options.cache else None
-    resources = (store.render(kz, inv, options.workers, clusters) if store is not None
-                 else build.build_all(kz, clusters, root, options.workers))
-    findings: list[Finding] = []
-    sources = pipeline.source_map(root, inv, kz, resources, options.workers)
-    with ExitStack() as stack:
-        to_check = {c: list(items) for c, items in resources.items()}
-        if shard == 1:  # bootstrap objects once, in the first shard
-            for res in bootstrap.objects(inv).values():
-                to_check.setdefault(res.cluster, []).append(res)
-        problems = pipeline.schema_started(stack, root, inv, to_check, options, store)
-        findings += pipeline.name_findings(resources, sources)
-        if options.check_stale:  # bootstrap/ and the folders the inventory lacks: the first shard's
-            findings += [f for f in pipeline.stale_findings(root, inv, resources, names)
-                         if shard == 1 or f.cluster in resources]
-        findings += pipeline._schema_findings(problems(), sources)
+def partial(run: Run, shard: int, shards: int, result: Result) -> dict[str, Any]:
+    """The partial result of one shard's run (run.pipeline.shard_plan): its clusters' documents and findings,
+    bound to the tree it was made from."""
+    names = members(result.inventory, shard, shards)
     return {"format": FORMAT, "shard": shard, "shards": shards,
-            "inputs": inputs_mod.Inputs(root, inv).digests(names),
-            "clusters": {name: [vcache.document_text(r) for r in resources[name]] for name in names},
-            "findings": [finding_dict(f) for f in findings]}
+            "inputs": fingerprint.Inputs(run.root, result.inventory).digests(names),
+            "clusters": {name: [vcache.document_text(r) for r in result.resources[name]] for name in names},
+            "findings": [finding_dict(f) for f in result.findings]}
 
 
-def write(path: Path, partial: dict[str, Any]) -> None:
-    write_atomic(path, json.dumps(partial, ensure_ascii=False, separators=(",", ":")) + "\n")
+def text(partial: dict[str, Any]) -> str:
+    """The partial result as its file holds it."""
+    return json.dumps(partial, ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
 # -- merge -------------------------------------------------------------------------------------
 
-class _Bad(Exception):
-    pass
-
-
-def _need(cond: bool, what: str) -> None:
-    if not cond:
-        raise _Bad(what)
-
-
-def _str(v: Any, what: str, optional: bool = False) -> Any:
-    _need(isinstance(v, str) or (optional and v is None), f"{what} must be a string")
-    return v
-
-
-def _int(v: Any, what: str) -> int:
-    _need(isinstance(v, int) and not isinstance(v, bool) and v >= 0, f"{what} must be a non-negative integer")
-    return v
-
-
-def _location(d: Any, what: str) -> SourceLocation:
-    _need(isinstance(d, dict), f"{what} must be an object")
-    return SourceLocation(_str(d.get("path"), f"{what}.path"), _int(d.get("line"), f"{what}.line"),
-                          _int(d.get("column", 1), f"{what}.column"))
-
-
-def _finding(d: Any, what: str) -> Finding:
-    _need(isinstance(d, dict), f"{what} must be an object")
-    try:
-        severity = Severity(d.get("severity"))
-    except ValueError:
-        raise _Bad(f"{what}.severity must be error, warning or notice") from None
-    obj = d.get("object")
-    ref = None
-    if obj is not None:
-        _need(isinstance(obj, dict), f"{what}.object must be an object")
-        ref = ObjectRef(*(_str(obj.get(k), f"{what}.object.{k}") for k in ("apiVersion", "kind", "namespace", "name")))
-    related = d.get("related", [])
-    _need(isinstance(related, list), f"{what}.related must be a list")
-    extra = d.get("extra", {})
-    _need(isinstance(extra, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in extra.items()),
-          f"{what}.extra must map strings to strings")
-    _need(d.get("waived") is None, f"{what}.waived must be null (waivers are applied by merge)")
-    return Finding(_str(d.get("rule"), f"{what}.rule"), severity, _str(d.get("message"), f"{what}.message"),
-                   _str(d.get("cluster"), f"{what}.cluster", optional=True), ref,
-                   _str(d.get("fieldPath"), f"{what}.fieldPath", optional=True), _str(d.get("fix", ""), f"{what}.fix"),
-                   None if d.get("location") is None else _location(d["location"], f"{what}.location"),
-                   None,
-                   tuple(Related(_location(r, f"{what}.related[{i}]"), _str(r.get("note"), f"{what}.related[{i}].note"))
-                         for i, r in enumerate(related)),
-                   dict(extra))
+_Bad = BadFinding  # a partial that is not what a shard writes
 
 
 _SHOWN = {"inventory": "inventory.yaml", "sources": "overlay sources", "rendered": "clusters/ and bootstrap/",
@@ -171,10 +104,10 @@ def _read(path: Path) -> Any:
 
 
 def _documents(name: str, texts: Any, shown: str, documents: Documents) -> list[Resource]:
-    _need(isinstance(texts, list), f"clusters.{name} must be a list of documents")
+    need(isinstance(texts, list), f"clusters.{name} must be a list of documents")
     items = []
     for i, text in enumerate(texts):
-        _str(text, f"clusters.{name}[{i}]")
+        str_field(text, f"clusters.{name}[{i}]")
         try:
             yamlsrc.check_expansion(text, shown)  # libyaml recurses on the C stack: a deep document would crash it
             body = documents.load(text)
@@ -182,38 +115,38 @@ def _documents(name: str, texts: Any, shown: str, documents: Documents) -> list[
             raise _Bad(f"clusters.{name}[{i}]: {exc.message}") from None
         except Exception as exc:  # yaml.YAMLError and the like: a damaged document
             raise _Bad(f"clusters.{name}[{i}] is not a YAML object: {exc.__class__.__name__}") from None
-        _need(isinstance(body, dict), f"clusters.{name}[{i}] is not a YAML object")
+        need(isinstance(body, dict), f"clusters.{name}[{i}] is not a YAML object")
         items.append(Resource(name, body, text=text))
     return items
 
 
-def _load(path: Path, inv: Inventory, tree: inputs_mod.Inputs, documents: Documents
+def _load(path: Path, inv: Inventory, tree: fingerprint.Inputs, documents: Documents
           ) -> tuple[int, int, dict[str, list[Resource]], list[Finding]]:
     data = _read(path)
     try:
-        _need(isinstance(data, dict), "the file must hold a JSON object")
-        _need(data.get("format") == FORMAT, f"format must be {FORMAT!r} (made by `gitops validate --shard K/N` "
+        need(isinstance(data, dict), "the file must hold a JSON object")
+        need(data.get("format") == FORMAT, f"format must be {FORMAT!r} (made by `gitops validate --shard K/N` "
               "of this tooling)")
-        shard, shards = _int(data.get("shard"), "shard"), _int(data.get("shards"), "shards")
-        _need(1 <= shard <= shards, "shard must be between 1 and shards")
-        _need(shards <= len(inv.clusters), f"shards is {shards}, more than the {len(inv.clusters)} cluster(s) "
+        shard, shards = int_field(data.get("shard"), "shard"), int_field(data.get("shards"), "shards")
+        need(1 <= shard <= shards, "shard must be between 1 and shards")
+        need(shards <= len(inv.clusters), f"shards is {shards}, more than the {len(inv.clusters)} cluster(s) "
               "of inventory.yaml")
         expected = members(inv, shard, shards)
         recorded, here = data.get("inputs"), tree.digests(expected)
-        _need(isinstance(recorded, dict), "inputs must be an object (the digests of what the shard read)")
-        differ = [_SHOWN[g] for g in inputs_mod.GROUPS if recorded.get(g) != here[g]]
-        _need(not differ, f"it was made from another tree (these inputs differ from this checkout's: "
+        need(isinstance(recorded, dict), "inputs must be an object (the digests of what the shard read)")
+        differ = [_SHOWN[g] for g in fingerprint.GROUPS if recorded.get(g) != here[g]]
+        need(not differ, f"it was made from another tree (these inputs differ from this checkout's: "
               f"{', '.join(differ)}); run every shard and the merge on the same commit, with the same tooling")
         clusters = data.get("clusters")
-        _need(isinstance(clusters, dict), "clusters must be an object")
-        _need(sorted(clusters) == sorted(expected), f"shard {shard}/{shards} must hold exactly clusters "
+        need(isinstance(clusters, dict), "clusters must be an object")
+        need(sorted(clusters) == sorted(expected), f"shard {shard}/{shards} must hold exactly clusters "
               f"{', '.join(expected) or '(none)'}; it holds {', '.join(sorted(map(str, clusters))) or '(none)'}")
         resources = {name: _documents(name, texts, str(path), documents) for name, texts in clusters.items()}
         raw = data.get("findings")
-        _need(isinstance(raw, list), "findings must be a list")
-        findings = [_finding(f, f"findings[{i}]") for i, f in enumerate(raw)]
+        need(isinstance(raw, list), "findings must be a list")
+        findings = [finding_from(f, f"findings[{i}]") for i, f in enumerate(raw)]
         for i, f in enumerate(findings):
-            _need(f.rule in SHARD_RULES, f"findings[{i}].rule is {f.rule!r}; a shard reports only "
+            need(f.rule in SHARD_RULES, f"findings[{i}].rule is {f.rule!r}; a shard reports only "
                   f"{', '.join(SHARD_RULES)} (the policies and waivers run in merge)")
     except _Bad as exc:
         raise InputError(f"not a valid partial result: {exc}", str(path)) from None
@@ -222,10 +155,9 @@ def _load(path: Path, inv: Inventory, tree: inputs_mod.Inputs, documents: Docume
     return shard, shards, resources, findings
 
 
-def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, paths: list[Path]) -> pipeline.Result:
-    """Every shard's clusters and findings, plus every policy over the whole fleet, plus waivers."""
-    inv = inventory.load(root)  # the partials are read and checked first: a bad one stops merge before any tool
-    tree = inputs_mod.Inputs(root, inv)
+def read_all(root: Path, inv: Inventory, paths: list[Path]) -> tuple[dict[str, list[Resource]], list[Finding]]:
+    """Every shard's clusters (in inventory order) and findings, from all N partials, each checked."""
+    tree = fingerprint.Inputs(root, inv)
     documents = Documents()
     seen: dict[int, Path] = {}
     total: int | None = None
@@ -246,10 +178,4 @@ def merge(root: Path, policies: tuple[Policy, ...], options: pipeline.Options, p
     missing = sorted(set(range(1, total + 1)) - set(seen))
     if missing:
         raise UsageError(f"merge is missing shard(s) {', '.join(f'{k}/{total}' for k in missing)}")
-    resources = {c.name: resources[c.name] for c in inv.clusters}
-    inv, kz = pipeline._prepare(root, options.kustomize_cli)
-    with pipeline.frozen_heap():
-        findings += engine.run_policies(policies, Objects(inv, resources),
-                                        pipeline.source_map(root, inv, kz, resources, options.workers))
-        findings = pipeline.with_waivers(root, policies, options, findings)
-    return pipeline.Result(inv, resources, findings, {}, frozenset(resources))
+    return {c.name: resources[c.name] for c in inv.clusters}, findings

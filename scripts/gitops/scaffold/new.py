@@ -402,7 +402,7 @@ def _new_service(root: Path, args: argparse.Namespace) -> dict[str, str]:
     export = f"components/export-{cluster.mcs}-{name}"
     if args.export and (root / export).exists():
         raise _refuse(f"{export}/ already exists")
-    _, resources = pipeline.render(root)
+    _, resources = pipeline.build(root)
     taken = {f"{r.kind}/{r.name}": c for c, items in resources.items() for r in items if r.namespace == namespace}
     for kind, obj in (("Service", name), ("Deployment", f"{name}-v1"), ("ServiceAccount", f"{name}-sa")):
         if f"{kind}/{obj}" in taken:  # one name across the clusterset: MCS would merge two services
@@ -469,7 +469,7 @@ def _new_call(root: Path, args: argparse.Namespace) -> dict[str, str]:
     from ruamel.yaml.comments import CommentedMap
 
     caller, service = _name(args.caller, "caller", _DNS_1035), _name(args.service, "service", _DNS_1035)
-    inv, resources = pipeline.render(root)
+    inv, resources = pipeline.build(root)
     if args.cluster is not None:
         _cluster(inv, args.cluster)
     cluster_name, deployment = _find_caller(resources, caller, args.cluster)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
-from gitops.infra import kbuild, kustomizations, proc
+from gitops.infra import kbuild, kustomizations, proc, settings
 from gitops.model.errors import InputError
 from gitops.model.inventory import Cluster
 from gitops.run.stages.parse import Documents, parse_build
@@ -26,16 +26,30 @@ from gitops.model.resources import Resource
 
 # kustomize allocates heavily; collecting less often cuts its CPU time by about a third
 # (measured on an annotated 20-service overlay) for ~80 MB of peak memory per build.
-_ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "400")}
+CLI_GOGC = "400"
 # kbuild's live heap is small and shared by every build: collecting half as often again cut its CPU by 6%
 # at 200 clusters (9.9 to 9.3 s) for about 100 MB more peak memory.
-_KBUILD_ENV = {**os.environ, "GOGC": os.environ.get("GOGC", "800")}
-TIMEOUT = float(os.environ.get("GITOPS_KUSTOMIZE_TIMEOUT", "300"))  # seconds for one overlay; one builds in well under 1
-PER_OVERLAY = 5.0  # kbuild's limit for a batch is TIMEOUT plus this for each overlay in it
+KBUILD_GOGC = "800"
+PER_OVERLAY = 5.0  # kbuild's limit for a batch is timeout() plus this for each overlay in it
 # A ceiling on kustomize's address space (RLIMIT_AS), so input the pre-checks miss cannot take the machine's memory.
 # Go reserves ~1 GiB of address space at start (its page allocator), so the ceiling is on address space, not use:
 # 4 GiB ran 20 of 20 builds, 1.5 GiB failed 4 of 10 at start-up.
-MEMORY_MIB = int(os.environ.get("GITOPS_KUSTOMIZE_MEMORY_MIB", "4096"))
+
+
+def _env(gogc: str) -> dict[str, str]:
+    """The child's environment: ours, with GOGC as set (else `gogc`)."""
+    return {**os.environ, "GOGC": settings.current().gogc or gogc}
+
+
+def timeout() -> float:
+    """Seconds one overlay's build may take (GITOPS_KUSTOMIZE_TIMEOUT); one builds in well under one."""
+    return settings.current().kustomize_timeout
+
+
+def memory_mib() -> int:
+    """kustomize's address-space ceiling in MiB (GITOPS_KUSTOMIZE_MEMORY_MIB)."""
+    return settings.current().kustomize_memory_mib
+
 PER_OVERLAY_CPU = 2.0  # kbuild's CPU ceiling for a batch is cpu_seconds() plus this for each overlay in it
 _OUT_OF_CPU = "kustomize used more than its"
 
@@ -43,7 +57,7 @@ _OUT_OF_CPU = "kustomize used more than its"
 def cpu_seconds() -> float:
     """CPU time one overlay's build may use (GITOPS_KUSTOMIZE_CPU_SECONDS; RLIMIT_CPU): one builds in well under
     a second, and an input that takes kustomize minutes (what max_objects misses) must end with a message."""
-    return float(os.environ.get("GITOPS_KUSTOMIZE_CPU_SECONDS", "60"))
+    return settings.current().kustomize_cpu_seconds
 
 
 _ANNOTATIONS = "buildMetadata: [originAnnotations, transformerAnnotations]\n"
@@ -62,7 +76,7 @@ def _failed(cluster: Cluster, target: Path, detail: str) -> InputError:
     """A failed build as the user sees it, the same from the CLI and from kbuild."""
     detail = detail.replace(str(target.resolve()), "<build>")
     if any(m in detail for m in ("out of memory", "cannot allocate memory", "failed to reserve")):
-        detail = (f"kustomize ran out of memory (its ceiling is {MEMORY_MIB} MiB, GITOPS_KUSTOMIZE_MEMORY_MIB): "
+        detail = (f"kustomize ran out of memory (its ceiling is {memory_mib()} MiB, GITOPS_KUSTOMIZE_MEMORY_MIB): "
                   "a manifest expands to far more than it shows")
     return InputError(f"kustomize build failed for cluster {cluster.name}: {_first_lines(detail)}", cluster.overlay)
 
@@ -71,8 +85,8 @@ def _kustomize(kustomize: Path, target: Path, cluster: Cluster) -> tuple[bool, s
     """(True, the YAML) or (False, kustomize's error) of one `kustomize build`."""
     # Load restrictor on, and none of --enable-exec, --enable-alpha-plugins, --enable-helm, --network.
     cmd = [str(kustomize), "build", "--load-restrictor", "LoadRestrictionsRootOnly", str(target)]
-    done = proc.run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=TIMEOUT, env=_ENV,
-                    memory_mib=MEMORY_MIB, cpu_seconds=cpu_seconds())
+    done = proc.run(cmd, what=f"kustomize build of cluster {cluster.name}", timeout=timeout(), env=_env(CLI_GOGC),
+                    memory_mib=memory_mib(), cpu_seconds=cpu_seconds())
     if proc.out_of_cpu(done.returncode):
         return False, (f"{_OUT_OF_CPU} {cpu_seconds():g} CPU seconds (GITOPS_KUSTOMIZE_CPU_SECONDS) and was stopped: "
                        "the overlay makes too many objects, or too much work, for one build")
@@ -99,9 +113,9 @@ def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | Non
     if kz.kbuild is not None and not any(closures.of(t).openapi for _, t in targets):
         try:
             with closing(kbuild.builds(kz.kbuild, [t for _, t in targets], workers=workers,
-                                       timeout=TIMEOUT + PER_OVERLAY * len(targets), memory_mib=MEMORY_MIB,
+                                       timeout=timeout() + PER_OVERLAY * len(targets), memory_mib=memory_mib(),
                                        cpu_seconds=cpu_seconds() + PER_OVERLAY_CPU * len(targets),
-                                       env=_KBUILD_ENV)) as frames:
+                                       env=_env(KBUILD_GOGC))) as frames:
                 for index, ok, text in frames:
                     done += 1
                     yield (*targets[index], ok, text)

@@ -1,20 +1,16 @@
-"""Policy stage: run every registered policy over the whole fleet and locate what they find."""
+"""Policy stage: run every configured policy over every cluster's objects at once and locate what they find.
+
+A policy that crashes on an odd object is isolated: the crash becomes an error finding for that object and
+the policy runs again without it."""
 from __future__ import annotations
 
 from typing import Iterable
 
-from gitops.model.findings import Finding, Related, Severity, SourceLocation
+from gitops.model.findings import Finding, Related, Severity, SourceLocation, path_text
 from gitops.model.resources import Resource
 from gitops.model.objects import Objects
 from gitops.model.rules import Policy, Violation
 from gitops.run.sourcemap import SourceMap
-
-
-def path_text(path: Iterable[object]) -> str:
-    out = ""
-    for elem in path:
-        out += f"[{elem}]" if isinstance(elem, int) else (f".{elem}" if out else str(elem))
-    return out
 
 
 def to_finding(policy: Policy, v: Violation, objects: Objects, sources: SourceMap) -> Finding:
@@ -95,7 +91,6 @@ def _run_isolated(policy: Policy, objects: Objects) -> tuple[list[Violation], li
             if res is None or any(r is res for r in skipped) or len(skipped) >= MAX_CRASHES:
                 return violations, crashes
             skipped.append(res)
-            checked = Objects(objects.inventory, {c: [r for r in items if not any(r is s for s in skipped)]
-                                              for c, items in objects.resources.items()})
+            checked = objects.without(skipped)
             continue
         return violations, crashes

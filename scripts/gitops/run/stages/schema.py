@@ -11,17 +11,22 @@ import os
 import re
 import tempfile
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterable, Iterator
 
-from gitops.infra import proc
+from gitops.infra import proc, schemas, settings, tools
 from gitops.model.errors import ToolError
+from gitops.model.findings import Finding, Severity, path_text
 from gitops.model.inventory import Inventory
 from gitops.model.resources import Resource
+from gitops.model.rules import Rule
+from gitops.run.sourcemap import SourceMap
 
-TIMEOUT = float(os.environ.get("GITOPS_KUBECONFORM_TIMEOUT", "600"))  # seconds for one minor's run, from its start
+if TYPE_CHECKING:
+    from gitops.run.cache import Cache
+
 _AT = re.compile(r"- at '([^']*)': (.*?)(?=\s+- at '|$)", re.S)
 
 
@@ -106,8 +111,7 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
                 cmd += ["-schema-location", loc]
             out = Path(tmp) / f"kubeconform-{minor}.json"  # a file, not a pipe: a full pipe would stall it
             with out.open("w") as sink:
-                runs.append((proc.start([*cmd, str(folder)], what=f"kubeconform (Kubernetes {minor})", timeout=TIMEOUT,
-                                        stdout=sink), out))
+                runs.append((proc.start([*cmd, str(folder)], what=f"kubeconform (Kubernetes {minor})", timeout=settings.current().kubeconform_timeout, stdout=sink), out))
 
         def problems() -> list[SchemaProblem]:
             found: list[SchemaProblem] = []
@@ -131,3 +135,57 @@ def started(kubeconform: Path, inventory: Inventory, resources: dict[str, list[R
         finally:
             for started, _ in runs:
                 started.stop()
+
+
+# --- the stage: rules, start, findings -------------------------------------------------------------------
+
+SCHEMA = Rule("schema", Severity.ERROR, "Every rendered object matches its schema strictly (unknown fields rejected).",
+              "The API server or the sync engine rejects the object, or silently drops a misspelled field.",
+              "Fix the field named in the message at the line shown; `kubectl explain` names the valid fields.")
+UNKNOWN_KIND = Rule("schema-unknown-kind", Severity.ERROR,
+                    "Every kind has a schema: a Kubernetes built-in, a locked CRD, or schemas/.",
+                    "A kind nothing knows is a typo or a missing CRD, and would never be validated.",
+                    "Fix the apiVersion/kind, or add the CRD to crds.lock.yaml (or a schema to schemas/).")
+_EXTRA = re.compile(r"additional properties? '([^']+)'")
+
+
+def start(stack: ExitStack, root: Path, inv: Inventory, to_check: dict[str, list[Resource]], store: Cache | None,
+          cache: Path, mirror: str | None, workers: int | None) -> Callable[[], list[SchemaProblem]]:
+    """Start kubeconform on what the cache has no verdict for (nothing when it has them all); the function
+    returned waits for it, records its verdicts in the cache, and returns every problem."""
+    known: list[SchemaProblem] = []
+    if store is not None:
+        to_check, known = store.schema_known(inv, to_check)
+    if not to_check:
+        return lambda: known
+    problems = stack.enter_context(started(
+        tools.ensure(tools.KUBECONFORM, root), inv, to_check,
+        lambda minor: schemas.locations(minor, root, cache, mirror), workers))
+
+    def done() -> list[SchemaProblem]:
+        checked = problems()
+        if store is not None:
+            store.schema_store(inv, to_check, checked)
+        return known + checked
+    return done
+
+
+def findings(problems: list[SchemaProblem], sources: SourceMap) -> list[Finding]:
+    """A schema (or schema-unknown-kind) finding for each problem, at the line of the field it names."""
+    out = []
+    for p in problems:
+        rule = UNKNOWN_KIND if p.missing_schema else SCHEMA
+        path = pointer_path(p.pointer)
+        field_text = path_text(path)
+        if p.missing_schema:
+            message = (f"no schema for {p.resource.api_version} {p.resource.kind} in cluster {p.resource.cluster}: "
+                       "not a Kubernetes kind of this version, a locked CRD, or a schema under schemas/")
+            path = ("kind",)
+        else:
+            message = f"{p.resource.ref} in cluster {p.resource.cluster}: {field_text or '(object)'}: {p.message}"
+            extra = _EXTRA.search(p.message)
+            if extra:  # point at the unknown field itself, not at its parent
+                path = (*path, extra.group(1))
+        out.append(Finding(rule.id, rule.severity, message, p.resource.cluster, p.resource.ref,
+                           field_text or None, rule.fix, sources.locate(p.resource, path)))
+    return out

@@ -21,7 +21,7 @@ from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Callable, Iterable, Mapping, Sequence
 
 import yaml
 
@@ -30,7 +30,7 @@ from gitops.infra.yamlsrc import Fields
 from gitops.model.errors import InputError
 from gitops.model.findings import Finding, ObjectRef, Severity, SourceLocation
 from gitops.model.rules import Rule
-from gitops.report._common import plural
+from gitops.model.textsafe import plural
 
 WAIVERS_FILE = "policies/waivers.yaml"
 ENTRY_FIELDS = ("rule", "target", "reason", "expires")
@@ -207,6 +207,15 @@ def _parse(nodes: list[yaml.Node], limits: Limits) -> list[Waiver]:
 def _finding(rule: Rule, w: Waiver, message: str) -> Finding:
     return Finding(rule=rule.id, severity=rule.severity, message=message, fix=rule.fix,
                    location=SourceLocation(WAIVERS_FILE, w.line, w.column))
+
+
+def applied(findings: list[Finding], loaded: Sequence[Waiver], today: date,
+            only: Callable[[str], bool]) -> list[Finding]:
+    """The findings marked by the waivers of the rules `only` accepts, plus the waivers' own findings, in report
+    order: the one application of policies/waivers.yaml, for validate, merge and e2e alike."""
+    findings = findings + apply(findings, [w for w in loaded if only(w.rule)], today)
+    findings.sort(key=Finding.sort_key)
+    return findings
 
 
 def apply(findings: Iterable[Finding], waivers: Sequence[Waiver], today: date) -> list[Finding]:
