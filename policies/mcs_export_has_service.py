@@ -32,7 +32,7 @@ def check(objects: Objects) -> Iterator[Violation]:
             service = exported_service(objects, export)
             if service is None:
                 yield Violation(export, f"{cluster} ServiceExport {ns}/{name} exports Service {ns}/{name}, "
-                                        f"which does not exist in {cluster}{_instead(fleet, export)}",
+                                        f"which does not exist in {cluster}{_instead(objects, export)}",
                                 ("metadata", "name"))
             elif (service.body.get("spec") or {}).get("type") == "ExternalName":
                 yield Violation(service, f"{cluster} Service {ns}/{name} is exported by a ServiceExport but is "

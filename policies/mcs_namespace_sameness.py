@@ -31,7 +31,7 @@ def _missing(objects: Objects, involved: dict[tuple[str, str], set[str]],
             involved[(clusterset, ns)].add(e.cluster)
             if objects.get(e.cluster, "Namespace", "", ns) is None:
                 yield Violation(e, f"{e.cluster} ServiceExport {ns}/{name} exports from namespace {ns}, but "
-                                   f"{e.cluster} has no Namespace {ns}; {_where(fleet, clusterset, ns)}",
+                                   f"{e.cluster} has no Namespace {ns}; {_where(objects, clusterset, ns)}",
                                 ("metadata", "namespace"))
     clustersets = clusterset_of(objects)
     for v in _resolve.verdicts(objects, address_keys):
@@ -42,7 +42,7 @@ def _missing(objects: Objects, involved: dict[tuple[str, str], set[str]],
         involved[(clusterset, ns)].add(cluster)
         if objects.get(cluster, "Namespace", "", ns) is None:
             yield Violation(v.resource, f"{v.use.caller} calls {v.use.ref.text}, but {cluster} has no Namespace "
-                                        f"{ns}; {_where(fleet, clusterset, ns)}", v.path)
+                                        f"{ns}; {_where(objects, clusterset, ns)}", v.path)
 
 
 def _label_mismatches(objects: Objects, clusterset: str, ns: str, clusters: set[str],

@@ -10,7 +10,7 @@ import pytest
 from conftest import edit, run_policy, snippet_line, write
 from gitops.run import bootstrap
 from gitops import cli
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.model.errors import InputError
 from gitops.model.resources import Resource
 from policies import argocd_project_fit, no_default_namespace

@@ -17,7 +17,7 @@ from gitops.run import cache, pipeline
 from gitops.infra import cachefs, proc, schemas
 from gitops import cli
 from gitops.scaffold import fleetgen
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from policies import REGISTRY
 
 CLUSTERS, SERVICES = 3, 3

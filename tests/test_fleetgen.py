@@ -6,7 +6,7 @@ from pathlib import Path
 from gitops.run import context
 from gitops import cli
 from gitops.scaffold import fleetgen
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.run import pipeline
 from gitops.model.findings import Severity
 from policies import REGISTRY

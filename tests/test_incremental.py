@@ -11,7 +11,8 @@ from gitops.run import context
 from gitops import cli
 from gitops.scaffold import fleetgen
 from gitops.run import render as hydrate, inputs as incremental, pipeline
-from gitops.model import inventory, resources as manifests
+from gitops.infra import inventoryfile as inventory
+from gitops.run.stages import parse as manifests
 from gitops.model.errors import InputError
 from gitops.infra.kustomizations import Closures
 from policies import REGISTRY

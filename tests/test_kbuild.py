@@ -16,7 +16,7 @@ from gitops.run import context
 from gitops.run.stages import build
 from gitops import cli
 from gitops.scaffold import fleetgen
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.infra import kbuild, tools
 from gitops.run import pipeline
 from gitops.model.errors import ToolError

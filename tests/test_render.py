@@ -8,7 +8,8 @@ from pathlib import Path
 from conftest import PROJECT, edit
 from gitops import cli
 from gitops.run import render as hydrate, pipeline
-from gitops.model import resources as manifests
+from gitops.run.stages import parse as manifests
+from gitops.run.stages import stale as stale_stage
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
@@ -30,7 +31,7 @@ def test_render_twice_changes_nothing(repo: Path, capsys) -> None:
 def test_committed_render_is_fresh() -> None:
     """The repository's own clusters/ and bootstrap/ are what render makes today."""
     inv, resources = pipeline.build(PROJECT)
-    assert hydrate.stale(PROJECT, hydrate.expected_files(inv, resources)) == []
+    assert stale_stage.stale(PROJECT, hydrate.expected_files(inv, resources)) == []
 
 
 def test_one_object_per_file_with_readable_names(repo: Path) -> None:
@@ -75,7 +76,7 @@ def test_missing_and_extra_rendered_files_are_stale(repo: Path) -> None:
     (repo / "clusters/cluster-2/istio-apps/service-sample-producer.yaml").unlink()
     (repo / "clusters/cluster-2/istio-apps/leftover.yaml").write_text("kind: Nothing\n")
     inv, resources = pipeline.build(repo)
-    found = {(p, c, m) for p, c, _, m in hydrate.stale(repo, hydrate.expected_files(inv, resources))}
+    found = {(p, c, m) for p, c, _, m in stale_stage.stale(repo, hydrate.expected_files(inv, resources))}
     assert found == {
         ("clusters/cluster-2/istio-apps/leftover.yaml", "cluster-2",
          "clusters/cluster-2/istio-apps/leftover.yaml is no longer rendered by any overlay: no render makes it "

@@ -16,7 +16,7 @@ import yaml
 from conftest import PROJECT, edit, write
 from gitops.run import context
 from gitops import cli
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.run import pipeline
 from gitops.model.resources import Resource
 from gitops.model.objects import Objects

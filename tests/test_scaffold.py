@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from gitops import cli
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.model.errors import GitopsError
 
 

@@ -13,7 +13,7 @@ import pytest
 from conftest import edit
 from gitops import cli
 from gitops.scaffold import fleetgen
-from gitops.model import inventory
+from gitops.infra import inventoryfile as inventory
 from gitops.run import shard
 
 CLUSTERS, SERVICES, SHARDS = 6, 3, 4

@@ -13,7 +13,7 @@ import sys
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
@@ -28,7 +28,7 @@ VERSION = __version__
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse exits 2 too, but say it our way
+    def error(self, message: str) -> NoReturn:  # argparse exits 2 too, but say it our way
         raise UsageError(f"{self.prog}: {message}")
 
 

@@ -462,7 +462,7 @@ def _edges_of(old: Call | None, new: Call | None, judged: dict[tuple, Finding]) 
         if not new.exporters:  # nothing resolves it, yet no finding says so (e.g. waived): not called broken
             yield Edge(new.caller, _missing(new), new.url, UNCHANGED if old else ADDED, new.problem)
         for exp in (old.exporters if old else ()):
-            if exp not in new.exporters:
+            if old is not None and exp not in new.exporters:
                 yield Edge(old.caller, to(exp, old), old.url, REMOVED)
     elif old is not None:
         for target in [to(exp, old) for exp in old.exporters] or [_missing(old)]:

@@ -122,7 +122,7 @@ def causes(status: dict[str, Any]) -> list[tuple[str | None, str]]:
     """(field, message) for each cause of a Status; one (None, message) when it lists none."""
     message = str(status.get("message") or status.get("reason") or "refused")
     details = status.get("details") or {}
-    out = []
+    out: list[tuple[str | None, str]] = []
     for cause in details.get("causes") or []:
         if isinstance(cause, dict) and cause.get("message"):
             field = cause.get("field") or None

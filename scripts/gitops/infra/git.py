@@ -148,9 +148,9 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
         tree = Path(tmp) / "tree"
         archive(top, commit, tar, ARCHIVE_MAX_BYTES)
         try:
-            with tarfile.open(tar) as archive:
+            with tarfile.open(tar) as tarball:
                 # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.
-                archive.extractall(tree, filter="data")
+                tarball.extractall(tree, filter="data")
         except (tarfile.TarError, OSError) as exc:
             raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
         tar.unlink()

@@ -60,7 +60,7 @@ def _typed(fields: Fields, key: str, kind: type, default: object) -> object:
     if node is None:
         return default
     value = yamlsrc.construct(node)
-    if type(value) is not kind or (kind is int and value < 1):
+    if type(value) is not kind or (kind is int and isinstance(value, int) and value < 1):
         want = "true or false" if kind is bool else "a positive whole number"
         raise fields.fail(f"{key!r} must be {want}", node)
     return value

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import Generator, Mapping, Sequence
 
 from gitops.infra import proc
 from gitops.model.errors import ToolError
@@ -39,7 +39,7 @@ def _why(code: int, errors: str) -> str:
 
 
 def builds(binary: Path, targets: Sequence[Path], *, workers: int, timeout: float, memory_mib: int,
-           cpu_seconds: float, env: Mapping[str, str]) -> Iterator[tuple[int, bool, str]]:
+           cpu_seconds: float, env: Mapping[str, str]) -> Generator[tuple[int, bool, str], None, None]:
     """(index, ok, text) for each target, in order and as each is built: the YAML, or kustomize's error.
     kbuild is stopped after `timeout` seconds, or when the iterator is closed (contextlib.closing); past
     `cpu_seconds` of CPU the kernel stops it (Stopped: the CLI then builds the rest, each under its own ceiling)."""

@@ -135,8 +135,9 @@ def _references(doc: yaml.Node) -> list[tuple[str, str, yaml.ScalarNode]]:
             refs += [(key, "file", n) for n in scalars(yamlsrc.node_at(entry, "envs"))]
             refs += [(key, "file", n) for n in scalars(yamlsrc.node_at(entry, "env"))]
     openapi = yamlsrc.node_at(doc, "openapi")
-    if openapi is not None and isinstance(yamlsrc.node_at(openapi, "path"), yaml.ScalarNode):
-        refs.append(("openapi", "file", yamlsrc.node_at(openapi, "path")))
+    path = yamlsrc.node_at(openapi, "path") if openapi is not None else None
+    if isinstance(path, yaml.ScalarNode):
+        refs.append(("openapi", "file", path))
     return refs
 
 

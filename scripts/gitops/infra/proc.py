@@ -36,7 +36,7 @@ _NESTED: list[Callable[..., None]] = []  # the interruptible() blocks open in th
 _PRCTL: list = []  # libc's prctl, looked up once, in the parent (no dlopen after fork); [None] where there is none
 
 
-def _prctl():  # type: ignore[no-untyped-def]
+def _prctl():  # noqa: ANN202 - a ctypes handle or None
     if not _PRCTL:
         try:
             import ctypes  # here, not at the top: only a run that starts a process needs it
@@ -72,7 +72,7 @@ def _child_setup(memory_mib: int | None, cpu_seconds: float | None) -> Callable[
 
 
 def _popen(cmd: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, memory_mib: int | None = None,
-           cpu_seconds: float | None = None, **kwargs) -> subprocess.Popen:  # type: ignore[no-untyped-def]
+           cpu_seconds: float | None = None, **kwargs: Any) -> subprocess.Popen[Any]:
     """Popen in a session of its own (so `kill` reaches its children), dying with its parent, under the ceilings
     given; ToolError naming `what` if it cannot start. A cancelled run starts nothing more."""
     if _STOPPING.is_set():

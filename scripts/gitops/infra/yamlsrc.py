@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence, overload
 
 import yaml
 
 from gitops.infra import fsio, settings
 from gitops.model.errors import InputError
 
-try:
-    _Base = yaml.CSafeLoader
-except AttributeError:  # pragma: no cover - PyYAML built without libyaml
-    _Base = yaml.SafeLoader
+_Base: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # SafeLoader: PyYAML built without libyaml
 
 
 def _display(path: Path, root: Path | None) -> str:
@@ -27,6 +24,11 @@ def _display(path: Path, root: Path | None) -> str:
         except ValueError:
             pass
     return str(path)
+
+
+def _position(mark: Any) -> tuple[int | None, int | None]:
+    """(line, column), 1-based, of a parser mark (None, None without one)."""
+    return (mark.line + 1, mark.column + 1) if mark is not None else (None, None)
 
 
 def max_file_bytes() -> int:
@@ -102,7 +104,7 @@ def check_expansion(text: str, shown: str) -> None:
                 total += 1
                 if len(stack) > max_depth:
                     raise InputError(f"YAML nested more than {max_depth} levels deep (GITOPS_MAX_YAML_DEPTH)",
-                                     shown, event.start_mark.line + 1, event.start_mark.column + 1)
+                                     shown, *_position(event.start_mark))
                 continue
             if isinstance(event, yaml.ScalarEvent):
                 size = 1
@@ -110,7 +112,7 @@ def check_expansion(text: str, shown: str) -> None:
                     sizes[event.anchor] = 1
                 total += 1
             elif isinstance(event, yaml.AliasEvent):
-                size = sizes.get(event.anchor, 1)
+                size = sizes.get(event.anchor or "", 1)
                 total += size
             elif isinstance(event, (yaml.SequenceEndEvent, yaml.MappingEndEvent)):
                 anchor, size = stack.pop()
@@ -123,7 +125,7 @@ def check_expansion(text: str, shown: str) -> None:
             if total > limit:
                 raise InputError(f"YAML aliases expand to more than {limit:,} nodes (GITOPS_MAX_YAML_NODES); "
                                  "an alias bomb, or anchors used far more than a manifest needs",
-                                 shown, event.start_mark.line + 1, event.start_mark.column + 1)
+                                 shown, *_position(event.start_mark))
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, text, shown) from None
 
@@ -217,6 +219,12 @@ class Fields:
     def fail(self, message: str, node: yaml.Node | None = None) -> InputError:
         mark = (node or self.node).start_mark
         return InputError(message, self.file, mark.line + 1, mark.column + 1)
+
+    @overload
+    def get(self, key: str, required: Literal[True] = True, hint: str = "") -> yaml.Node: ...
+
+    @overload
+    def get(self, key: str, required: bool, hint: str = "") -> yaml.Node | None: ...
 
     def get(self, key: str, required: bool = True, hint: str = "") -> yaml.Node | None:
         node = self.values.get(key)

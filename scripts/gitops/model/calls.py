@@ -238,11 +238,11 @@ def _in_text(text: str, key: str | None, services: frozenset[str], patterns: tup
              whole: bool) -> Iterator[HostRef]:
     starts: list[int] = []  # URL spans, in order (finditer), for a bisect: hostile texts hold many names
     ends: list[int] = []
-    for (a, b), ref in _urls(text):
+    for (a, b), url_ref in _urls(text):
         if not starts or starts[-1] != a:
             starts.append(a)
             ends.append(b)
-        yield ref
+        yield url_ref
     found = bool(starts)
     for m in _ZONE.finditer(text):
         i = bisect.bisect_right(starts, m.start()) - 1
@@ -258,21 +258,21 @@ def _in_text(text: str, key: str | None, services: frozenset[str], patterns: tup
     if not tokens or (len(tokens) > 1 and " " in value and "," not in value):
         return  # words separated by spaces: prose, not an address list
     named = is_address_key(key, patterns)
-    found = []
+    listed: list[HostRef] = []
     for token in tokens:
-        m = _TOKEN.match(token)
-        if m is None:
+        t = _TOKEN.match(token)
+        if t is None:
             return  # one token that is not an address: the value is not an address list
-        host, port = m["host"].lower().rstrip("."), m["port"]
+        host, port = t["host"].lower().rstrip("."), t["port"]
         if port is None and (not named or host in NOT_HOSTS):
             return
         if port is not None and not named and "." not in host and host not in services:
             return
-        ref = _ref(token, host, None, port, named)
-        if ref is None:
+        listed_ref = _ref(token, host, None, port, named)
+        if listed_ref is None:
             return
-        found.append(ref)
-    yield from found
+        listed.append(listed_ref)
+    yield from listed
 
 
 def _container_strings(container: dict[str, Any]) -> Iterator[tuple[Path, str | None, Any]]:

@@ -165,7 +165,7 @@ def finding_from(d: Any, what: str) -> Finding:
     try:
         severity = Severity(d.get("severity"))
     except ValueError:
-        raise _Bad(f"{what}.severity must be error, warning or notice") from None
+        raise BadFinding(f"{what}.severity must be error, warning or notice") from None
     obj = d.get("object")
     ref = None
     if obj is not None:

@@ -33,6 +33,7 @@ def object_text(kind: str, namespace: str, name: str) -> str:
 
 
 def _name_problem(kind: str, name: str) -> str | None:
+    ok: object
     if kind in _LABEL_KINDS:
         ok, rule = DNS_LABEL.match(name), "a DNS-1123 label (lowercase a-z, 0-9, '-'; at most 63)"
     elif kind in _SERVICE_KINDS:

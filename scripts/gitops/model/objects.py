@@ -30,7 +30,7 @@ class Objects:
     _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _by_key: dict[tuple[str, str, str, str], Resource] = field(default_factory=dict, repr=False)
-    _derived: dict[Callable[["Fleet"], Any], Any] = field(default_factory=dict, repr=False)
+    _derived: dict[Callable[[Objects], Any], Any] = field(default_factory=dict, repr=False)
     # (first, repeat) for objects whose cluster, kind, namespace and name an earlier object already has.
     repeats: list[tuple[Resource, Resource]] = field(default_factory=list, repr=False)
 
@@ -67,7 +67,7 @@ class Objects:
         """Objects of one namespace ("" for none) of one cluster, in order; do not modify the list."""
         return self._by_ns.get((cluster, namespace), [])
 
-    def derived(self, factory: Callable[["Fleet"], T]) -> T:
+    def derived(self, factory: Callable[[Objects], T]) -> T:
         """`factory(self)`, computed on first use and then shared: one cache, on the fleet it describes.
 
         Several policies need the same view of the fleet (every pod spec, every host name a workload
@@ -77,7 +77,7 @@ class Objects:
         """
         if factory not in self._derived:
             self._derived[factory] = factory(self)
-        return self._derived[factory]  # type: ignore[no-any-return]
+        return self._derived[factory]  # type: ignore[no-any-return,unused-ignore]
 
     def without(self, skipped: list[Resource]) -> Objects:
         """The same objects less `skipped` (by identity), with the same scopes and AppProject."""

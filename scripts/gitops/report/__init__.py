@@ -42,7 +42,7 @@ class _Formats(Mapping[str, Renderer]):
     def __getitem__(self, name: str) -> Renderer:
         if name not in self._MODULES:
             raise KeyError(name)
-        return importlib.import_module(f"{__name__}.{name}").render  # type: ignore[no-any-return]
+        return importlib.import_module(f"{__name__}.{name}").render  # type: ignore[no-any-return,unused-ignore]
 
     def __contains__(self, name: object) -> bool:
         return name in self._MODULES

@@ -173,12 +173,13 @@ def _parse(nodes: list[yaml.Node], registry: tuple[Policy, ...], fixed: Mapping[
     waiver_days = _waiver_days(top.get("waivers", required=False), lines)
     configured = []
     for policy in registry:
-        severity, values = per_rule.get(policy.id, (None, {}))
+        rule_severity, values = per_rule.get(policy.id, (None, {}))
         declared = {p.name for p in policy.parameters}
         merged = {**{k: v for k, v in shared.items() if k in declared}, **values}
         for name in merged:
             if name not in values:
                 lines[("parameter", policy.id, name)] = shared_lines[name]
-        configured.append(replace(policy, severity=severity or policy.severity, values=tuple(sorted(merged.items()))))
+        configured.append(replace(policy, severity=rule_severity or policy.severity,
+                                  values=tuple(sorted(merged.items()))))
     return Config(tuple(p for p in configured if p.id not in disabled),
                   tuple(p for p in configured if p.id in disabled), waiver_days, lines)

@@ -181,7 +181,7 @@ class SourceMap:
             self._trees[cluster] = (list(tree.kustomizations), reads, resources)
         return self._trees[cluster]
 
-    def _declares(self, rel: str, res: Resource, count: bool = False):  # type: ignore[no-untyped-def]
+    def _declares(self, rel: str, res: Resource, count: bool = False):  # noqa: ANN202 - bool, or a count
         """Whether `rel` holds a document for this object: same kind and name, and the same namespace when
         the document names one. With count=True, one boolean per document."""
         if res.name not in self._text(rel):  # most files of a tree are about other objects: skip parsing them

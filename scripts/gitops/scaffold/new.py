@@ -21,15 +21,16 @@ if TYPE_CHECKING:  # ruamel.yaml is imported where a file is edited: every comma
     from ruamel.yaml import YAML
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from gitops.model import inventory
+from gitops.infra import inventoryfile
 from gitops.run import pipeline
 from gitops.infra import proc, yamlsrc
 from gitops.model.errors import GitopsError, InputError, UsageError
 from gitops.infra.fsio import confined, inside, write_atomic
-from gitops.model.inventory import DNS_LABEL, EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MINOR, SYNC_ENGINES
+from gitops.model.inventory import (EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MINOR, SYNC_ENGINES, Cluster,
+                                    Inventory)
+from gitops.model.names import DNS_1035_LABEL, DNS_LABEL
 from gitops.model.resources import Resource
 
-_DNS_1035 = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # Service names must start with a letter
 _LOCATION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")  # a region or zone: us-central1, europe-west1-b
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$")  # registry/path:tag or @digest
 _RESERVED_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -165,7 +166,7 @@ def _refuse(message: str) -> UsageError:
 
 def _name(value: str, what: str, pattern: re.Pattern[str] = DNS_LABEL) -> str:
     if not pattern.fullmatch(value):
-        rule = "a lowercase letter" if pattern is _DNS_1035 else "a lowercase letter or digit"
+        rule = "a lowercase letter" if pattern is DNS_1035_LABEL else "a lowercase letter or digit"
         raise _refuse(f"{what} {value!r} is not a valid name: up to 63 characters, lowercase letters, digits "
                       f"and '-', starting with {rule} and ending with a letter or digit")
     return value
@@ -177,7 +178,7 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
     from ruamel.yaml.comments import CommentedMap
     from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
-    inv = inventory.load(root)
+    inv = inventoryfile.load(root)
     name = _name(args.name, "cluster")
     _name(args.clusterset, "clusterset")
     if not _LOCATION.fullmatch(args.location):
@@ -212,7 +213,7 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
 
 # --- new service ---------------------------------------------------------------------------------
 
-def _cluster(inv: inventory.Inventory, name: str) -> inventory.Cluster:
+def _cluster(inv: Inventory, name: str) -> Cluster:
     try:
         return inv.cluster(name)
     except KeyError:
@@ -381,8 +382,8 @@ resources:
 
 
 def _new_service(root: Path, args: argparse.Namespace) -> dict[str, str]:
-    inv = inventory.load(root)
-    name = _name(args.name, "service", _DNS_1035)
+    inv = inventoryfile.load(root)
+    name = _name(args.name, "service", DNS_1035_LABEL)
     if len(name) > 59:  # the Deployment is NAME-v1 and the ServiceAccount NAME-sa
         raise _refuse(f"service {name!r} is longer than 59 characters")
     namespace = _name(args.namespace, "namespace")
@@ -448,7 +449,7 @@ def _find_caller(resources: dict[str, list[Resource]], caller: str, cluster: str
     return found[0]
 
 
-def _find_export(inv: inventory.Inventory, resources: dict[str, list[Resource]], cluster: str,
+def _find_export(inv: Inventory, resources: dict[str, list[Resource]], cluster: str,
                  service: str) -> tuple[str, int]:
     """(namespace, port) of `service` as some cluster of the caller's clusterset exports it."""
     members = {c.name for c in inv.members(inv.cluster(cluster).clusterset)}
@@ -468,7 +469,7 @@ def _find_export(inv: inventory.Inventory, resources: dict[str, list[Resource]],
 def _new_call(root: Path, args: argparse.Namespace) -> dict[str, str]:
     from ruamel.yaml.comments import CommentedMap
 
-    caller, service = _name(args.caller, "caller", _DNS_1035), _name(args.service, "service", _DNS_1035)
+    caller, service = _name(args.caller, "caller", DNS_1035_LABEL), _name(args.service, "service", DNS_1035_LABEL)
     inv, resources = pipeline.build(root)
     if args.cluster is not None:
         _cluster(inv, args.cluster)

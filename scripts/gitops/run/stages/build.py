@@ -16,7 +16,7 @@ import tempfile
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Generator, Iterator
 
 from gitops.infra import kbuild, kustomizations, proc, settings
 from gitops.model.errors import InputError
@@ -102,7 +102,7 @@ def _first_lines(text: str, count: int = 5) -> str:
 
 
 def _each(kz: Kustomize, targets: list[tuple[Cluster, Path]], workers: int | None,
-          closures: kustomizations.Closures) -> Iterator[tuple[Cluster, Path, bool, str]]:
+          closures: kustomizations.Closures) -> Generator[tuple[Cluster, Path, bool, str], None, None]:
     """(cluster, target, ok, YAML or kustomize's error) for every target, in order, each as soon as it
     is built. kbuild builds when it can, the CLI otherwise. Close it (contextlib.closing) to stop early."""
     if not targets:

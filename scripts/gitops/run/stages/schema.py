@@ -85,8 +85,8 @@ def _write(folder: Path, resources: Iterable[Resource]) -> dict[_Key, list[Resou
             index[key] = []
             files[key[0]].append(text)
         index[key].append(res)
-    for name, docs in files.items():
-        Path(name).write_text("\n---\n".join(docs) + "\n")
+    for file, docs in files.items():
+        Path(file).write_text("\n---\n".join(docs) + "\n")
     return index
 
 
