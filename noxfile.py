@@ -1,4 +1,4 @@
-"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, e2e, bench).
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and lint, diff, e2e, bench).
 
 Each session installs the pinned Python dependencies; the Go tools (kustomize, kubeconform)
 are built by the tooling itself into .tools/bin on first use.
@@ -74,6 +74,13 @@ def tests(session: nox.Session) -> None:
     """The test suite, against the real kustomize and kubeconform."""
     _install(session)
     session.run("python", "-m", "pytest", *session.posargs, env=ENV)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """mypy over scripts/gitops and policies (pyproject.toml [tool.mypy]); .ci/run runs it."""
+    _install(session)
+    session.run("python", "-m", "mypy", *session.posargs, env={**ENV, "MYPYPATH": ENV["PYTHONPATH"]})
 
 
 @nox.session

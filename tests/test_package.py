@@ -111,14 +111,17 @@ def test_requirements_pin_the_package_dependencies() -> None:
 
 
 def test_installed_package_runs_from_any_folder(tmp_path: Path, repo: Path) -> None:
-    """`pip install .`: a wheel with gitops, gitops.report and policies, and a working `gitops` script."""
+    """`pip install .`: a wheel with gitops (every subpackage) and policies, and a working `gitops` script."""
     wheels, source = tmp_path / "wheels", project_copy(tmp_path / "source")  # pip writes build/ beside the sources
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(source)],
                           capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     (wheel,) = wheels.glob("gitops_mcs-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for needed in ("gitops/cli.py", "gitops/report/sarif.py", "policies/__init__.py", "policies/probes_set.py"):
+    for needed in ("gitops/cli/__init__.py", "gitops/cli/validate.py", "gitops/run/pipeline.py",
+                   "gitops/run/stages/policies.py", "gitops/model/findings.py", "gitops/infra/fsio.py",
+                   "gitops/diff/compare.py", "gitops/e2e/apply.py", "gitops/scaffold/new.py", "gitops/fleetgen.py",
+                   "gitops/report/sarif.py", "policies/__init__.py", "policies/probes_set.py"):
         assert needed in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "gitops = gitops.cli:main_exit" in zipfile.ZipFile(wheel).read(entry).decode()

@@ -1,4 +1,4 @@
-"""`gitops diff`'s output choices, kept apart from diffreport: every command builds the whole command line,
+"""`gitops diff`'s output choices, kept apart from diff/formats.py: every command builds the whole command line,
 and importing diffreport (and the diff machinery with it) only to list three names cost every warm
 validate ~20 ms."""
 from __future__ import annotations

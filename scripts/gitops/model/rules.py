@@ -1,4 +1,4 @@
-"""What a policy is, and the fleet it reads.
+"""What a policy is (a rule with a check), and what a check reports (Violation, Also).
 
 A policy is a small named unit (kube-linter style): an id, a one-line summary, a rationale,
 a fix hint and a check function. Checks see every cluster of the fleet at once, so a

@@ -1,4 +1,4 @@
-"""Render stage: build every cluster's overlay with the pinned kustomize, in parallel.
+"""Build stage: kustomize in memory, every cluster's overlay with the pinned kustomize, in parallel.
 
 kbuild (kbuild.py) builds every overlay in one process when it can be had; otherwise, and with
 `--kustomize-cli`, each overlay is one `kustomize build` process. The output is the same bytes.
