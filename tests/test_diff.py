@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PROJECT, SOURCES, edit
+from gitops.infra import git
 from gitops.run import context
 from gitops import cli
 from gitops.diff import compare as diff, formats as diffreport
@@ -70,7 +71,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> dict[str, diff.Snapshot
     commits["c3"] = _rendered(root, "stop exporting")
     snaps = {}
     for name, commit in commits.items():
-        with diff.checkout(root, commit) as tree:
+        with git.checkout(root, commit) as tree:
             snaps[name] = diff.snapshot(context.Run(tree, context.Options(), POLICIES))
     return snaps
 
@@ -237,7 +238,7 @@ def test_cli_unchanged_tree_exits_0_and_bad_ref_exits_2(repo: Path, capsys) -> N
     doc = json.loads(capsys.readouterr().out)
     assert doc["changed"] is False and doc["base"]["commit"] == base
     assert [e["status"] for e in doc["graph"]["edges"]] == ["unchanged"]
-    with pytest.raises(RuntimeError), diff.checkout(repo, base) as tree:
+    with pytest.raises(RuntimeError), git.checkout(repo, base) as tree:
         assert (tree / "inventory.yaml").is_file()
         raise RuntimeError("render failed")
     assert not tree.exists()  # the base's folder is removed, also on error
@@ -308,7 +309,7 @@ def test_edge_is_broken_exactly_when_a_finding_says_so(repo: Path, verdict_base,
     assert f"`{rule}`" in row and "`overlays/cluster-1/producer-url.yaml:8:3`" in row
     assert "-.-x|broken|" in part
     # Without the finding (the policy not run), the same call is not broken: the graph has no verdict of its own.
-    quiet = diff.compare(verdict_base, diff.snapshot(repo, (), context.Options()), "base", "0" * 40)
+    quiet = diff.compare(verdict_base, diff.snapshot(context.Run(repo, context.Options(), ())), "base", "0" * 40)
     assert [e.status for e in quiet.graph.edges if e.caller == CALLER] != ["broken"]
 
 

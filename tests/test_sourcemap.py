@@ -158,7 +158,7 @@ def test_a_deeply_nested_inline_patch_is_skipped_not_composed(tmp_path: Path) ->
     """An inline patch is text inside a scalar, which the file's own depth check never sees; libyaml's
     composer recurses on the C stack, so 100,000 brackets would crash the interpreter. A child process
     runs it, so a crash fails this test instead of ending the suite."""
-    code = ("import sys, yaml\nfrom pathlib import Path\nfrom gitops.sourcemap import SourceMap\n"
+    code = ("import sys, yaml\nfrom pathlib import Path\nfrom gitops.run.sourcemap import SourceMap\n"
             "node = yaml.ScalarNode('tag:yaml.org,2002:str', 'a: ' + '[' * 100000 + ']' * 100000)\n"
             "print(len(list(SourceMap(Path(sys.argv[1]))._inline('kustomization.yaml', node, None))))\n")
     project = Path(__file__).resolve().parent.parent
