@@ -113,7 +113,7 @@ def test_unexpected_error_is_one_line_and_exit_2(repo: Path, capsys, monkeypatch
     def boom(*args: object, **kwargs: object) -> None:
         raise RuntimeError("boom\nsecond line")
 
-    monkeypatch.setattr(pipeline, "validate", boom)
+    monkeypatch.setattr(pipeline, "execute", boom)  # the one sequencer every command runs
     assert cli.main(["--root", str(repo), "validate"]) == 2
     err = capsys.readouterr().err
     assert err == "error: validate failed unexpectedly: RuntimeError: boom (run with --debug for the traceback)\n"
