@@ -51,7 +51,7 @@ def _wait(condition, seconds: float) -> bool:  # type: ignore[no-untyped-def]
 
 def test_a_child_dies_when_the_run_is_killed(tmp_path: Path) -> None:
     """SIGKILL runs no handler: only the kernel's parent-death signal stops what the run started."""
-    script = ("import sys, time; from gitops import proc\n"
+    script = ("import sys, time; from gitops.infra import proc\n"
               "with open(sys.argv[1], 'w') as sink:\n"
               "    started = proc.start(['sleep', '120'], what='sleeper', timeout=300, stdout=sink)\n"
               "print(started.popen.pid, flush=True); time.sleep(120)\n")
@@ -67,7 +67,7 @@ def test_a_child_dies_when_the_run_is_killed(tmp_path: Path) -> None:
 
 def test_a_child_started_in_a_worker_thread_dies_with_the_run() -> None:
     """The CLI builds start kustomize from pool threads: the signal follows the thread, which lives as long as the run."""
-    script = ("import time; from concurrent.futures import ThreadPoolExecutor; from gitops import proc\n"
+    script = ("import time; from concurrent.futures import ThreadPoolExecutor; from gitops.infra import proc\n"
               "pool = ThreadPoolExecutor(1)\n"
               "future = pool.submit(proc.run, ['sh', '-c', 'echo $$; exec sleep 120'], what='s', timeout=300)\n"
               "time.sleep(120)\n")
