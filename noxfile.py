@@ -60,12 +60,13 @@ class _Answers(logging.Filter):
         return not (message.startswith("Command ") and message.endswith(self.suffixes))
 
 
-def _run(session: nox.Session, *args: str, answers: dict[int, str] | None = None) -> None:
+def _run(session: nox.Session, *args: str, answers: dict[int, str] | None = None, install: bool = True) -> None:
     """Install, run the command and leave nox with exactly its exit code (the tool's 0 clean, 1 findings or
     changes, 2 bad input; pytest's 5 for no tests): nox reports every failed session as 1, which would make
     bad input look like findings. An exit code in `answers` is an ordinary outcome: nox prints the answer
     ("changes found") instead of "Command ... failed"."""
-    _install(session)
+    if install:
+        _install(session)
     answers = answers or {}
     quiet = _Answers(set(answers))
     nox.logger.logger.addFilter(quiet)
@@ -128,8 +129,9 @@ def tests(session: nox.Session) -> None:
 
 @nox.session
 def tools(session: nox.Session) -> None:
-    """Build every pinned Go tool into .tools/bin now, printing each (CI: before it saves its caches)."""
-    _run(session, "python", str(ROOT / "scripts" / "build_tools.py"))
+    """Build every pinned Go tool into .tools/bin now, printing each (CI: before it saves its caches). The tool
+    builder needs only the standard library: nothing is installed."""
+    _run(session, "python", str(ROOT / "scripts" / "build_tools.py"), install=False)
 
 
 @nox.session
