@@ -77,7 +77,7 @@ def _cache_steps(flow: dict) -> list[tuple[str, int, dict]]:
 
 
 def test_caches_are_restored_everywhere_and_saved_only_from_main() -> None:
-    """Nothing a pull request's run wrote reaches a later run (README: Cache and shards): every cache step is a
+    """Nothing a pull request's run wrote reaches a later run (docs/cache-and-shards.md): every cache step is a
     restore, except saves that run only on pushes (to main, the only branch pushes run for), right after validate
     and before the tests run the branch's own code. The cached paths are the tools folder and the cache folder
     outside the checkout (never .cache/ of the checkout), keyed on everything that changes their content."""
