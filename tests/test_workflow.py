@@ -169,7 +169,7 @@ GO_CACHE = "~/.cache/go-build\n~/go/pkg/mod\n"  # the Go build and module caches
 
 
 def test_caches_are_restored_everywhere_and_saved_only_from_main() -> None:
-    """Nothing a pull request's (or a merge group's) run wrote reaches a later run (README: Cache and shards):
+    """Nothing a pull request's (or a merge group's) run wrote reaches a later run (docs/cache-and-shards.md):
     every cache step is a restore, except saves that run only on pushes (to main, the only branch pushes run
     for), after validate and `nox -s tools` built everything the tests use, and before the tests run the
     branch's own code. The cached paths are the tools folder, the Go build and module caches, and the cache
