@@ -4,6 +4,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -63,6 +64,18 @@ def project_copy(target: Path) -> Path:
             (target / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target / rel)
     return target
+
+
+def run_nox(*args: str, cwd: Path = PROJECT, env: dict[str, str] | None = None,
+            timeout: float = 600) -> subprocess.CompletedProcess:
+    """`nox ARGS` as a person runs it (nox as pinned in requirements.txt, the README's version), outside this
+    test session's own nox session; stdout and stderr (nox's log) together in `stdout`. Pip never reaches an
+    index from here (PIP_NO_INDEX), nor virtualenv (no seed-wheel update): a test that needed a download fails
+    instead of leaving loopback."""
+    outer = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "NOX_CURRENT_SESSION")}
+    offline = {"PIP_NO_INDEX": "1", "VIRTUALENV_NO_PERIODIC_UPDATE": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
+    return subprocess.run([sys.executable, "-m", "nox", *args], cwd=cwd, env={**outer, **offline, **(env or {})},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
 
 
 def edit(root: Path, rel: str, old: str, new: str) -> None:

@@ -7,14 +7,16 @@ c0 the repository as it is, c1 a base change (both clusters), c2 a producer-only
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT, SOURCES, edit
+from conftest import PROJECT, SOURCES, edit, run_nox
 from gitops.infra import git
 from gitops.run import context
 from gitops import cli
@@ -242,6 +244,24 @@ def test_cli_unchanged_tree_exits_0_and_bad_ref_exits_2(repo: Path, capsys) -> N
         assert (tree / "inventory.yaml").is_file()
         raise RuntimeError("render failed")
     assert not tree.exists()  # the base's folder is removed, also on error
+
+
+def test_nox_diff_says_changes_found_and_keeps_the_exit_code(repo: Path) -> None:
+    """Through nox, as the README and CI run it: a diff with changes is an answer, not a failure (nox prints
+    "changes found", never "Command ... failed"), and still exits 1; a real error still fails with exit 2.
+    The session runs on this test's interpreter (--no-venv), which has every requirement."""
+    _init(repo)
+    edit(repo, "base/producer/deployment.yaml", "  replicas: 1\n", "  replicas: 2\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    path = {"PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
+    nox = ("-f", str(PROJECT / "noxfile.py"), "--no-venv", "--no-install", "-s", "diff", "--")
+    done = run_nox(*nox, "--root", str(repo), "--base", "HEAD", env=path)
+    assert done.returncode == 1, done.stdout
+    assert "cluster-2: 0 added, 0 removed, 1 changed" in done.stdout
+    assert "nox > changes found (exit code 1)" in done.stdout and "failed" not in done.stdout, done.stdout
+    done = run_nox(*nox, "--root", str(repo), "--base", "no-such-branch", env=path)
+    assert done.returncode == 2, done.stdout
+    assert "unknown git revision 'no-such-branch'" in done.stdout and "failed with exit code 2" in done.stdout
 
 
 def test_outside_a_repository_is_an_error(tmp_path: Path, capsys) -> None:

@@ -3,14 +3,12 @@ isolated policies, and exit 2 (never a traceback) for anything unexpected; and n
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, run_nox
 from gitops.run import context
 from gitops.run.stages import build
 from gitops import cli
@@ -152,14 +150,17 @@ def test_a_crashing_policy_is_a_finding_and_the_others_still_run(repo: Path) -> 
 
 
 def test_nox_sessions_exit_with_the_tools_code() -> None:
-    nox = shutil.which("nox")
-    assert nox, "nox must be on PATH (the README's commands need it)"
-    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "NOX_CURRENT_SESSION")}
     # The noxfile reuses the session's virtualenv (reuse_existing_virtualenvs), so after the first run this is quick.
-    done = subprocess.run([nox, "-s", "validate", "--", "--format", "nope"], cwd=PROJECT, env=env,
-                          capture_output=True, text=True, timeout=600)
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "invalid choice: 'nope'" in done.stdout + done.stderr
+    done = run_nox("-s", "validate", "--", "--format", "nope")
+    assert done.returncode == 2, done.stdout
+    assert "invalid choice: 'nope'" in done.stdout
+
+
+def test_nox_keeps_every_sessions_exit_code() -> None:
+    """Not only the tool's: pytest's 5 (no test selected) stays 5 through `nox -s tests`, not nox's 1."""
+    done = run_nox("-s", "tests", "--", "tests/test_errors.py", "-q", "-k", "no_such_test", "-p", "no:cacheprovider")
+    assert done.returncode == 5, done.stdout
+    assert "deselected" in done.stdout
 
 
 def test_failed_crd_materialisation_leaves_no_debris(repo: Path, tmp_path: Path, monkeypatch) -> None:

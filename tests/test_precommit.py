@@ -1,4 +1,5 @@
-"""The pre-commit hooks, run by the real pre-commit as a user's repository consumes them.
+"""The pre-commit hooks, run by the real pre-commit as a user's repository consumes them; and this
+repository's own hooks (nox sessions), which start without pip once their virtualenv is installed.
 
 The hook repository is a git copy of this project (pre-commit clones it at a commit and
 `pip install`s it, language: python); the consumer is a temporary clone of the GitOps sources
@@ -8,6 +9,7 @@ so unchanged code keeps its commit id and pre-commit reuses the environment it i
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import PROJECT, edit, project_copy
+from conftest import PROJECT, edit, project_copy, run_nox
 from gitops import cli
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test",
@@ -103,3 +105,55 @@ def test_hooks_render_and_validate_the_staged_change(repo: Path, hook_repo: tupl
     done = _run(["git", "commit", "-q", "-m", "floating image"], repo, timeout=900)
     assert done.returncode == 1 and "image-pinned" in done.stdout + done.stderr, done.stdout + done.stderr
     assert _git(repo, "rev-parse", "HEAD") == head
+
+
+PIP = "python -m pip install"  # how nox logs a session's install
+
+
+def _own_hooks() -> list[dict]:
+    return [h for r in yaml.safe_load((PROJECT / ".pre-commit-config.yaml").read_text())["repos"] for h in r["hooks"]]
+
+
+def test_own_hooks_are_nox_sessions_that_start_without_pip() -> None:
+    """The repository's own hooks run nox sessions, and a warm one (its virtualenv installed: here, the one
+    `nox -s validate` made before the tests) runs its command without pip: the exact hook entry of
+    gitops-validate, twice; the second run must not install."""
+    hooks = {h["id"]: shlex.split(h["entry"]) for h in _own_hooks()}
+    assert all(argv[:2] == ["nox", "-s"] and argv[3] == "--" for argv in hooks.values()), hooks
+    for _ in range(2):
+        done = run_nox(*hooks["gitops-validate"][1:])
+        assert done.returncode in (0, 1), done.stdout  # clean, or findings in a working tree being edited
+    assert PIP not in done.stdout, done.stdout
+    assert "requirements.txt already installed in" in done.stdout and "(unchanged): pip skipped" in done.stdout
+
+
+def test_sessions_install_on_first_use_and_when_requirements_change(tmp_path: Path) -> None:
+    """A fresh clone's first run installs; later runs do not; a changed requirements.txt, or a virtualenv made
+    anew (`nox --reuse-venv=no`), installs again. Through nox on a copy of the noxfile whose requirements.txt
+    asks for pip alone (already in every new virtualenv, so nothing is downloaded); --install-only stops each
+    run after the install step."""
+    shutil.copy2(PROJECT / "noxfile.py", tmp_path / "noxfile.py")
+    (tmp_path / "scripts").symlink_to(PROJECT / "scripts")  # the stamp is written through gitops.infra.fsio
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text("pip\n")
+
+    def render(*extra: str) -> str:
+        done = run_nox("-f", str(tmp_path / "noxfile.py"), "--envdir", str(tmp_path / ".nox"), "--install-only",
+                       *extra, "-s", "render", cwd=tmp_path)
+        assert done.returncode == 0, done.stdout
+        return done.stdout
+
+    first = render()
+    assert "Creating virtual environment" in first and PIP in first
+    again = render()
+    assert "Reusing existing virtual environment" in again and PIP not in again and "pip skipped" in again
+    requirements.write_text("pip\n# a new pin\n")
+    assert PIP in render()
+    assert PIP not in render()
+    anew = render("--reuse-venv=no")
+    assert "Creating virtual environment" in anew and PIP in anew
+    assert PIP not in render()
+    # A stamp that no longer matches (a hand-edited or damaged one) means: install.
+    [stamp] = (tmp_path / ".nox").glob("render/.gitops-requirements")
+    stamp.write_text("not a digest")
+    assert PIP in render()

@@ -1,12 +1,15 @@
 """The pinned Go tools: built once into the project's folder, reused while the version matches."""
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import PROJECT
+from conftest import PROJECT, run_nox
 from gitops import cli
 from gitops.infra import tools
 from gitops.model.errors import ToolError
@@ -107,3 +110,28 @@ def test_kbuild_build_info_must_match_its_module() -> None:
     assert kbuild is not None and tools.kbuild_built_from(kbuild, source)
     assert not tools.kbuild_built_from(tools.ensure(tools.KUSTOMIZE, PROJECT), source)
     assert not tools.kbuild_built_from(Path("/bin/sh"), source)
+
+
+def test_nox_tools_builds_every_pinned_tool_and_says_so() -> None:
+    """Every tool the commands and tests use, the control planes' included, one line each (CI runs this before
+    it saves the tools folder and the Go build cache), through nox: its virtualenv needs no package."""
+    done = run_nox("-s", "tools", timeout=tools.BUILD_TIMEOUT)
+    assert done.returncode == 0, done.stdout
+    assert "pip" not in done.stdout
+    wanted = [f"{t.name} {t.version}" for t in tools.TOOLS] + ["kbuild (tools/kbuild)"] + list(dict.fromkeys(
+        f"{b.name} {b.version}" for lock in tools.CONTROL_PLANES.values() for b in (lock.apiserver, lock.etcd)))
+    assert [line.split(": ready (")[0] for line in done.stdout.splitlines() if ": ready (" in line] == wanted
+    assert f"\nevery pinned tool is in {tools.tools_dir(PROJECT)}\n" in done.stdout
+    for lock in tools.CONTROL_PLANES.values():
+        for built in (lock.apiserver, lock.etcd):
+            assert tools.module_version(tools.tools_dir(PROJECT) / built.file_name, built.module) == built.version
+
+
+def test_nox_tools_without_go_is_one_line_and_exit_2(tmp_path: Path) -> None:
+    env = {**os.environ, "PYTHONPATH": str(PROJECT / "scripts"), "PATH": str(tmp_path),
+           "GITOPS_TOOLS_DIR": str(tmp_path / "bin")}
+    done = subprocess.run([sys.executable, str(PROJECT / "scripts" / "build_tools.py")], capture_output=True,
+                          text=True, timeout=60, env=env)
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: kustomize v5.8.2 is needed and 'go' is not on PATH") and \
+        "Traceback" not in done.stderr, done.stderr
