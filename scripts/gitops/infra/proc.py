@@ -146,15 +146,41 @@ class Started:
             raise ToolError(f"{self.what} did not finish within {self.timeout:g} s and was stopped") from None
         return self.popen.returncode, err or ""
 
+    def feed(self, data: bytes) -> None:
+        """Write `data` to the input of a process started with `input=LATER`, then close it; ToolError when the
+        process ended before it read it all."""
+        stdin = self.popen.stdin
+        assert stdin is not None, "started without input=LATER"
+        self.popen.stdin = None  # communicate() must not touch it again
+        self.deadline = time.monotonic() + self.timeout  # the time limit counts from the input
+        try:
+            with stdin:
+                stdin.write(data.decode())
+        except (BrokenPipeError, OSError):
+            raise ToolError(f"{self.what} ended before it read its input") from None
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             kill(self.popen)
 
 
+LATER = b"\0later"  # start(input=LATER): the input is written with Started.feed once it is known
+
+
 def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
-          memory_mib: int | None = None) -> Started:
-    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
-    popen = _popen(cmd, what, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, memory_mib=memory_mib)
+          memory_mib: int | None = None, input: bytes | None = None) -> Started:
+    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it), reading `input` (through an unnamed
+    scratch file, so no pipe can stall it either, or, with LATER, a pipe that Started.feed fills: a program can
+    start while its input is still being made); collect it with `.wait()`."""
+    if input is None or input is LATER:
+        popen = _popen(cmd, what, stdin=subprocess.PIPE if input is LATER else subprocess.DEVNULL, stdout=stdout,
+                       stderr=subprocess.PIPE, text=True, env=env, memory_mib=memory_mib)
+        return Started(popen, what, timeout)
+    with tempfile.TemporaryFile() as stdin:  # the child holds its own descriptor: closing ours is safe
+        stdin.write(input)
+        stdin.seek(0)
+        popen = _popen(cmd, what, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env,
+                       memory_mib=memory_mib)
     return Started(popen, what, timeout)
 
 
