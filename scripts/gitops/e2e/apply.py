@@ -229,6 +229,34 @@ class Server:
                            exc.status or 0, servermsg.warnings(exc.headers))
         return Outcome(True, json.loads(resp.data or b"{}"), resp.status, servermsg.warnings(resp.headers))
 
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object as stored, None when the server has no such object (or kind)."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        res = self._resource(api_version, kind)
+        if res is None:
+            return None
+        try:
+            got = self.client.get(res, name=name, namespace=namespace if res.namespaced else None, serialize=False)
+        except NotFoundError:
+            return None
+        body = json.loads(got.data or b"{}")
+        return body if isinstance(body, dict) else None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        res = self._resource(api_version, kind)
+        if res is None:
+            return []
+        got = self.client.get(res, namespace=namespace if res.namespaced else None, serialize=False)
+        items = (json.loads(got.data or b"{}") or {}).get("items") or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def merge(self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of one object (what `kubectl patch --type merge` sends)."""
+        res = self._resource(api_version, kind)
+        self.client.patch(res, body=patch, name=name, namespace=namespace if res.namespaced else None,
+                          content_type="application/merge-patch+json", serialize=False)
+
     def wait_established(self, names: list[str], timeout: float) -> list[str]:
         """CRD names that did not become Established in time."""
         res = self._resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -389,7 +417,7 @@ def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
-def _install(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
+def install_crds(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
     for locked in crd_bodies:
         body = callouts.neutral(locked) or locked  # a locked CRD with a conversion webhook: converting nothing
         outcome = server.apply(body, dry_run=False)
@@ -420,7 +448,7 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
     checker = Checker(job.cluster.name, sources)
     try:
         start = time.monotonic()
-        _install(server, needed_crds(crd_bodies, job.objects + (job.base or [])), job.cluster.name)
+        install_crds(server, needed_crds(crd_bodies, job.objects + (job.base or [])), job.cluster.name)
         crd_seconds = time.monotonic() - start
         namespaces, folder_crds, rest = _phases(job.objects)
         # Objects that would make the server call out are reported once, and dry-run as written; the CRDs
