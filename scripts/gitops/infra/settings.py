@@ -31,7 +31,6 @@ class Settings:
     kustomize_memory_mib: int = 4096  # GITOPS_KUSTOMIZE_MEMORY_MIB: address-space ceiling of kustomize
     kubeconform_timeout: float = 600.0  # GITOPS_KUBECONFORM_TIMEOUT: seconds for one minor's kubeconform run
     sync_timeout: float = 900.0  # GITOPS_SYNC_TIMEOUT: seconds for `gitops sync` once its tools are built
-    sync_memory_mib: int | None = None  # GITOPS_SYNC_MEMORY_MIB: memory of all its processes (default: by clusters)
     gogc: str | None = None  # GOGC: handed to kustomize and kbuild (their own defaults when unset)
     no_color: bool = False  # NO_COLOR (no-color.org): set, whatever its value, means no colour
     step_summary: str | None = None  # GITHUB_STEP_SUMMARY
@@ -54,7 +53,6 @@ class Settings:
             kustomize_memory_mib=int(e.get("GITOPS_KUSTOMIZE_MEMORY_MIB", str(d.kustomize_memory_mib))),
             kubeconform_timeout=float(e.get("GITOPS_KUBECONFORM_TIMEOUT", "600")),
             sync_timeout=float(e.get("GITOPS_SYNC_TIMEOUT", str(d.sync_timeout))),
-            sync_memory_mib=int(e["GITOPS_SYNC_MEMORY_MIB"]) if e.get("GITOPS_SYNC_MEMORY_MIB") else None,
             gogc=e.get("GOGC"), no_color="NO_COLOR" in e, step_summary=e.get(SUMMARY) or None)
 
 
