@@ -243,7 +243,8 @@ class Server:
         body = json.loads(got.data or b"{}")
         return body if isinstance(body, dict) else None
 
-    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind (in `namespace`), as stored; [] when the server has no such kind."""
         res = self._resource(api_version, kind)
         if res is None:
             return []
@@ -437,7 +438,7 @@ def needed_crds(crd_bodies: list[dict[str, Any]], objects: list[Resource]) -> li
             if (b["spec"]["group"], b["spec"]["names"]["kind"]) in used]
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def namespace_object(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
@@ -459,11 +460,11 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
         rewritten = [r for r, call in calling if call.applied is not None]
         declared = {r.name for r in namespaces}
         for name in _missing_namespaces(job.objects, declared):
-            server.apply(_namespace(name), dry_run=False)
+            server.apply(namespace_object(name), dry_run=False)
         if job.base is not None:
             base_ns, base_crds, base_rest = _phases(job.base)
             for name in _missing_namespaces(job.base, {r.name for r in base_ns}):
-                server.apply(_namespace(name), dry_run=False)
+                server.apply(namespace_object(name), dry_run=False)
             _apply_for_real(server, checker, base_ns + base_crds, report=False)
             _apply_for_real(server, checker, base_rest, report=False)
             _dry_run(server, checker, rewritten, upgrade=True)
@@ -514,7 +515,7 @@ def _selected(root: Path, inv: Inventory, options: Options) -> list[Cluster]:
     return [c for c in inv.clusters if c.name in wanted]
 
 
-def _locks(root: Path, clusters: list[Cluster]) -> dict[str, tools.ControlPlaneLock]:
+def control_plane_locks(root: Path, clusters: list[Cluster]) -> dict[str, tools.ControlPlaneLock]:
     locks = {}
     for c in clusters:
         lock = tools.CONTROL_PLANES.get(c.kubernetes_version)
@@ -575,7 +576,7 @@ class ControlPlanes:
             return [], Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
         names = [c.name for c in clusters]
         applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
-        locks = _locks(root, clusters)
+        locks = control_plane_locks(root, clusters)
         build_start = time.monotonic()
         binaries = ensure_binaries(root, sorted(locks), log)
         build_seconds += time.monotonic() - build_start

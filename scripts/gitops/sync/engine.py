@@ -39,7 +39,8 @@ from gitops.model.findings import Finding, SourceLocation, path_text
 from gitops.model.inventory import Cluster, Inventory
 from gitops.model.resources import Resource
 from gitops.model.rules import Rule
-from gitops.run import bootstrap, context, inputs, render
+from gitops.run import context, inputs, render
+from gitops.run.stages import argocd as argocd_stage
 from gitops.run.context import Run
 from gitops.run.sourcemap import SourceMap
 from gitops.sync import rules, status
@@ -226,7 +227,7 @@ class ArgoSync:
             raise UsageError(f"sync: the inventory's repository.revision {revision!r} is not a branch name; the sync "
                              "run serves the commit under test as that branch")
         applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
-        locks = apply._locks(root, clusters)
+        locks = apply.control_plane_locks(root, clusters)
         host_minor = sorted(locks)[-1]
         binaries = apply.ensure_binaries(root, sorted(locks), log)
         argocd_binary = tools.ensure_built(tools.ARGOCD, root, log)
@@ -238,7 +239,7 @@ class ArgoSync:
         host_crds = [b for b in crd_bodies if b["metadata"]["name"] in ARGO_CRDS]
         if len(host_crds) != len(ARGO_CRDS):
             raise ToolError(f"sync needs Argo CD's CRDs ({', '.join(ARGO_CRDS)}) in crds.lock.yaml")
-        appset, project = self._bootstrap(inv)
+        appset, project = argocd_stage.bootstrap_pair(inv)
         namespace = inv.argocd.namespace
         findings: list[Finding] = []
         with ExitStack() as stack:
@@ -281,7 +282,7 @@ class ArgoSync:
 
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=2, thread_name_prefix="sync"))
             pending = [pool.submit(crds_for, name) for name in dests]
-            host.apply(apply._namespace(namespace), dry_run=False)
+            host.apply(apply.namespace_object(namespace), dry_run=False)
             apply.install_crds(host, host_crds, "(argocd)")
             for name in SETTINGS_MAPS:
                 self._must(host.apply(_settings_object("ConfigMap", name, namespace, {}), dry_run=False), name)
@@ -341,15 +342,6 @@ class ArgoSync:
             raise ToolError(f"sync: the host kube-apiserver refused {what}: {outcome.body.get('message')}")
 
     @staticmethod
-    def _bootstrap(inv: Inventory) -> tuple[Resource, Resource]:
-        """The ApplicationSet and AppProject the inventory renders, placed at their bootstrap/ files."""
-        found: dict[str, Resource] = {}
-        for path, res in bootstrap.objects(inv).items():
-            if res.kind in ("ApplicationSet", "AppProject"):
-                found[res.kind] = Resource(res.cluster, res.body, origin=path)
-        return found["ApplicationSet"], found["AppProject"]
-
-    @staticmethod
     def _env(work: Path, **extra: str) -> dict[str, str]:
         """A clean environment: no proxy, no credential, no git configuration of the user's."""
         home = work / "home"
@@ -404,7 +396,7 @@ class ArgoSync:
         live = clock.wait("the applicationset-controller's answer", lambda: status.reconciled(
             host.get("argoproj.io/v1alpha1", "ApplicationSet", name, namespace) or {}) and
             host.get("argoproj.io/v1alpha1", "ApplicationSet", name, namespace))
-        apps = host.list("argoproj.io/v1alpha1", "Application", namespace)
+        apps = host.list_objects("argoproj.io/v1alpha1", "Application", namespace)
         servers = {n: a.host for n, a in apis.items()}
         model = [status.application(a, servers) for a in apps]
         rule = rules.SYNC_APPLICATIONS

@@ -54,7 +54,7 @@ def _no_go(root: Any) -> str:
             + tools.GO_FIX.format(folder=tools.tools_dir(root)))
 
 
-def _bootstrap(inv: Inventory) -> tuple[Resource, Resource]:
+def bootstrap_pair(inv: Inventory) -> tuple[Resource, Resource]:
     """The ApplicationSet and AppProject the inventory renders, placed at their bootstrap/ files."""
     found: dict[str, Resource] = {}
     for path, res in bootstrap.objects(inv).items():
@@ -80,7 +80,7 @@ def _folders(inv: Inventory, resources: dict[str, list[Resource]]) -> list[str]:
 
 def request(inv: Inventory, resources: dict[str, list[Resource]], scopes: Scopes) -> tuple[dict[str, Any], dict[str, list[Resource]]]:
     """(the plan request, {folder: the objects listed for it, in order}) for the Argo CD clusters."""
-    appset, project = _bootstrap(inv)
+    appset, project = bootstrap_pair(inv)
     listed = {argocd.folder(name): list(resources.get(name, ())) for name in argocd.argocd_clusters(inv)}
     objects = {path: [{"group": r.group, "kind": r.kind, "namespace": r.namespace, "name": r.name,
                        "namespaced": not scopes.cluster_scoped(r.group, r.kind)} for r in items]
@@ -178,7 +178,7 @@ class Evaluation:
             return lambda: None
         run = self.run
         inv = run.inventory
-        appset, project = _bootstrap(inv)
+        appset, project = bootstrap_pair(inv)
 
         def unavailable(why: str) -> argocd.Verdict:
             return argocd.Verdict(application_set=appset, app_project=project, unavailable=why)
