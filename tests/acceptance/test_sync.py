@@ -133,3 +133,40 @@ def test_sigterm_stops_every_process(tmp_path: Path) -> None:
     time.sleep(1)
     assert _alive(started) == []
     assert list(scratch.iterdir()) == []
+
+
+CLUSTER_ROLE = """apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata:
+  name: reader
+rules: []
+"""
+BAD_LABEL = ("base/caller/deployment.yaml", "  labels:\n    app: sample-caller\n    version: v1\nspec:",
+             "  labels:\n    app: sample-caller\n    version: -bad-\nspec:")
+
+
+@pytest.mark.parametrize("case", ["refused", "failed"])
+def test_refused_and_failed_syncs_at_their_lines(case: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A cluster-scoped kind the AppProject does not permit: Argo CD refuses the sync (sync-refused, at the object);
+    a label the API server refuses: the sync fails (sync-failed, at the label's line)."""
+    repo = project_copy(tmp_path / "repo")
+    if case == "refused":
+        (repo / "overlays/cluster-1/clusterrole.yaml").write_text(CLUSTER_ROLE)
+        edit(repo, "overlays/cluster-1/kustomization.yaml", "  - httproute.yaml\n",
+             "  - httproute.yaml\n  - clusterrole.yaml\n")
+        where = ("overlays/cluster-1/clusterrole.yaml", 2)
+        said = "resource rbac.authorization.k8s.io:ClusterRole is not permitted in project mcs-fleet"
+    else:
+        edit(repo, *BAD_LABEL)
+        where = (BAD_LABEL[0], snippet_line(repo, BAD_LABEL[0], "    version: -bad-"))
+        said = 'Invalid value: "-bad-"'
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    _commit(repo)
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    findings = json.loads(captured.out)["findings"]
+    assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
+        (f"sync-{case}", *where)], findings
+    assert said in findings[0]["message"], findings[0]["message"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -31,7 +32,7 @@ from typing import Any, Callable
 
 import yaml
 
-from gitops.e2e import apply, controlplane, netns
+from gitops.e2e import apply, controlplane, netns, servermsg
 from gitops.infra import git, proc, tools
 from gitops.model import argocd
 from gitops.model.errors import GitopsError, ToolError, UsageError
@@ -52,6 +53,7 @@ COMPONENTS = ("argocd-repo-server", "argocd-application-controller", "argocd-app
 REPOSITORY = "repository.git"
 SETTLE = 20.0  # seconds an Application may take to compare Synced after its sync (measured: 2-3 s)
 POLL = 0.25
+_INVALID_FIELD = re.compile(r"is invalid: ([A-Za-z][\w.\[\]-]*): ")  # kubectl's text of a refusal names the field
 
 
 class TimeLimit(ToolError):
@@ -443,9 +445,13 @@ class ArgoSync:
             add(rules.SYNC_REFUSED, f"Argo CD refuses {r.kind} {r.namespace + '/' if r.namespace else ''}{r.name} in "
                 f"cluster {cluster}: {status.clean(r.message)}", where.find(r.group, r.kind, r.namespace, r.name))
         for r in status.failed(a):
+            res = where.find(r.group, r.kind, r.namespace, r.name)
+            text = status.clean(r.message)
+            # the API server's refusal names the field ("metadata.labels: Invalid value: ..."), as in e2e
+            named = _INVALID_FIELD.search(text)
+            path = servermsg.field_path(named.group(1) if named else None, text, res.body) if res is not None else ()
             add(rules.SYNC_FAILED, f"Argo CD's sync of {r.kind} {r.namespace + '/' if r.namespace else ''}{r.name} "
-                f"into cluster {cluster} failed: {status.clean(r.message)}", where.find(r.group, r.kind, r.namespace,
-                                                                                       r.name))
+                f"into cluster {cluster} failed: {text}", res, path)
         broken = status.operation_failed(a)
         if broken and not out:
             add(rules.SYNC_FAILED, f"Argo CD's sync of Application {name} into cluster {cluster} failed: {broken}",
