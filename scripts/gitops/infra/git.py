@@ -206,8 +206,10 @@ def served_copy(root: Path, bare: Path, branch: str, worktree: tuple[str, ...] =
         _in(bare, (*where, "read-tree", head), env)
         _in(bare, (*where, "add", "-A", "--", *(f"{prefix}{p}" for p in worktree)), env)
         tree = _in(bare, (*where, "write-tree"), env)
-        served = _in(bare, (*where, "commit-tree", tree, "-p", head, "-m", f"the working tree on {head[:12]}"), env)
-        _in(bare, ("update-ref", f"refs/heads/{branch}", served), env)
+        if tree != _in(bare, ("rev-parse", f"{head}^{{tree}}"), env):  # else the paths are as committed
+            served = _in(bare, (*where, "commit-tree", tree, "-p", head, "-m", f"the working tree on {head[:12]}"),
+                         env)
+            _in(bare, ("update-ref", f"refs/heads/{branch}", served), env)
     _in(bare, ("symbolic-ref", "HEAD", f"refs/heads/{branch}"), base_env)
     return head, served
 
