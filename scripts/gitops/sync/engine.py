@@ -85,6 +85,8 @@ class Clock:
     """The run's one deadline: every wait ends by it (TimeLimit), so a hung controller cannot hang the run."""
 
     def __init__(self, seconds: float) -> None:
+        if not seconds > 0:  # NaN too
+            raise UsageError(f"GITOPS_SYNC_TIMEOUT must be a number of seconds above 0, not {seconds}")
         self.seconds = seconds
         self.end = time.monotonic() + seconds
 

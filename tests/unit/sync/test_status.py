@@ -69,3 +69,20 @@ def test_bootstrap_objects_point_only_the_repository_url_at_the_git_daemon() -> 
     assert out["spec"]["template"]["spec"]["source"]["repoURL"] == "git://127.0.0.1:1/repository.git"
     assert out["spec"]["other"] == "https://x/other.git"
     assert body["spec"]["generators"][0]["git"]["repoURL"] == "https://x/r.git"  # the rendered object is untouched
+
+
+def test_the_deadline_ends_every_wait() -> None:
+    import pytest
+
+    from gitops.model.errors import UsageError
+
+    clock = engine.Clock(0.3)
+    assert clock.wait("never", lambda: None, limit=0.05) is None  # a wait with its own limit answers None
+    with pytest.raises(engine.TimeLimit, match="never: not within GITOPS_SYNC_TIMEOUT"):
+        clock.wait("never", lambda: None)
+    assert engine.Clock(5).wait("at once", lambda: "yes") == "yes"
+    with pytest.raises(engine.ToolError, match="it died"):
+        engine.Clock(5).wait("a process", lambda: None, alive=lambda: "it died")
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(UsageError):
+            engine.Clock(bad)
