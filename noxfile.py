@@ -1,4 +1,4 @@
-"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and diff, e2e, tools, bench).
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and lint, diff, e2e, tools, bench).
 
 Each session installs the pinned Python dependencies into its virtualenv once, and again only when
 requirements.txt changes (a stamp inside the virtualenv records what was installed: a warm session,
@@ -26,7 +26,7 @@ nox.options.error_on_missing_interpreters = True
 ENV = {"PYTHONPATH": os.pathsep.join([str(ROOT / "scripts"), str(ROOT)])}
 INSTALL = ("-q", "-r", str(REQUIREMENTS))
 STAMP = ".gitops-requirements"  # in the virtualenv: the digest of what _install last installed there
-_WRITE_STAMP = ("import pathlib, sys; from gitops.fsio import write_atomic; "
+_WRITE_STAMP = ("import pathlib, sys; from gitops.infra.fsio import write_atomic; "
                 "write_atomic(pathlib.Path(sys.argv[1]), sys.argv[2])")
 
 
@@ -60,7 +60,8 @@ class _Answers(logging.Filter):
         return not (message.startswith("Command ") and message.endswith(self.suffixes))
 
 
-def _run(session: nox.Session, *args: str, answers: dict[int, str] | None = None, install: bool = True) -> None:
+def _run(session: nox.Session, *args: str, answers: dict[int, str] | None = None, install: bool = True,
+         env: dict[str, str] | None = None) -> None:
     """Install, run the command and leave nox with exactly its exit code (the tool's 0 clean, 1 findings or
     changes, 2 bad input; pytest's 5 for no tests): nox reports every failed session as 1, which would make
     bad input look like findings. An exit code in `answers` is an ordinary outcome: nox prints the answer
@@ -71,7 +72,7 @@ def _run(session: nox.Session, *args: str, answers: dict[int, str] | None = None
     quiet = _Answers(set(answers))
     nox.logger.logger.addFilter(quiet)
     try:
-        session.run(*args, *session.posargs, env=ENV)
+        session.run(*args, *session.posargs, env={**ENV, **(env or {})})
     except nox.command.CommandFailed as exc:
         code = exc.return_code or 2
         if code in answers:
@@ -132,6 +133,12 @@ def tools(session: nox.Session) -> None:
     """Build every pinned Go tool into .tools/bin now, printing each (CI: before it saves its caches). The tool
     builder needs only the standard library: nothing is installed."""
     _run(session, "python", str(ROOT / "scripts" / "build_tools.py"), install=False)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """mypy over scripts/gitops and policies (pyproject.toml [tool.mypy]); .ci/run runs it."""
+    _run(session, "python", "-m", "mypy", env={"MYPYPATH": ENV["PYTHONPATH"]})
 
 
 @nox.session

@@ -5,7 +5,7 @@ Add a policy by writing one module in this folder that defines POLICY, then list
 """
 from __future__ import annotations
 
-from gitops.policy import Policy
+from gitops.model.rules import Policy
 
 from . import argocd_project_fit, container_name, data_keys, duplicate_object, object_size
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,

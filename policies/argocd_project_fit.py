@@ -1,6 +1,6 @@
 """Every object in an Argo CD cluster's folder is one the generated AppProject permits, or Argo CD refuses the sync.
 
-Config Sync: the generated RootSync (bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
+Config Sync: the generated RootSync (run/bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
 reconciler runs as cluster-admin and, in `unstructured` format, syncs any kind to any namespace; no
 RootSync setting restricts what clusters/<name>/ may hold, so this rule has nothing to check there.
 """
@@ -9,12 +9,12 @@ from __future__ import annotations
 import fnmatch
 from typing import Any, Iterator
 
-from gitops import bootstrap
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import scopes
+from gitops.model.pods import scopes
 
 
 def _matches(entries: Any, group: str, kind: str) -> bool:
@@ -63,17 +63,17 @@ def refusal(project: dict[str, Any], cluster: str, res: Resource, cluster_scoped
     return None
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    project = bootstrap.app_project(fleet.inventory)
+def check(objects: Objects) -> Iterator[Violation]:
+    project = objects.app_project
     if project is None:
         return
-    kinds = scopes(fleet)
+    kinds = scopes(objects)
     known: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...]] | None] = {}  # a fleet repeats its kinds
-    for cluster in fleet.clusters:
+    for cluster in objects.clusters:
         if cluster.sync != "argocd":
             continue
         dests = destinations(project, cluster.name)
-        for r in fleet.resources.get(cluster.name, ()):
+        for r in objects.resources.get(cluster.name, ()):
             key = (cluster.name, r.api_version, r.kind, r.namespace)
             if key not in known:
                 known[key] = refusal(project, cluster.name, r, kinds.cluster_scoped(r.group, r.kind), dests)

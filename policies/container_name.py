@@ -1,15 +1,15 @@
 """Container names are DNS-1123 labels, unique within their pod."""
 from __future__ import annotations
 
-import re
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import containers, pod_specs
+from gitops.model.names import DNS_LABEL
+from gitops.model.pods import containers, pod_specs
 
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")  # IsDNS1123Label, at most 63
 MAX_NAME = 63
 
 
@@ -19,7 +19,7 @@ def name_problem(name: object) -> str | None:
         return None  # missing or not a string: the schema reports it
     if len(name) > MAX_NAME:
         return f"is {len(name)} characters (at most {MAX_NAME})"
-    if not _LABEL.fullmatch(name):
+    if not DNS_LABEL.fullmatch(name):
         return "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"
     return None
 
@@ -28,8 +28,8 @@ def _shown(name: str) -> str:
     return repr(name[:80] + ("..." if len(name) > 80 else ""))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(objects):
         names: set[str] = set()
         for field, i, c in containers(spec):
             name = c.get("name")

@@ -4,8 +4,9 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
 # IsConfigMapKey (k8s.io/apimachinery validation): these characters, at most 253 bytes, and no '.', '..' or
 # leading '..' (the key is a file name when the ConfigMap or Secret is mounted).
@@ -30,9 +31,9 @@ def _shown(key: Any) -> str:
     return repr(str(key)[:80] + ("..." if len(str(key)) > 80 else ""))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(objects: Objects) -> Iterator[Violation]:
     for kind, fields in _FIELDS.items():
-        for r in fleet.of_kind(kind):
+        for r in objects.of_kind(kind):
             seen: dict[str, str] = {}
             for field in fields:
                 values = r.body.get(field)

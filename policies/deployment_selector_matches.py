@@ -3,17 +3,18 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import POD_SPEC_PATHS, label_text, template_labels
+from gitops.model.pods import POD_SPEC_PATHS, label_text, template_labels
 
 KINDS = ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(objects: Objects) -> Iterator[Violation]:
     for kind in KINDS:
-        for r in fleet.of_kind(kind):
+        for r in objects.of_kind(kind):
             match = ((r.body.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
             labels = template_labels(r, POD_SPEC_PATHS[kind])
             for key, value in match.items():

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Also, Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.rules import Also, Policy, Violation
+from gitops.model.objects import Objects
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(objects: Objects) -> Iterator[Violation]:
     # The fleet's (cluster, kind, namespace, name) index already meets every repeat while it is built.
-    for first, r in fleet.repeats:
+    for first, r in objects.repeats:
         yield Violation(r, f"{r.ref} is declared twice in cluster {r.cluster} "
                            f"(as {r.api_version} and {first.api_version})", ("metadata", "name"),
                         related=(Also(first, ("metadata", "name"), f"the other {first.kind} {first.name}"),))

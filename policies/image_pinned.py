@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import image_tag, pod_containers
+from gitops.model.pods import image_tag, pod_containers
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         image = str(c.get("image", ""))
         tag = image_tag(image)
         if tag == "" or tag == "latest":

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import image_tag, pod_containers
+from gitops.model.pods import image_tag, pod_containers
 
 
 def _problem(image: str, policy: object) -> str | None:
@@ -22,8 +23,8 @@ def _problem(image: str, policy: object) -> str | None:
     return None
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         problem = _problem(str(c.get("image", "")), c.get("imagePullPolicy"))
         if problem:
             yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')}: {problem}", path + ("imagePullPolicy",))

@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import is_mcs
+from gitops.model.mcs import is_mcs
 
 SERVED = {
     "gke": ("net.gke.io/v1",),
@@ -15,11 +16,11 @@ SERVED = {
 KEP_GROUP = "multicluster.k8s.io"
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for cluster in fleet.clusters:
+def check(objects: Objects) -> Iterator[Violation]:
+    for cluster in objects.clusters:
         served = SERVED[cluster.mcs]
         expected = " or ".join(served)
-        for export in fleet.of_kind("ServiceExport", cluster.name):
+        for export in objects.of_kind("ServiceExport", cluster.name):
             if not is_mcs(export) or export.api_version in served:
                 continue
             what = f"{cluster.name} ServiceExport {export.namespace}/{export.name} uses apiVersion {export.api_version}"

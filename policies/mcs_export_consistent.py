@@ -4,11 +4,12 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import exported_service, exports_by_name, is_headless, service_ports
+from gitops.model.mcs import exported_service, exports_by_name, is_headless, service_ports
 
 # Service spec fields every exporting cluster must agree on, with the API server's default when unset.
 SPEC_FIELDS: dict[str, Any] = {
@@ -88,9 +89,9 @@ def _differences(first: Resource, other: Resource, label: str) -> Iterator[Viola
                                    f"{other.cluster} has {_show(b)}", ("spec", field))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for (_, ns, name), exports in exports_by_name(fleet).items():
-        pairs = [(e, s) for e in exports if (s := exported_service(fleet, e)) is not None]
+def check(objects: Objects) -> Iterator[Violation]:
+    for (_, ns, name), exports in exports_by_name(objects).items():
+        pairs = [(e, s) for e in exports if (s := exported_service(objects, e)) is not None]
         for _, service in pairs:
             yield from _duplicates(service)
         for export, service in pairs[1:]:

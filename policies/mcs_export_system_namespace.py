@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import is_mcs
+from gitops.model.mcs import is_mcs
 
 SYSTEM_NAMESPACES = ("default", "kube-system")
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for e in fleet.of_kind("ServiceExport"):
+def check(objects: Objects) -> Iterator[Violation]:
+    for e in objects.of_kind("ServiceExport"):
         if is_mcs(e) and e.namespace in SYSTEM_NAMESPACES:
             yield Violation(e, f"{e.cluster} ServiceExport {e.namespace}/{e.name} exports from namespace "
                                f"{e.namespace}, which exists in every cluster; by namespace sameness any cluster "

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import exported_service, is_mcs, service_ports
+from gitops.model.mcs import exported_service, is_mcs, service_ports
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for e in fleet.of_kind("ServiceExport"):
-        service = exported_service(fleet, e) if is_mcs(e) else None
+def check(objects: Objects) -> Iterator[Violation]:
+    for e in objects.of_kind("ServiceExport"):
+        service = exported_service(objects, e) if is_mcs(e) else None
         for i, p in enumerate(service_ports(service) if service else ()):
             if not p.get("name"):
                 yield Violation(service, f"{e.cluster} Service {e.namespace}/{e.name} is exported but port "

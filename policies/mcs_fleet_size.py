@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Parameter, Policy, Settings, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Parameter, Policy, Settings, Violation
 
 GKE_MAX_CLUSTERS = 50
 
 
-def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
+def check(objects: Objects, settings: Settings) -> Iterator[Violation]:
     limit = settings["maxClusters"]
-    for clusterset in fleet.inventory.clustersets:
-        members = fleet.inventory.members(clusterset.name)
+    for clusterset in objects.inventory.clustersets:
+        members = objects.inventory.members(clusterset.name)
         if len(members) > limit and all(c.mcs == "gke" for c in members):
             yield Violation(None, f"clusterset {clusterset.name} has {len(members)} GKE clusters; GKE multi-cluster "
                                   f"Services supports at most {limit} clusters per fleet",

@@ -3,18 +3,19 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import exports_by_name, is_mcs, listing
+from gitops.model.mcs import exports_by_name, is_mcs, listing
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    exports = exports_by_name(fleet)
-    for r in fleet.of_kind("ServiceImport"):
+def check(objects: Objects) -> Iterator[Violation]:
+    exports = exports_by_name(objects)
+    for r in objects.of_kind("ServiceImport"):
         if not is_mcs(r):
             continue
-        clusterset = fleet.cluster(r.cluster).clusterset
+        clusterset = objects.cluster(r.cluster).clusterset
         exporters = [e.cluster for e in exports.get((clusterset, r.namespace, r.name), ())]
         source = (f"{listing(exporters)} {'exports' if len(exporters) == 1 else 'export'} it" if exporters
                   else f"no cluster in clusterset {clusterset} exports {r.namespace}/{r.name}")

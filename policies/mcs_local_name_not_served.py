@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Settings, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Settings, Violation
 
-from . import _resolve
+from gitops.model import calls as _resolve
 
 
-def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
+def check(objects: Objects, settings: Settings) -> Iterator[Violation]:
     """Every broken in-cluster verdict of the resolver (`_resolve.verdicts`)."""
-    yield from _resolve.broken(fleet, _resolve.RULE_LOCAL, tuple(settings["addressKeys"]))
+    yield from _resolve.broken(objects, _resolve.RULE_LOCAL, tuple(settings["addressKeys"]))
 
 
 POLICY = Policy(

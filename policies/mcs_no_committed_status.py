@@ -3,15 +3,16 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._mcs import is_mcs
+from gitops.model.mcs import is_mcs
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(objects: Objects) -> Iterator[Violation]:
     for kind in ("ServiceExport", "ServiceImport"):
-        for r in fleet.of_kind(kind):
+        for r in objects.of_kind(kind):
             if is_mcs(r) and "status" in r.body:
                 yield Violation(r, f"{r.cluster} {kind} {r.namespace}/{r.name} commits a status; the MCS "
                                    f"controller writes it (conditions, ports, IPs)", ("status",))

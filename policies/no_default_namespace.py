@@ -3,24 +3,25 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import scopes
+from gitops.model.pods import scopes
 
-def _candidates(fleet: Fleet, cluster: str) -> list[Resource]:
+def _candidates(objects: Objects, cluster: str) -> list[Resource]:
     """The cluster's objects without a namespace or in default, in order, from the fleet's namespace index."""
-    bare, default = fleet.in_namespace(cluster, ""), fleet.in_namespace(cluster, "default")
+    bare, default = objects.in_namespace(cluster, ""), objects.in_namespace(cluster, "default")
     if bare and default:
-        return [r for r in fleet.resources[cluster] if r.namespace in ("", "default")]
+        return [r for r in objects.resources[cluster] if r.namespace in ("", "default")]
     return bare or default
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    kinds = scopes(fleet)
-    for cluster in fleet.resources:
-        for r in _candidates(fleet, cluster):
+def check(objects: Objects) -> Iterator[Violation]:
+    kinds = scopes(objects)
+    for cluster in objects.resources:
+        for r in _candidates(objects, cluster):
             if kinds.cluster_scoped(r.group, r.kind):  # built-ins, and custom kinds by their CRD's scope
                 continue
             how = "in namespace default" if r.namespace else "without a namespace, so in namespace default"

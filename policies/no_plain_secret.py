@@ -3,12 +3,13 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r in fleet.of_kind("Secret"):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r in objects.of_kind("Secret"):
         for field in ("data", "stringData"):
             values = r.body.get(field)
             if isinstance(values, dict) and values:

@@ -6,10 +6,11 @@ import binascii
 import json
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import Path
+from gitops.model.pods import Path
 
 # The API server's limit on a ConfigMap's data plus binaryData, and on a Secret's data (core.MaxSecretSize).
 MAX_DATA_BYTES = 1024 * 1024
@@ -72,9 +73,9 @@ def _serialised(body: dict[str, Any], text: str | None) -> int:
     return len(json.dumps(body, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
+def check(objects: Objects) -> Iterator[Violation]:
     sizes: dict[int, int] = {}  # one body is shared by every cluster that renders the same text
-    for items in fleet.resources.values():
+    for items in objects.resources.values():
         for r in items:
             if r.kind in _DATA_FIELDS:
                 total, largest, largest_size = _data(r.body, r.kind)

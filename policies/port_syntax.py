@@ -4,22 +4,22 @@ from __future__ import annotations
 import re
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import Path, pod_containers
+from gitops.model.names import DNS_LABEL, LABEL_CHARS
+from gitops.model.pods import Path, pod_containers
 
-# IANA service name (RFC 6335 5.1), as the API server's IsValidPortName checks it.
-_NAME_CHARS = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-# A Service port's name: a DNS-1123 label (IsDNS1123Label), required when the Service has several ports.
-_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+# IANA service name (RFC 6335 5.1), as the API server's IsValidPortName checks it: a DNS label's characters
+# (model.names.LABEL_CHARS), at most 15, a letter, no "--". A Service port's name is a DNS-1123 label.
 
 
 def name_problem(name: str) -> str | None:
     """Why `name` is not a valid port name, or None."""
     if len(name) > 15:
         return f"is {len(name)} characters (at most 15)"
-    if not _NAME_CHARS.match(name):
+    if not LABEL_CHARS.match(name):
         return "may hold only lower-case letters, digits and hyphens, and neither start nor end with a hyphen"
     if "--" in name:
         return "has two hyphens in a row"
@@ -32,7 +32,7 @@ def service_name_problem(name: str) -> str | None:
     """Why `name` cannot name a Service port, or None."""
     if len(name) > 63:
         return f"is {len(name)} characters (at most 63)"
-    if not _LABEL.fullmatch(name):
+    if not DNS_LABEL.fullmatch(name):
         return "is not a DNS-1123 label (lower-case letters, digits and '-', starting and ending with a letter or digit)"
     return None
 
@@ -62,11 +62,11 @@ def _container(c: dict[str, Any], path: Path) -> Iterator[tuple[str, Path]]:
                 yield f"{key} {p[key]} {why}", at + (key,)
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         for problem, at in _container(c, path):
             yield Violation(r, f"{r.cluster} {r.ref} container {c.get('name')} {problem}", at)
-    for svc in fleet.of_kind("Service"):
+    for svc in objects.of_kind("Service"):
         ports = (svc.body.get("spec") or {}).get("ports") or ()
         named: set[str] = set()
         for i, p in enumerate(ports):

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import exposed, pod_containers, port_keys
+from gitops.model.pods import exposed, pod_containers, port_keys
 
 PROBES = ("startupProbe", "livenessProbe", "readinessProbe")
 HANDLERS = ("httpGet", "tcpSocket", "grpc")
@@ -28,8 +29,8 @@ def _who(r: Resource, c: dict[str, Any], probe: str, handler: str, port: Any) ->
     return f"{r.cluster} {r.ref} container {c.get('name')} {probe} {handler} port {port}"
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         declared = port_keys((c,))
         protocols = _protocols(c) if any(isinstance(p, dict) and p.get("protocol") not in (None, "TCP")
                                          for p in c.get("ports") or ()) else {}

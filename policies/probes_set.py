@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import pod_containers
+from gitops.model.pods import pod_containers
 
 PROBES = ("livenessProbe", "readinessProbe")
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, init, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, init, c in pod_containers(objects):
         if init:
             continue  # init containers run to completion: no probes
         for probe in PROBES:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import Path, configmap_refs, listing, names_in, pod_specs
+from gitops.model.pods import Path, configmap_refs, listing, names_in, pod_specs
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(objects):
         cluster, namespace = r.cluster, r.namespace
         wanted: list[tuple[str, str, Path]] = [("ConfigMap", ref.name, ref.path)
                                                for ref in configmap_refs(spec, prefix) if not ref.optional]
@@ -20,8 +21,8 @@ def check(fleet: Fleet) -> Iterator[Violation]:
         if sa and sa != "default":
             wanted.insert(0, ("ServiceAccount", str(sa), prefix + (field,)))
         for kind, name, path in wanted:
-            if fleet.get(cluster, kind, namespace, name) is None:
-                there = listing(names_in(fleet, cluster, kind, namespace))
+            if objects.get(cluster, kind, namespace, name) is None:
+                there = listing(names_in(objects, cluster, kind, namespace))
                 yield Violation(r, f"{cluster} {r.ref} uses {kind} {namespace}/{name}, but {cluster} has "
                                    f"no such {kind} ({kind}s in {namespace or 'default'}: {there})", path)
 

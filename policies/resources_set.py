@@ -3,16 +3,17 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import dig, pod_containers
+from gitops.model.pods import dig, pod_containers
 
 REQUIRED = (("requests", "cpu"), ("requests", "memory"), ("limits", "memory"))
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for r, path, _, c in pod_containers(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for r, path, _, c in pod_containers(objects):
         resources = c.get("resources")
         for key in REQUIRED:
             if dig(resources, key) in (None, ""):

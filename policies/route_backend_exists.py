@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import Path, listing, names_in
+from gitops.model.pods import Path, listing, names_in
 
 # One backend reference: (route, path of the reference, namespace, service name, port, what the port is).
 Backend = tuple[Resource, Path, str, str, Any, str]
@@ -38,11 +39,11 @@ def _httproute_backends(route: Resource) -> Iterator[Backend]:
                    str(ref.get("name", "")), ref.get("port"), "number")
 
 
-def _backends(fleet: Fleet) -> Iterator[Backend]:
-    for ing in fleet.of_kind("Ingress"):
+def _backends(objects: Objects) -> Iterator[Backend]:
+    for ing in objects.of_kind("Ingress"):
         if ing.group == "networking.k8s.io":
             yield from _ingress_backends(ing)
-    for route in fleet.of_kind("HTTPRoute"):
+    for route in objects.of_kind("HTTPRoute"):
         if route.group == "gateway.networking.k8s.io":
             yield from _httproute_backends(route)
 
@@ -66,11 +67,11 @@ def _who(route: Resource, ns: str, name: str, port: Any) -> str:
     return f"{route.cluster} {route.ref} routes to Service {ns}/{name} port {port}"
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for route, path, ns, name, port, which in _backends(fleet):
-        svc = fleet.get(route.cluster, "Service", ns, name)
+def check(objects: Objects) -> Iterator[Violation]:
+    for route, path, ns, name, port, which in _backends(objects):
+        svc = objects.get(route.cluster, "Service", ns, name)
         if svc is None:
-            there = listing(names_in(fleet, route.cluster, "Service", ns))
+            there = listing(names_in(objects, route.cluster, "Service", ns))
             yield Violation(route, f"{_who(route, ns, name, port)}, but {route.cluster} has no Service {ns}/{name} "
                                    f"(Services in {ns}: {there})", path + ("name",))
         elif port is not None and not _has_port(svc, port, which):

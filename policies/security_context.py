@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Parameter, Policy, Settings, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Parameter, Policy, Settings, Violation
 
-from ._k8s import Path, containers, dig, pod_specs
+from gitops.model.pods import Path, containers, dig, pod_specs
 
 HOST_NAMESPACES = ("hostNetwork", "hostPID", "hostIPC")
 SECCOMP_CONFINED = ("RuntimeDefault", "Localhost")  # what Pod Security 'restricted' accepts
@@ -48,8 +49,8 @@ def _problems(pod_sc: dict[str, Any], c: dict[str, Any], cpath: Path, prefix: Pa
                at + ("capabilities", "drop"))
 
 
-def check(fleet: Fleet, settings: Settings) -> Iterator[Violation]:
-    for r, prefix, spec in pod_specs(fleet):
+def check(objects: Objects, settings: Settings) -> Iterator[Violation]:
+    for r, prefix, spec in pod_specs(objects):
         for host in HOST_NAMESPACES:
             if spec.get(host) is True:
                 yield Violation(r, f"{r.cluster} {r.ref} sets {host}: true and shares the node's namespace",

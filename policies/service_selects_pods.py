@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.manifests import Resource
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.resources import Resource
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import PodIndex, label_text, listing, selections
+from gitops.model.pods import PodIndex, label_text, listing, selections
 
 
 def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[str, ...]:
@@ -18,9 +19,9 @@ def _culprit(pods: PodIndex, svc: Resource, selector: dict[str, str]) -> tuple[s
     return ("spec", "selector")
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    pods = PodIndex.of(fleet)
-    for svc, selector, selected in selections(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    pods = PodIndex.of(objects)
+    for svc, selector, selected in selections(objects):
         if selected:
             continue
         there = [f"{p.resource.kind} {p.resource.name} ({label_text(p.labels)})"

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from gitops.findings import Severity
-from gitops.policy import Fleet, Policy, Violation
+from gitops.model.findings import Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy, Violation
 
-from ._k8s import containers, exposed, listing, selections
+from gitops.model.pods import containers, exposed, listing, selections
 
 
-def check(fleet: Fleet) -> Iterator[Violation]:
-    for svc, _, selected in selections(fleet):
+def check(objects: Objects) -> Iterator[Violation]:
+    for svc, _, selected in selections(objects):
         if not selected:
             continue  # service-selects-pods reports it
         for i, port in enumerate((svc.body.get("spec") or {}).get("ports") or ()):

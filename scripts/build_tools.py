@@ -13,8 +13,8 @@ from functools import partial
 from pathlib import Path
 from typing import Callable
 
-from gitops import proc, tools
-from gitops.errors import EXIT_ERROR, EXIT_OK, GitopsError
+from gitops.infra import proc, tools
+from gitops.model.errors import EXIT_ERROR, EXIT_OK, GitopsError
 
 PROJECT = Path(__file__).resolve().parent.parent
 

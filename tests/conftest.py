@@ -11,10 +11,13 @@ from typing import Sequence
 
 import pytest
 
-from gitops import engine, pipeline
-from gitops.findings import Finding, Severity
-from gitops.policy import Fleet, Policy
-from gitops.sourcemap import SourceMap
+from gitops.run import context
+from gitops.run.stages import policies as engine
+from gitops.run import pipeline
+from gitops.model.findings import Finding, Severity
+from gitops.model.objects import Objects
+from gitops.model.rules import Policy
+from gitops.run.sourcemap import SourceMap
 
 PROJECT = Path(__file__).resolve().parent.parent
 SOURCES = ("base", "components", "overlays", "inventory.yaml", "crds.lock.yaml", "schemas", "policies/waivers.yaml")
@@ -89,21 +92,22 @@ def write(root: Path, rel: str, text: str) -> None:
     path.write_text(text)
 
 
-def build_fleet(root: Path) -> Fleet:
-    """Inventory + the real kustomize build of every overlay, as policies see it."""
-    inv, resources = pipeline.render(root)
-    return Fleet(inv, resources)
+def build_fleet(root: Path) -> Objects:
+    """Inventory + the real kustomize build of every overlay, as policies see it (with the run's kind scopes
+    and Argo CD AppProject)."""
+    _, resources = pipeline.build(root)
+    return context.Run(root).objects(resources)
 
 
-def sources(root: Path, fleet: Fleet) -> SourceMap:
+def sources(root: Path, objects: Objects) -> SourceMap:
     """Source lines as the validator finds them: from an annotated build of a cluster, when needed."""
-    return pipeline.source_map(root, fleet.inventory, pipeline.kustomize(root))
+    return context.source_map(root, objects.inventory, context.kustomize(root))
 
 
 def run_policies(root: Path, policies: Sequence[Policy]) -> list[Finding]:
     """Findings of some policies over the repository at `root`, with their source locations."""
-    fleet = build_fleet(root)
-    return engine.run_policies(policies, fleet, sources(root, fleet))
+    objects = build_fleet(root)
+    return engine.run_policies(policies, objects, sources(root, objects))
 
 
 def run_policy(root: Path, policy: Policy) -> list[Finding]:
@@ -156,7 +160,7 @@ def findings_by_rule(root: Path, policies: tuple[Policy, ...]) -> dict[str, list
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    """The bad-input corpus's counts (tests/test_badinput.py), when it ran."""
+    """The bad-input corpus's counts (tests/badinput/test_badinput.py), when it ran."""
     import sys
 
     module = sys.modules.get("test_badinput")

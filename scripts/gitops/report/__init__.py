@@ -10,9 +10,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Callable, Iterator, Sequence
 
-from ..findings import Finding
-from ..policy import Rule
-from ..rulechanges import RuleChanges
+from gitops.model.findings import Finding
+from gitops.model.rules import Rule
+from gitops.model.rulechanges import RuleChanges
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class _Formats(Mapping[str, Renderer]):
     def __getitem__(self, name: str) -> Renderer:
         if name not in self._MODULES:
             raise KeyError(name)
-        return importlib.import_module(f"{__name__}.{name}").render  # type: ignore[no-any-return]
+        return importlib.import_module(f"{__name__}.{name}").render  # type: ignore[no-any-return,unused-ignore]
 
     def __contains__(self, name: object) -> bool:
         return name in self._MODULES

@@ -5,8 +5,9 @@ import re
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from .. import textsafe
-from ..findings import Finding, ObjectRef, Related, Severity, SourceLocation
+from gitops.model import textsafe
+from gitops.model.textsafe import plural
+from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
 
 # The group of findings that belong to no single cluster (inventory, waivers, clusterset-wide).
 FLEET = "fleet"
@@ -23,11 +24,6 @@ def summarize(findings: Iterable[Finding]) -> dict[str, int]:
     for f in findings:
         counts["waived" if not f.counts else f"{f.severity.value}s"] += 1
     return counts
-
-
-def plural(n: int, word: str) -> str:
-    """"1 error", "2 errors": every count a report or message prints."""
-    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def summary_text(counts: dict[str, int]) -> str:

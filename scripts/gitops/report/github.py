@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from .. import textsafe
-from ..findings import Finding, Severity, SourceLocation
-from ..rulechanges import RuleChanges
-from ._common import Group, cluster_list, group, severity_rank
+from gitops.model import textsafe
+from gitops.model.findings import Finding, Severity, SourceLocation
+from gitops.model.rulechanges import RuleChanges
+from gitops.report._common import Group, cluster_list, group, severity_rank
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 _COMMAND = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTICE: "notice"}
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -129,7 +129,7 @@ def summary(findings: list[Finding], ctx: ReportContext, max_bytes: int = SUMMAR
     """The job summary: every finding (grouped), since annotations beyond GitHub's limits are not shown;
     cut between lines, with a note, where it would exceed `max_bytes` (what is left of GitHub's limit on
     the summary file, which earlier steps may have written to)."""
-    from . import markdown
+    from gitops.report import markdown
 
     text = markdown.render(findings, ctx)
     if len(text.encode()) <= max_bytes:

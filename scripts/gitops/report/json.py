@@ -7,36 +7,14 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from .. import textsafe
-from ..findings import Finding
-from ._common import Group, group, ordered, summarize
+from gitops.model import textsafe
+from gitops.model.findings import Finding, finding_dict
+from gitops.report._common import Group, group, ordered, summarize
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 VERSION = 1
-
-
-def finding_dict(f: Finding) -> dict[str, Any]:
-    return {
-        "rule": f.rule,
-        "severity": f.severity.value,
-        "message": f.message,
-        "cluster": f.cluster,
-        "object": None if f.obj is None else {
-            "apiVersion": f.obj.api_version, "kind": f.obj.kind,
-            "namespace": f.obj.namespace, "name": f.obj.name,
-        },
-        "fieldPath": f.field_path,
-        "fix": f.fix,
-        "location": None if f.location is None else {
-            "path": f.location.path, "line": f.location.line, "column": f.location.column,
-        },
-        "waived": f.waived,
-        "related": [{"path": r.location.path, "line": r.location.line, "column": r.location.column,
-                     "note": r.note} for r in f.related],
-        "extra": dict(sorted(f.extra.items())),
-    }
 
 
 def group_dict(g: Group) -> dict[str, Any]:

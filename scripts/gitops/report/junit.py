@@ -10,13 +10,13 @@ import re
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING
 
-from .. import textsafe
-from ..findings import Finding, Severity
-from ..rulechanges import RuleChanges
-from ._common import Group, cluster_list, group, plural, related_text
+from gitops.model import textsafe
+from gitops.model.findings import Finding, Severity
+from gitops.model.rulechanges import RuleChanges
+from gitops.report._common import Group, cluster_list, group, plural, related_text
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 SUITES_NAME = "gitops-validate"
 RULE_CHANGES_SUITE = "rule-changes"

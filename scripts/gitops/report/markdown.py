@@ -5,13 +5,13 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-from .. import textsafe
-from ..findings import Finding, Severity
-from ..rulechanges import RuleChanges
-from ._common import Group, by_clusters, group, obj_text, plural, summarize, summary_text
+from gitops.model import textsafe
+from gitops.model.findings import Finding, Severity
+from gitops.model.rulechanges import RuleChanges
+from gitops.report._common import Group, by_clusters, group, obj_text, plural, summarize, summary_text
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 _ICON = {Severity.ERROR: ":x:", Severity.WARNING: ":warning:", Severity.NOTICE: ":information_source:"}
 _HEADER = "| Severity | Rule | Object | Location | Message |\n| --- | --- | --- | --- | --- |"

@@ -5,14 +5,14 @@ import hashlib
 import json
 from typing import TYPE_CHECKING, Any
 
-from .. import textsafe
-from ..findings import Finding, Severity, SourceLocation
-from ..policy import Rule
-from ..rulechanges import RuleChanges
-from ._common import Group, cluster_list, group
+from gitops.model import textsafe
+from gitops.model.findings import Finding, Severity, SourceLocation
+from gitops.model.rules import Rule
+from gitops.model.rulechanges import RuleChanges
+from gitops.report._common import Group, cluster_list, group
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 TOOL_NAME = "gitops-validate"

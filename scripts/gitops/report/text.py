@@ -3,12 +3,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .. import textsafe
-from ..findings import Finding, Severity
-from ._common import by_clusters, group, plural, related_text, summarize, summary_text
+from gitops.model import textsafe
+from gitops.model.findings import Finding, Severity
+from gitops.report._common import by_clusters, group, plural, related_text, summarize, summary_text
 
 if TYPE_CHECKING:
-    from . import ReportContext
+    from gitops.report import ReportContext
 
 _RESET = "\033[0m"
 _BOLD = "\033[1m"

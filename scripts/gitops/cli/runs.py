@@ -1,0 +1,42 @@
+"""What every command does before its run: the rules as policies/config.yaml configures them, and the Run."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gitops.e2e.rules import E2E_RULES
+from gitops.infra.progress import Progress
+from gitops.model.rules import Policy, Rule
+from gitops.run import pipeline, ruleconfig, rulediff
+from gitops.run.context import Options, Run, registry
+from gitops.model.findings import Finding
+from gitops.model.rulechanges import RuleChanges
+
+
+def config(root: Path) -> ruleconfig.Config:
+    """The registry as policies/config.yaml configures it (severities, disabled rules, parameters); the
+    pipeline's own rules cannot be configured."""
+    return ruleconfig.load(root, registry(root), pipeline.FIXED_RULES)
+
+
+def listed_rules(policies: tuple[Policy, ...]) -> list[Rule]:
+    """Every rule any command reports: `--list-policies`, docs/policies.md's table, what a waiver may name."""
+    return [*pipeline.all_rules(policies), *E2E_RULES]
+
+
+def e2e_rule_ids() -> frozenset[str]:
+    return frozenset(r.id for r in E2E_RULES)
+
+
+def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, **given: Any) -> Run:
+    """The command's Run: its options, with what policies/config.yaml decides (disabled rules, the waivers'
+    lifetime), the configured policies, and every rule a waiver may name."""
+    options = Options(disabled=tuple(p.id for p in conf.disabled), waiver_days=conf.waiver_days, **given)
+    if progress is not None:
+        options.progress = progress
+    return Run(root, options, conf.policies, listed=tuple(listed_rules(conf.policies)))
+
+
+def rule_changes(root: Path, base: str | None, conf: ruleconfig.Config, findings: list[Finding]) -> RuleChanges:
+    """The rule changes since --base (or the merge base with main), with the reach of added waivers."""
+    return rulediff.against(root, base, conf, registry(root), findings)

@@ -1,0 +1,1 @@
+"""e2e: the server stage of `gitops e2e` (apply.py), its control planes, its rules, its network namespace."""

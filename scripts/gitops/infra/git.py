@@ -1,0 +1,161 @@
+"""The one way the tooling asks git anything: read-only, time-limited, refs never read as options.
+
+A ref comes from the command line or CI (`--changed-since`, `--base`); `--end-of-options` and
+`rev-parse --verify` make sure `--output=FILE` is a revision git does not know, not an option.
+"""
+from __future__ import annotations
+
+import tarfile
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Iterator
+
+from gitops.infra import proc
+from gitops.model.errors import UsageError
+
+if TYPE_CHECKING:
+    from subprocess import CompletedProcess
+
+TIMEOUT = 120.0
+MAIN_BRANCHES = ("main", "origin/main")  # what a change is compared with by default (diff, validate's rule changes)
+
+
+def _git(root: Path, args: tuple[str, ...]) -> CompletedProcess[str]:
+    """`git -C root ARGS` within the time limit: the one place the command line is built."""
+    return proc.run(["git", "-C", str(root), *args], what=f"git {args[0] if args else ''}".strip(), timeout=TIMEOUT)
+
+
+def run(root: Path, *args: str) -> str | None:
+    """stdout of `git -C root ARGS`, or None when git says no (not a repository, unknown revision)."""
+    done = _git(root, args)
+    return done.stdout if done.returncode == 0 else None
+
+
+def value(root: Path, *args: str) -> str | None:
+    """The one value a git command prints (a commit, a folder), stripped; None when git says no."""
+    out = run(root, *args)
+    return out.strip() if out is not None else None
+
+
+def lines(root: Path, *args: str, purpose: str) -> list[str]:
+    """Non-empty stdout lines of a git command that must succeed; UsageError naming `purpose` otherwise."""
+    done = _git(root, args)
+    if done.returncode != 0:
+        raise UsageError(f"{purpose}: git {args[0]} failed: {done.stderr.strip()}")
+    return [line for line in done.stdout.splitlines() if line]
+
+
+def commit(root: Path, ref: str) -> str | None:
+    """The commit `ref` names, or None; a ref that starts with '-' is never an option."""
+    return value(root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}") or None
+
+
+def verified(root: Path, ref: str, option: str) -> str:
+    """`commit(ref)`, or a UsageError that names the option the ref came from."""
+    found = commit(root, ref)
+    if found is None:
+        raise UsageError(f"{option}: unknown git revision {ref!r}: give a branch, tag or commit that exists here "
+                         "(in CI, check out with fetch-depth: 0)")
+    return found
+
+
+def archive(root: Path, commit: str, sink: Path, max_bytes: int) -> None:
+    """`git archive` of a verified commit into the file `sink` (tar), within the time limit and `max_bytes`."""
+    done = proc.pipe_to_file(["git", "-C", str(root), "archive", "--format=tar", "--end-of-options", commit], sink,
+                             what="git archive", timeout=TIMEOUT, max_bytes=max_bytes)
+    if done.returncode != 0:
+        raise UsageError(f"could not unpack revision {commit[:12]}: {done.stderr.strip()}")
+
+
+def in_repository(root: Path) -> bool:
+    return value(root, "rev-parse", "--show-toplevel") is not None
+
+
+def merge_base(root: Path) -> tuple[str, str] | None:
+    """("merge-base(HEAD, main)", commit), with main, then origin/main; None when neither has one with HEAD."""
+    for branch in MAIN_BRANCHES:
+        found = value(root, "merge-base", "--end-of-options", "HEAD", branch)
+        if found:
+            return f"merge-base(HEAD, {branch})", found
+    return None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A file of a commit's tree: its mode (120000 is a symbolic link), blob id, size and root-relative path."""
+
+    mode: str
+    blob: str
+    size: int
+    path: str
+
+
+def tree(root: Path, commit: str, paths: tuple[str, ...]) -> list[Entry]:
+    """Every file of `commit` under `paths` (relative to `root`, which may be a folder inside the repository)."""
+    entries = []
+    for record in (run(root, "ls-tree", "-r", "-z", "--long", "--end-of-options", commit, "--", *paths) or "").split("\0"):
+        meta, tab, path = record.partition("\t")
+        fields = meta.split()
+        if tab and len(fields) == 4 and fields[1] == "blob" and fields[3].isdigit():
+            entries.append(Entry(fields[0], fields[2], int(fields[3]), path))
+    return entries
+
+
+def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
+    """The content of the given blobs (callers bound their sizes first: `tree` lists them), in one git process."""
+    if not ids:
+        return {}
+    done = proc.run(["git", "-C", str(root), "cat-file", "--batch"], what="git cat-file", timeout=TIMEOUT,
+                    input="".join(f"{i}\n" for i in ids).encode(), text=False)
+    out, data, at = {}, done.stdout or b"", 0
+    while at < len(data):
+        end = data.index(b"\n", at)
+        header = data[at:end].split()
+        if len(header) != 3 or header[1] != b"blob":
+            raise UsageError(f"git cat-file: unexpected answer {data[at:end][:80]!r}")
+        size = int(header[2])
+        out[header[0].decode()] = data[end + 1:end + 1 + size]
+        at = end + 1 + size + 1
+    return out
+
+
+# --- a base revision, read-only (diff compares with it, e2e applies it first) ----------------------------
+
+ARCHIVE_MAX_BYTES = 2 * 1024 ** 3  # a base revision bigger than this is not a GitOps repository
+
+
+def resolve_base(root: Path, ref: str | None) -> tuple[str, str]:
+    """(ref as given or chosen, commit): REF, or the merge base of HEAD with main (then origin/main)."""
+    if not in_repository(root):
+        raise UsageError(f"{root} is not inside a git repository; diff compares against a git revision")
+    if ref is not None:
+        return ref, verified(root, ref, "--base")
+    found = merge_base(root)
+    if found is None:
+        raise UsageError(f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF")
+    return found
+
+
+@contextmanager
+def checkout(root: Path, commit: str) -> Iterator[Path]:
+    """The tree of `commit` in a temporary folder (removed afterwards, also on error); yields the folder of `root`."""
+    top = Path(value(root, "rev-parse", "--show-toplevel") or root)
+    prefix = value(root, "rev-parse", "--show-prefix") or ""
+    with tempfile.TemporaryDirectory(prefix="gitops-diff-") as tmp:
+        tar = Path(tmp) / "base.tar"
+        tree = Path(tmp) / "tree"
+        archive(top, commit, tar, ARCHIVE_MAX_BYTES)
+        try:
+            with tarfile.open(tar) as tarball:
+                # The "data" filter refuses absolute paths, '..', links leaving the folder and device files.
+                tarball.extractall(tree, filter="data")
+        except (tarfile.TarError, OSError) as exc:
+            raise UsageError(f"could not unpack revision {commit[:12]}: {exc}") from None
+        tar.unlink()
+        base = tree / prefix
+        from gitops.infra import owned  # owned asks git whether a folder is tracked
+
+        with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
+            yield base

@@ -1,0 +1,1 @@
+"""The model: plain data and pure views, the only part of gitops that policies/ and report/ import."""
