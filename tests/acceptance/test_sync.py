@@ -170,3 +170,46 @@ def test_refused_and_failed_syncs_at_their_lines(case: str, tmp_path: Path, caps
     assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
         (f"sync-{case}", *where)], findings
     assert said in findings[0]["message"], findings[0]["message"]
+
+
+CLUSTER_3 = """  - name: cluster-3
+    clusterset: fleet-prod
+    location: europe-west1
+    kubernetesVersion: "1.33"
+    mcs: gke
+    sync: argocd
+    overlay: overlays/cluster-3
+"""
+
+
+def test_cluster_without_an_application(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An Argo CD cluster whose overlay renders nothing has no folder in git, so the real ApplicationSet generates
+    no Application for it: sync-applications at its inventory entry; cluster-1 beside it still syncs clean."""
+    repo = project_copy(tmp_path / "repo")
+    inventory = (repo / "inventory.yaml").read_text()
+    (repo / "inventory.yaml").write_text(inventory.replace("  - name: cluster-2\n", CLUSTER_3 + "  - name: cluster-2\n"))
+    (repo / "overlays/cluster-3").mkdir()
+    (repo / "overlays/cluster-3/kustomization.yaml").write_text(
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    _commit(repo)
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    findings = json.loads(captured.out)["findings"]
+    assert [(f["rule"], f["cluster"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
+        ("sync-applications", "cluster-3", "inventory.yaml", snippet_line(repo, "inventory.yaml", "  - name: cluster-3"))
+    ], findings
+    assert "generates no Application for clusters/cluster-3" in findings[0]["message"]
+    assert "sync: cluster-1: Application cluster-1, " in captured.err
+
+
+@pytest.mark.parametrize(("clusters", "said"), [("cluster-2", "cluster-2 do(es) not sync with Argo CD"),
+                                                ("nope", "no cluster named nope")])
+def test_clusters_that_argocd_does_not_sync_are_usage_errors(clusters: str, said: str,
+                                                             capsys: pytest.CaptureFixture[str]) -> None:
+    """Before anything is built or started: exit 2, one line, no traceback."""
+    assert cli.main(["--root", str(PROJECT), "sync", "--clusters", clusters]) == 2
+    err = capsys.readouterr().err
+    assert said in err and "Traceback" not in err, err

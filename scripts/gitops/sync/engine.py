@@ -201,6 +201,7 @@ class ArgoSync:
         self.started = time.monotonic()
         if run.inventory.argocd is None or not argocd.argocd_clusters(run.inventory):
             raise UsageError("sync: no cluster in inventory.yaml syncs with Argo CD (sync: argocd): nothing to sync")
+        self.selected(run)  # a --clusters mistake is a usage error before anything is built
         netns.check()  # never unisolated: say so before anything is built
         run.kustomize  # noqa: B018 - first use: a build
 
