@@ -231,7 +231,8 @@ class ArgoSync:
         if not git.branch_name(revision):
             raise UsageError(f"sync: the inventory's repository.revision {revision!r} is not a branch name; the sync "
                              "run serves the commit under test as that branch")
-        applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
+        # a missing folder is not bad input here: Argo CD then generates no Application (sync-applications)
+        applied = inputs.committed(root, inv, names, render.expected_files(inv, built), required=False)
         locks = apply.control_plane_locks(root, clusters)
         host_minor = sorted(locks)[-1]
         binaries = apply.ensure_binaries(root, sorted(locks), log)
