@@ -42,6 +42,16 @@ def _commit(repo: Path) -> None:
         subprocess.run(["git", "-C", str(repo), *args], check=True, env=env, capture_output=True, timeout=120)
 
 
+def _sync_failing(repo: Path, capsys: pytest.CaptureFixture[str]) -> tuple[list[dict], str]:
+    """`repo` committed, then `gitops sync --format json` on it, which must exit 1: (its findings, its stderr)."""
+    _commit(repo)
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
+    captured = capsys.readouterr()
+    assert code == 1, captured.out + captured.err
+    return json.loads(captured.out)["findings"], captured.err
+
+
 def test_repository_stays_synced(capsys: pytest.CaptureFixture[str]) -> None:
     """The repository's own Argo CD cluster: one Application, synced, still Synced after a second sync and a hard
     refresh, nothing Degraded."""
@@ -60,12 +70,7 @@ def test_route_without_defaulted_fields_is_unstable(tmp_path: Path, capsys: pyte
     edit(repo, ROUTE, *DEFAULTED)
     edit(repo, ROUTE, *BACKEND)
     assert cli.main(["--root", str(repo), "render"]) == 0
-    _commit(repo)
-    capsys.readouterr()
-    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
-    captured = capsys.readouterr()
-    assert code == 1, captured.out + captured.err
-    findings = json.loads(captured.out)["findings"]
+    findings, _ = _sync_failing(repo, capsys)
     assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
         ("sync-unstable", ROUTE, snippet_line(repo, ROUTE, "    - name: sample-caller-ui"))], findings
     message = findings[0]["message"]
@@ -161,12 +166,7 @@ def test_refused_and_failed_syncs_at_their_lines(case: str, tmp_path: Path, caps
         where = (BAD_LABEL[0], snippet_line(repo, BAD_LABEL[0], "    version: -bad-"))
         said = 'Invalid value: "-bad-"'
     assert cli.main(["--root", str(repo), "render"]) == 0
-    _commit(repo)
-    capsys.readouterr()
-    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
-    captured = capsys.readouterr()
-    assert code == 1, captured.out + captured.err
-    findings = json.loads(captured.out)["findings"]
+    findings, _ = _sync_failing(repo, capsys)
     assert [(f["rule"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
         (f"sync-{case}", *where)], findings
     assert said in findings[0]["message"], findings[0]["message"]
@@ -192,17 +192,12 @@ def test_cluster_without_an_application(tmp_path: Path, capsys: pytest.CaptureFi
     (repo / "overlays/cluster-3/kustomization.yaml").write_text(
         "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
     assert cli.main(["--root", str(repo), "render"]) == 0
-    _commit(repo)
-    capsys.readouterr()
-    code = cli.main(["--root", str(repo), "sync", "--format", "json"])
-    captured = capsys.readouterr()
-    assert code == 1, captured.out + captured.err
-    findings = json.loads(captured.out)["findings"]
+    findings, err = _sync_failing(repo, capsys)
     assert [(f["rule"], f["cluster"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
         ("sync-applications", "cluster-3", "inventory.yaml", snippet_line(repo, "inventory.yaml", "  - name: cluster-3"))
     ], findings
     assert "generates no Application for clusters/cluster-3" in findings[0]["message"]
-    assert "sync: cluster-1: Application cluster-1, " in captured.err
+    assert "sync: cluster-1: Application cluster-1, " in err
 
 
 @pytest.mark.parametrize(("clusters", "said"), [("cluster-2", "cluster-2 do(es) not sync with Argo CD"),
