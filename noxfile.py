@@ -1,4 +1,4 @@
-"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and lint, diff, e2e, tools, bench).
+"""Entry points: `nox -s render`, `nox -s validate`, `nox -s tests` (and lint, diff, e2e, sync, tools, bench).
 
 Each session installs the pinned Python dependencies into its virtualenv once, and again only when
 requirements.txt changes (a stamp inside the virtualenv records what was installed: a warm session,
@@ -114,6 +114,12 @@ def diff(session: nox.Session) -> None:
 def e2e(session: nox.Session) -> None:
     """Apply every cluster folder to a throwaway etcd + kube-apiserver of its version (`-- --clusters a,b`, `--base REF`)."""
     _gitops(session, "e2e")
+
+
+@nox.session
+def sync(session: nox.Session) -> None:
+    """Sync every Argo CD cluster's folder with the real Argo CD into throwaway API servers, twice (`-- --clusters a`)."""
+    _gitops(session, "sync")
 
 
 @nox.session

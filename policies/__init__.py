@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from gitops.model.rules import Policy
 
-from . import argocd_project_fit, container_name, data_keys, duplicate_object, object_size
+from . import argocd_applications, argocd_project_fit, container_name, data_keys, duplicate_object, object_size
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
                no_plain_secret, port_syntax, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
@@ -35,6 +35,7 @@ REGISTRY: tuple[Policy, ...] = (
     reference_exists.POLICY,
     no_plain_secret.POLICY,
     no_default_namespace.POLICY,
+    argocd_applications.POLICY,
     argocd_project_fit.POLICY,
     mcs_export_has_service.POLICY,
     mcs_export_api_version.POLICY,

@@ -395,6 +395,42 @@ def e2e_bench(sizes: list[int], services: int) -> str:
     return "\n".join(lines)
 
 
+def sync_bench(sizes: list[int], services: int) -> None:
+    """`nox -s sync` figures: the repository (1 Argo CD cluster) and generated fleets of 2N clusters, half of them
+    Argo CD's (N per size), Argo CD and the control planes built first. Wall is the stage's (build, processes, every
+    sync, every process stopped); peak is the summed VmHWM of the run's processes. Each row is printed as it is
+    measured (a 10-cluster fleet takes minutes)."""
+    from gitops.e2e import apply as e2e
+    from gitops.run import inputs
+    from gitops.sync import engine as sync_engine, rules as sync_rules
+
+    e2e.ensure_binaries(PROJECT, sorted(tools.CONTROL_PLANES), print)
+    tools.ensure_built(tools.ARGOCD, PROJECT, print)
+    print("\nsync: the real Argo CD syncs each Argo CD cluster's folder, twice, into throwaway kube-apiservers",
+          flush=True)
+    git_env = {**_env(), "GIT_AUTHOR_NAME": "bench", "GIT_AUTHOR_EMAIL": "bench@example.invalid",
+               "GIT_COMMITTER_NAME": "bench", "GIT_COMMITTER_EMAIL": "bench@example.invalid"}
+    plan = [("repository", None)] + [(f"fleet of {2 * n}", n) for n in sizes]
+    for label, argocd_clusters in plan:
+        with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp:
+            root = PROJECT
+            if argocd_clusters is not None:
+                root = Path(tmp)
+                _fleet(root, 2 * argocd_clusters, services)
+                for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "fleet"]):
+                    subprocess.run(["git", "-C", str(root), *args], env=git_env, check=True, capture_output=True)
+            with owned.borrowed(root, PROJECT):  # the project's binaries, not a build into the fleet's folder
+                conf = runs.config(root)
+                run = runs.make(root, conf, cache=False)
+                stage = sync_engine.ArgoSync(log=lambda line: None)
+                result = pipeline.execute(run, inputs.Built(),
+                                          pipeline.e2e_plan(stage, [r.id for r in sync_rules.SYNC_RULES]))
+        s = result.server
+        errors = sum(1 for f in result.findings if f.severity.value == "error")
+        print(f"  {label:<14} {len(s.checked):>3} Argo CD cluster(s) {s.wall:6.1f} s wall (processes ready "
+              f"{s.start_seconds:.1f} s), peak {s.peak_mib:.0f} MiB (sum of VmHWM), {errors} error finding(s)", flush=True)
+
+
 # --- a failing run: the fleet with one broken base port ---------------------------------------------
 
 FAILING_AT = 50
@@ -470,6 +506,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--services", type=int, default=SERVICES)
     parser.add_argument("--e2e-sizes", type=int, nargs="*", default=[2, 10],
                         help="fleet sizes for the e2e figures (the repository itself stands for 2); none to skip")
+    parser.add_argument("--sync-sizes", type=int, nargs="*", default=[2],
+                        help="Argo CD clusters per generated fleet for the sync figures (the repository is always "
+                             "measured, unless --no-sync); none: the repository only")
+    parser.add_argument("--no-sync", action="store_true", help="skip the sync figures")
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)  # internal: measure one size, print JSON
     parser.add_argument("--failing", type=int, default=FAILING_AT, metavar="CLUSTERS",
                         help="size of the failing-fleet row (0: skip it)")
@@ -495,6 +535,8 @@ def main(argv: list[str] | None = None) -> None:
     print(report(rows))
     if args.e2e_sizes:
         print(e2e_bench(args.e2e_sizes, args.services))
+    if not args.no_sync:
+        sync_bench(args.sync_sizes, args.services)
     if args.failing:
         out = subprocess.run([sys.executable, __file__, "--failing-one", str(args.failing), "--services",
                               str(args.services)], env=_env(), capture_output=True, text=True)

@@ -20,20 +20,21 @@ PROJECT = Path(__file__).resolve().parent.parent
 
 
 def _each(root: Path) -> list[tuple[str, Callable[[], object]]]:
-    """(what, build) for every pinned tool: the `go install` ones, kbuild, and each control plane's binaries (etcd,
-    shared by the minors, once)."""
+    """(what, build) for every pinned tool: the `go install` ones, our own programs (kbuild, Argo CD's plan and
+    miniredis), each control plane's binaries (etcd, shared by the minors, once) and Argo CD."""
     steps: list[tuple[str, Callable[[], object]]] = [
         (f"{tool.name} {tool.version}", partial(tools.ensure, tool, root)) for tool in tools.TOOLS]
-    steps.append(("kbuild (tools/kbuild)", partial(_kbuild, root)))
+    steps += [(f"{own.name} ({tools.own_folder(own)})", partial(_own, own, root))
+              for own in (tools.KBUILD, tools.PLAN, tools.MINIREDIS)]
     built = dict.fromkeys(b for lock in tools.CONTROL_PLANES.values() for b in (lock.apiserver, lock.etcd))
-    steps += [(f"{b.name} {b.version}", partial(tools.ensure_built, b, root, print)) for b in built]
+    steps += [(f"{b.name} {b.version}", partial(tools.ensure_built, b, root, print)) for b in (*built, tools.ARGOCD)]
     return steps
 
 
-def _kbuild(root: Path) -> Path:
-    binary = tools.ensure_kbuild(root)
+def _own(program: tools.Own, root: Path) -> Path:
+    binary = tools.ensure_own(program, root)
     if binary is None:
-        raise GitopsError("kbuild cannot be built here: 'go' is not on PATH; "
+        raise GitopsError(f"{program.name} cannot be built here: 'go' is not on PATH; "
                           + tools.GO_FIX.format(folder=tools.tools_dir(root)))
     return binary
 

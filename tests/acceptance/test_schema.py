@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SHARED_CRDS, edit, write
+from conftest import SHARED_CRDS, edit, snippet_line, write
 from gitops import cli
 from gitops.infra import crds
 from gitops.model.errors import InputError, ToolError
@@ -69,7 +69,8 @@ def test_crd_field_is_checked_strictly(repo: Path, capsys) -> None:
     (f,) = [f for f in findings if f["rule"] == "schema"]
     assert f["message"].startswith("HTTPRoute istio-apps/sample-caller-ui in cluster cluster-1: spec.parentRefs[0]:")
     assert "sectionNmae" in f["message"]
-    assert (f["location"]["path"], f["location"]["line"]) == ("overlays/cluster-1/httproute.yaml", 9)
+    assert (f["location"]["path"], f["location"]["line"]) == (
+        "overlays/cluster-1/httproute.yaml", snippet_line(repo, "overlays/cluster-1/httproute.yaml", "      sectionNmae"))
 
 
 def test_gke_serviceexport_schema_is_strict(repo: Path, capsys) -> None:

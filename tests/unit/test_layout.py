@@ -22,7 +22,8 @@ ALLOWED: dict[str, set[str]] = {
     "diff": {"model", "infra", "run", "report"},
     "e2e": {"model", "infra", "run"},
     "scaffold": {"model", "infra", "run"},
-    "cli": {"model", "infra", "run", "report", "diff", "e2e", "scaffold", "top"},
+    "sync": {"model", "infra", "run", "e2e"},  # the sync run reuses e2e's control plane and client
+    "cli": {"model", "infra", "run", "report", "diff", "e2e", "sync", "scaffold", "top"},
     "top": {"cli", "scaffold"},  # gitops/__init__.py, __main__.py, fleetgen.py (the documented entry points)
 }
 

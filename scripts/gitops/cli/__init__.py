@@ -1,4 +1,4 @@
-"""Command line: `gitops render|validate|merge|diff|e2e|new|completion` (nox sessions call the same code).
+"""Command line: `gitops render|validate|merge|diff|e2e|sync|new|completion` (nox sessions call the same code).
 
 Each command is one module here: it declares its arguments (shared options: options.py), builds its Run and
 hands it to run.pipeline's one sequencer, and formats the result (output.py: the one writer and exit rule).
@@ -18,7 +18,7 @@ from typing import Callable, NoReturn, Sequence
 # diff, shtab, importlib.metadata and the report formats are imported where used: a warm validate would
 # otherwise spend a good part of its time importing them (issue 15).
 from gitops import __version__
-from gitops.cli import completion, diff, e2e, merge, new, options, render, validate
+from gitops.cli import completion, diff, e2e, merge, new, options, render, sync, validate
 from gitops.infra import proc, settings, tools
 from gitops.model import textsafe
 from gitops.model.errors import EXIT_ERROR, EXIT_OK, GitopsError, UsageError
@@ -82,6 +82,7 @@ COMMANDS: tuple[Command, ...] = (
     Command("merge", merge.HELP, merge.arguments, merge.run),
     Command("diff", diff.HELP, diff.arguments, diff.run),
     Command("e2e", e2e.HELP, e2e.arguments, e2e.run),
+    Command("sync", sync.HELP, sync.arguments, sync.run),
     Command("new", new.HELP, new.arguments, new.run),
     Command("completion", completion.HELP, completion.arguments, completion.run, needs_root=False),
 )

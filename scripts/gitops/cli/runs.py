@@ -5,6 +5,7 @@ from pathlib import Path
 from typing import Any
 
 from gitops.e2e.rules import E2E_RULES
+from gitops.sync.rules import SYNC_RULES
 from gitops.infra.progress import Progress
 from gitops.model.rules import Policy, Rule
 from gitops.run import pipeline, ruleconfig, rulediff
@@ -21,11 +22,12 @@ def config(root: Path) -> ruleconfig.Config:
 
 def listed_rules(policies: tuple[Policy, ...]) -> list[Rule]:
     """Every rule any command reports: `--list-policies`, docs/policies.md's table, what a waiver may name."""
-    return [*pipeline.all_rules(policies), *E2E_RULES]
+    return [*pipeline.all_rules(policies), *E2E_RULES, *SYNC_RULES]
 
 
 def e2e_rule_ids() -> frozenset[str]:
-    return frozenset(r.id for r in E2E_RULES)
+    """The rules only a run against real servers reports (e2e, sync): validate leaves their waivers alone."""
+    return frozenset(r.id for r in (*E2E_RULES, *SYNC_RULES))
 
 
 def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, **given: Any) -> Run:

@@ -229,6 +229,35 @@ class Server:
                            exc.status or 0, servermsg.warnings(exc.headers))
         return Outcome(True, json.loads(resp.data or b"{}"), resp.status, servermsg.warnings(resp.headers))
 
+    def get(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> dict[str, Any] | None:
+        """The object as stored, None when the server has no such object (or kind)."""
+        from kubernetes.dynamic.exceptions import NotFoundError
+
+        res = self._resource(api_version, kind)
+        if res is None:
+            return None
+        try:
+            got = self.client.get(res, name=name, namespace=namespace if res.namespaced else None, serialize=False)
+        except NotFoundError:
+            return None
+        body = json.loads(got.data or b"{}")
+        return body if isinstance(body, dict) else None
+
+    def list_objects(self, api_version: str, kind: str, namespace: str | None = None) -> list[dict[str, Any]]:
+        """Every object of a kind (in `namespace`), as stored; [] when the server has no such kind."""
+        res = self._resource(api_version, kind)
+        if res is None:
+            return []
+        got = self.client.get(res, namespace=namespace if res.namespaced else None, serialize=False)
+        items = (json.loads(got.data or b"{}") or {}).get("items") or []
+        return [i for i in items if isinstance(i, dict)]
+
+    def merge(self, api_version: str, kind: str, name: str, namespace: str | None, patch: dict[str, Any]) -> None:
+        """A JSON merge patch of one object (what `kubectl patch --type merge` sends)."""
+        res = self._resource(api_version, kind)
+        self.client.patch(res, body=patch, name=name, namespace=namespace if res.namespaced else None,
+                          content_type="application/merge-patch+json", serialize=False)
+
     def wait_established(self, names: list[str], timeout: float) -> list[str]:
         """CRD names that did not become Established in time."""
         res = self._resource("apiextensions.k8s.io/v1", "CustomResourceDefinition")
@@ -389,7 +418,7 @@ def _version(obj: dict[str, Any]) -> str:
     return str((obj.get("metadata") or {}).get("resourceVersion", ""))
 
 
-def _install(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
+def install_crds(server: Server, crd_bodies: list[dict[str, Any]], cluster: str) -> None:
     for locked in crd_bodies:
         body = callouts.neutral(locked) or locked  # a locked CRD with a conversion webhook: converting nothing
         outcome = server.apply(body, dry_run=False)
@@ -409,7 +438,7 @@ def needed_crds(crd_bodies: list[dict[str, Any]], objects: list[Resource]) -> li
             if (b["spec"]["group"], b["spec"]["names"]["kind"]) in used]
 
 
-def _namespace(name: str) -> dict[str, Any]:
+def namespace_object(name: str) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
 
 
@@ -420,7 +449,7 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
     checker = Checker(job.cluster.name, sources)
     try:
         start = time.monotonic()
-        _install(server, needed_crds(crd_bodies, job.objects + (job.base or [])), job.cluster.name)
+        install_crds(server, needed_crds(crd_bodies, job.objects + (job.base or [])), job.cluster.name)
         crd_seconds = time.monotonic() - start
         namespaces, folder_crds, rest = _phases(job.objects)
         # Objects that would make the server call out are reported once, and dry-run as written; the CRDs
@@ -431,11 +460,11 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
         rewritten = [r for r, call in calling if call.applied is not None]
         declared = {r.name for r in namespaces}
         for name in _missing_namespaces(job.objects, declared):
-            server.apply(_namespace(name), dry_run=False)
+            server.apply(namespace_object(name), dry_run=False)
         if job.base is not None:
             base_ns, base_crds, base_rest = _phases(job.base)
             for name in _missing_namespaces(job.base, {r.name for r in base_ns}):
-                server.apply(_namespace(name), dry_run=False)
+                server.apply(namespace_object(name), dry_run=False)
             _apply_for_real(server, checker, base_ns + base_crds, report=False)
             _apply_for_real(server, checker, base_rest, report=False)
             _dry_run(server, checker, rewritten, upgrade=True)
@@ -486,7 +515,7 @@ def _selected(root: Path, inv: Inventory, options: Options) -> list[Cluster]:
     return [c for c in inv.clusters if c.name in wanted]
 
 
-def _locks(root: Path, clusters: list[Cluster]) -> dict[str, tools.ControlPlaneLock]:
+def control_plane_locks(root: Path, clusters: list[Cluster]) -> dict[str, tools.ControlPlaneLock]:
     locks = {}
     for c in clusters:
         lock = tools.CONTROL_PLANES.get(c.kubernetes_version)
@@ -547,7 +576,7 @@ class ControlPlanes:
             return [], Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
         names = [c.name for c in clusters]
         applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
-        locks = _locks(root, clusters)
+        locks = control_plane_locks(root, clusters)
         build_start = time.monotonic()
         binaries = ensure_binaries(root, sorted(locks), log)
         build_seconds += time.monotonic() - build_start

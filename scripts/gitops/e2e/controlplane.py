@@ -38,8 +38,9 @@ class Processes:
         self._lock = threading.Lock()
         self._running: dict[int, subprocess.Popen] = {}
 
-    def start(self, cmd: list[str], what: str, log: Path) -> subprocess.Popen:
-        process = proc.serve(cmd, what=what, log=log)
+    def start(self, cmd: list[str], what: str, log: Path, env: dict[str, str] | None = None,
+              cwd: Path | None = None, private_shm: bool = False) -> subprocess.Popen:
+        process = proc.serve(cmd, what=what, log=log, env=env, cwd=cwd, private_shm=private_shm)
         with self._lock:
             self._running[process.pid] = process
         return process
@@ -55,6 +56,11 @@ class Processes:
             self._running.clear()
         for process in running:
             proc.kill(process)
+
+    def pids(self) -> list[int]:
+        """The processes still running (their own children are in their process groups)."""
+        with self._lock:
+            return [p.pid for p in self._running.values() if p.poll() is None]
 
 
 class StartError(ToolError):
@@ -165,10 +171,36 @@ def service_account_key(workdir: Path) -> Path:
     return key
 
 
-@contextmanager
-def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: Path,
-              group: Processes) -> Iterator[ApiServer]:
-    """A kube-apiserver on a free loopback port over `etcd_url` under `prefix`; yields how to reach it."""
+@dataclass(frozen=True)
+class Starting:
+    """A kube-apiserver started and not yet known to be ready (`ready` waits for it): a run that needs several starts
+    them all, then waits, so they boot side by side."""
+
+    process: subprocess.Popen
+    port: int
+    token: str
+    certs: Path
+    log: Path
+
+    def ready(self, timeout: float = START_TIMEOUT) -> ApiServer:
+        """How to reach it once /readyz answers; StartError (with its log) when it does not in time."""
+        crt = self.certs / "apiserver.crt"
+        deadline = time.monotonic() + timeout
+        context = None
+        while context is None and time.monotonic() < deadline and self.process.poll() is None:
+            try:  # the server writes its self-signed certificate first; it may be half written when seen
+                context = ssl.create_default_context(cafile=str(crt))
+            except (OSError, ssl.SSLError):
+                time.sleep(0.05)
+        _wait_ready("kube-apiserver", self.process, self.log, f"https://127.0.0.1:{self.port}/readyz", context,
+                    {"Authorization": f"Bearer {self.token}"}, max(1.0, deadline - time.monotonic()))
+        return ApiServer(f"https://127.0.0.1:{self.port}", crt, self.token, self.log, self.process.pid)
+
+
+def start_apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: Path,
+                    group: Processes) -> Starting:
+    """A kube-apiserver starting on a free loopback port over `etcd_url` under `prefix` (the caller stops it through
+    `group`)."""
     workdir.mkdir(parents=True, exist_ok=True)
     port = free_port()
     token = secrets.token_hex(16)
@@ -184,21 +216,18 @@ def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: P
            "--endpoint-reconciler-type=none", "--advertise-address=127.0.0.1", "--profiling=false",
            # Less work that a throwaway server with one client does not need: request fairness queues.
            "--enable-priority-and-fairness=false"]
-    process = group.start(cmd, "kube-apiserver", log)
+    return Starting(group.start(cmd, "kube-apiserver", log), port, token, certs, log)
+
+
+@contextmanager
+def apiserver(binary: Path, etcd_url: str, prefix: str, workdir: Path, sa_key: Path,
+              group: Processes) -> Iterator[ApiServer]:
+    """A kube-apiserver on a free loopback port over `etcd_url` under `prefix`; yields how to reach it."""
+    starting = start_apiserver(binary, etcd_url, prefix, workdir, sa_key, group)
     try:
-        crt = certs / "apiserver.crt"
-        deadline = time.monotonic() + START_TIMEOUT
-        context = None
-        while context is None and time.monotonic() < deadline and process.poll() is None:
-            try:  # the server writes its self-signed certificate first; it may be half written when seen
-                context = ssl.create_default_context(cafile=str(crt))
-            except (OSError, ssl.SSLError):
-                time.sleep(0.05)
-        _wait_ready("kube-apiserver", process, log, f"https://127.0.0.1:{port}/readyz", context,
-                    {"Authorization": f"Bearer {token}"}, max(1.0, deadline - time.monotonic()))
-        yield ApiServer(f"https://127.0.0.1:{port}", crt, token, log, process.pid)
+        yield starting.ready()
     finally:
-        group.stop(process)
+        group.stop(starting.process)
 
 
 def peak_rss_mib(pid: int) -> float:

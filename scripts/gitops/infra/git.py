@@ -2,9 +2,11 @@
 
 A ref comes from the command line or CI (`--changed-since`, `--base`); `--end-of-options` and
 `rev-parse --verify` make sure `--output=FILE` is a revision git does not know, not an option.
+The repository is only ever read: `served_copy` (the sync run's git server) writes into a folder of the run's own.
 """
 from __future__ import annotations
 
+import os
 import tarfile
 import tempfile
 from contextlib import contextmanager
@@ -159,3 +161,62 @@ def checkout(root: Path, commit: str) -> Iterator[Path]:
 
         with owned.borrowed(base, root):  # the head's pinned tools and cache (both keyed by version and content)
             yield base
+
+
+# --- the commit under test, served to Argo CD (gitops sync) ---------------------------------------------------
+
+_QUIET = ("-c", "core.hooksPath=/dev/null", "-c", "protocol.file.allow=always", "-c", "init.defaultBranch=main")
+_IDENTITY = {"GIT_AUTHOR_NAME": "gitops sync", "GIT_AUTHOR_EMAIL": "sync@gitops.invalid",
+             "GIT_COMMITTER_NAME": "gitops sync", "GIT_COMMITTER_EMAIL": "sync@gitops.invalid",
+             "GIT_AUTHOR_DATE": "2000-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2000-01-01T00:00:00Z"}
+
+
+def changed(root: Path, paths: tuple[str, ...]) -> list[str]:
+    """Files under `paths` (relative to `root`) that differ from HEAD: modified, staged, deleted or untracked."""
+    out = run(root, "status", "--porcelain=v1", "-z", "--untracked-files=all", "--", *paths) or ""
+    return [entry[3:] for entry in out.split("\0") if len(entry) > 3]
+
+
+def _in(folder: Path, args: tuple[str, ...], env: dict[str, str] | None = None) -> str:
+    done = proc.run(["git", *_QUIET, *args], what=f"git {args[0] if args else ''}", timeout=TIMEOUT, cwd=folder,
+                    env=env)
+    if done.returncode != 0:
+        raise UsageError(f"git {args[0]} failed: {done.stderr.strip()[:2000]}")
+    return done.stdout.strip()
+
+
+def served_copy(root: Path, bare: Path, branch: str, worktree: tuple[str, ...] = ()) -> tuple[str, str]:
+    """A bare repository at `bare` (a folder of the run's own) whose `branch` (and HEAD) is the commit at `root`'s
+    HEAD, fetched without its history; with `worktree` paths, a commit on top of it holding those paths as the working
+    tree has them (tracked or not, .gitignore applied). Nothing is written to the repository at `root`.
+    Returns (HEAD's commit, the commit served)."""
+    top = Path(value(root, "rev-parse", "--show-toplevel") or root)
+    head = commit(root, "HEAD")
+    if head is None:
+        raise UsageError(f"{root} has no commit to sync: commit the repository first")
+    bare.mkdir(parents=True)
+    base_env = {"PATH": os.environ.get("PATH", os.defpath), "HOME": str(bare), "GIT_CONFIG_NOSYSTEM": "1"}
+    _in(bare, ("init", "-q", "--bare", "."), base_env)
+    _in(bare, ("fetch", "-q", "--no-tags", "--depth=1", f"file://{top}", f"+{head}:refs/heads/{branch}"), base_env)
+    served = head
+    if worktree:
+        prefix = value(root, "rev-parse", "--show-prefix") or ""
+        env = {**base_env, **_IDENTITY, "GIT_INDEX_FILE": str(bare / "sync-index")}
+        where = ("--git-dir", str(bare), "--work-tree", str(top))
+        _in(bare, (*where, "read-tree", head), env)
+        _in(bare, (*where, "add", "-A", "--", *(f"{prefix}{p}" for p in worktree)), env)
+        tree = _in(bare, (*where, "write-tree"), env)
+        if tree != _in(bare, ("rev-parse", f"{head}^{{tree}}"), env):  # else the paths are as committed
+            served = _in(bare, (*where, "commit-tree", tree, "-p", head, "-m", f"the working tree on {head[:12]}"),
+                         env)
+            _in(bare, ("update-ref", f"refs/heads/{branch}", served), env)
+    _in(bare, ("symbolic-ref", "HEAD", f"refs/heads/{branch}"), base_env)
+    return head, served
+
+
+def branch_name(name: str) -> bool:
+    """Whether `name` can be a branch (git check-ref-format --branch)."""
+    if name.startswith("-"):
+        return False
+    done = proc.run(["git", "check-ref-format", "--branch", name], what="git check-ref-format", timeout=TIMEOUT)
+    return done.returncode == 0 and done.stdout.strip() == name

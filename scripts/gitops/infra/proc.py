@@ -33,37 +33,53 @@ _STOPPING = threading.Event()  # set once the run is cancelled: no new child may
 _NESTED: list[Callable[..., None]] = []  # the interruptible() blocks open in the main thread
 
 
-_PRCTL: list = []  # libc's prctl, looked up once, in the parent (no dlopen after fork); [None] where there is none
+_LIBC: list = []  # libc, looked up once, in the parent (no dlopen after fork); [None] where there is none
+_CLONE_NEWNS, _MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 0x00020000, 2, 4, 16384, 1 << 18
+SHM = b"/dev/shm"
 
 
-def _prctl():  # noqa: ANN202 - a ctypes handle or None
-    if not _PRCTL:
+def _libc():  # noqa: ANN202 - a ctypes handle or None
+    if not _LIBC:
         try:
             import ctypes  # here, not at the top: only a run that starts a process needs it
 
-            _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
-        except (OSError, AttributeError):
-            _PRCTL.append(None)
-    return _PRCTL[0]
+            _LIBC.append(ctypes.CDLL(None, use_errno=True))
+        except OSError:
+            _LIBC.append(None)
+    return _LIBC[0]
 
 
-def _child_setup(memory_mib: int | None, cpu_seconds: float | None) -> Callable[[], None]:
+def _prctl():  # noqa: ANN202 - a ctypes handle or None
+    return getattr(_libc(), "prctl", None)
+
+
+def _child_setup(memory_mib: int | None, cpu_seconds: float | None, private_shm: bool = False) -> Callable[[], None]:
     """What runs in the child between fork and exec: only C calls resolved beforehand (no import, no
     allocation to speak of), as other threads of the parent may hold locks at fork time.
 
     - SIGKILL when the thread that started it ends (Linux), even when the run is SIGKILLed; if the
       parent already died before that was set up, the child ends at once;
     - an address-space ceiling (RLIMIT_AS) and a CPU-time ceiling (RLIMIT_CPU: SIGXCPU at the limit,
-      SIGKILL a second later), when asked for."""
-    parent, prctl = os.getpid(), _prctl()
+      SIGKILL a second later), when asked for;
+    - with `private_shm`, a mount namespace of its own with an empty tmpfs on /dev/shm (needs CAP_SYS_ADMIN): what
+      the program writes there (Argo CD's manifests for kubectl apply) is gone with it, even when it is killed."""
+    parent, prctl, libc = os.getpid(), _prctl(), _libc()
     memory = memory_mib * 1024 * 1024 if memory_mib else None
     cpu = max(1, int(cpu_seconds)) if cpu_seconds else None
+    if private_shm and (libc is None or not hasattr(libc, "unshare")):
+        raise ToolError("a private /dev/shm needs Linux")
+    unshare, mount = (libc.unshare, libc.mount) if private_shm else (None, None)
+    shm_options = b"size=256m,mode=1777"
 
     def apply() -> None:
         if prctl is not None:
             prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL))
             if os.getppid() != parent:
                 os.kill(os.getpid(), signal.SIGKILL)
+        if unshare is not None and mount is not None:
+            if unshare(_CLONE_NEWNS) != 0 or mount(None, b"/", None, _MS_REC | _MS_PRIVATE, None) != 0 or \
+                    mount(b"tmpfs", SHM, b"tmpfs", _MS_NOSUID | _MS_NODEV, shm_options) != 0:
+                os._exit(126)  # no private /dev/shm: the program must not run without it
         if memory is not None:
             resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
         if cpu is not None:
@@ -72,7 +88,7 @@ def _child_setup(memory_mib: int | None, cpu_seconds: float | None) -> Callable[
 
 
 def _popen(cmd: Sequence[str], what: str, *, env: Mapping[str, str] | None = None, memory_mib: int | None = None,
-           cpu_seconds: float | None = None, **kwargs: Any) -> subprocess.Popen[Any]:
+           cpu_seconds: float | None = None, private_shm: bool = False, **kwargs: Any) -> subprocess.Popen[Any]:
     """Popen in a session of its own (so `kill` reaches its children), dying with its parent, under the ceilings
     given; ToolError naming `what` if it cannot start. A cancelled run starts nothing more."""
     if _STOPPING.is_set():
@@ -80,7 +96,7 @@ def _popen(cmd: Sequence[str], what: str, *, env: Mapping[str, str] | None = Non
     kwargs.setdefault("stdin", subprocess.DEVNULL)
     try:
         popen = subprocess.Popen(list(cmd), env=dict(env) if env is not None else None, start_new_session=True,
-                                 preexec_fn=_child_setup(memory_mib, cpu_seconds), **kwargs)
+                                 preexec_fn=_child_setup(memory_mib, cpu_seconds, private_shm), **kwargs)
     except OSError as exc:
         raise ToolError(f"{what}: cannot start {cmd[0]}: {exc.strerror or exc}") from None
     _LIVE[popen.pid] = popen
@@ -113,11 +129,12 @@ def run(cmd: Sequence[str], *, what: str, timeout: float, env: Mapping[str, str]
 
 
 def serve(cmd: Sequence[str], *, what: str, log: Path, env: Mapping[str, str] | None = None,
-          cwd: Path | None = None) -> subprocess.Popen:
+          cwd: Path | None = None, private_shm: bool = False) -> subprocess.Popen:
     """Start a long-running server (etcd, kube-apiserver) in a process group of its own, its output
-    going to `log`; the caller must `kill` it (in a finally). Raises ToolError when it cannot start."""
+    going to `log` (with `private_shm`, an empty /dev/shm of its own: _child_setup); the caller must `kill` it (in a
+    finally). Raises ToolError when it cannot start."""
     with open(log, "ab") as out:
-        return _popen(cmd, what, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        return _popen(cmd, what, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd, private_shm=private_shm)
 
 
 def kill(proc: subprocess.Popen) -> None:
@@ -146,15 +163,41 @@ class Started:
             raise ToolError(f"{self.what} did not finish within {self.timeout:g} s and was stopped") from None
         return self.popen.returncode, err or ""
 
+    def feed(self, data: bytes) -> None:
+        """Write `data` to the input of a process started with `input=LATER`, then close it; ToolError when the
+        process ended before it read it all."""
+        stdin = self.popen.stdin
+        assert stdin is not None, "started without input=LATER"
+        self.popen.stdin = None  # communicate() must not touch it again
+        self.deadline = time.monotonic() + self.timeout  # the time limit counts from the input
+        try:
+            with stdin:
+                stdin.write(data.decode())
+        except (BrokenPipeError, OSError):
+            raise ToolError(f"{self.what} ended before it read its input") from None
+
     def stop(self) -> None:
         if self.popen.poll() is None:
             kill(self.popen)
 
 
+LATER = b"\0later"  # start(input=LATER): the input is written with Started.feed once it is known
+
+
 def start(cmd: Sequence[str], *, what: str, timeout: float, stdout: IO[str], env: Mapping[str, str] | None = None,
-          memory_mib: int | None = None) -> Started:
-    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it); collect it with `.wait()`."""
-    popen = _popen(cmd, what, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env, memory_mib=memory_mib)
+          memory_mib: int | None = None, input: bytes | None = None) -> Started:
+    """Start `cmd` writing to `stdout` (a file: a full pipe would stall it), reading `input` (through an unnamed
+    scratch file, so no pipe can stall it either, or, with LATER, a pipe that Started.feed fills: a program can
+    start while its input is still being made); collect it with `.wait()`."""
+    if input is None or input is LATER:
+        popen = _popen(cmd, what, stdin=subprocess.PIPE if input is LATER else subprocess.DEVNULL, stdout=stdout,
+                       stderr=subprocess.PIPE, text=True, env=env, memory_mib=memory_mib)
+        return Started(popen, what, timeout)
+    with tempfile.TemporaryFile() as stdin:  # the child holds its own descriptor: closing ours is safe
+        stdin.write(input)
+        stdin.seek(0)
+        popen = _popen(cmd, what, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE, text=True, env=env,
+                       memory_mib=memory_mib)
     return Started(popen, what, timeout)
 
 

@@ -30,6 +30,7 @@ class Settings:
     kustomize_cpu_seconds: float = 60.0  # GITOPS_KUSTOMIZE_CPU_SECONDS: CPU one overlay's build may use
     kustomize_memory_mib: int = 4096  # GITOPS_KUSTOMIZE_MEMORY_MIB: address-space ceiling of kustomize
     kubeconform_timeout: float = 600.0  # GITOPS_KUBECONFORM_TIMEOUT: seconds for one minor's kubeconform run
+    sync_timeout: float = 900.0  # GITOPS_SYNC_TIMEOUT: seconds for `gitops sync` once its tools are built
     gogc: str | None = None  # GOGC: handed to kustomize and kbuild (their own defaults when unset)
     no_color: bool = False  # NO_COLOR (no-color.org): set, whatever its value, means no colour
     step_summary: str | None = None  # GITHUB_STEP_SUMMARY
@@ -51,6 +52,7 @@ class Settings:
             kustomize_cpu_seconds=float(e.get("GITOPS_KUSTOMIZE_CPU_SECONDS", "60")),
             kustomize_memory_mib=int(e.get("GITOPS_KUSTOMIZE_MEMORY_MIB", str(d.kustomize_memory_mib))),
             kubeconform_timeout=float(e.get("GITOPS_KUBECONFORM_TIMEOUT", "600")),
+            sync_timeout=float(e.get("GITOPS_SYNC_TIMEOUT", str(d.sync_timeout))),
             gogc=e.get("GOGC"), no_color="NO_COLOR" in e, step_summary=e.get(SUMMARY) or None)
 
 

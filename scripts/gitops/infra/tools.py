@@ -223,6 +223,7 @@ def _go_build(source: Path, package: str, binary: Path, ldflags: tuple[str, ...]
               check: Callable[[Path], None]) -> None:
     """`go build` `package` in the module at `source` into `binary`: built in a private folder, checked
     with `check`, then renamed into place, so a concurrent run never sees half a binary."""
+    binary = Path(os.path.abspath(binary))  # go build runs in `source`: a relative path would land there
     binary.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
         out = Path(tmp) / binary.name
@@ -236,30 +237,68 @@ def _go_build(source: Path, package: str, binary: Path, ldflags: tuple[str, ...]
         os.replace(out, binary)
 
 
-# --- kbuild: this repository's own Go program (tools/kbuild), every overlay in one kustomize process ----
+# --- Argo CD for `gitops sync` (docs/argocd-sync.md): its multi-call binary, from tools/argocd -------------
+
+ARGOCD = Built("argocd", "tools/argocd", "github.com/argoproj/argo-cd/v3/cmd", "github.com/argoproj/argo-cd/v3",
+               "v3.2.11")
+
+
+# --- this repository's own Go programs: kbuild (every overlay in one kustomize process), and in tools/argocd the
+# plan program (validate's Argo CD tier) and miniredis (the sync run's Redis) ------------------------------------
+
+@dataclass(frozen=True)
+class Own:
+    """A main package of a committed Go module under tools/: reused while its build info matches the module's go.sum
+    and it reports the hash of the sources it was built from (`-version`)."""
+
+    name: str  # the binary's file name in the tools folder
+    module_dir: str  # repository-relative folder holding go.mod and go.sum
+    package: str = "."  # the main package's folder inside the module
+
+
+def own_folder(program: Own) -> str:
+    """The repository-relative folder of a program's main package."""
+    return program.module_dir if program.package == "." else f"{program.module_dir}/{program.package}"
+
 
 KBUILD_DIR = "tools/kbuild"
+KBUILD = Own("kbuild", KBUILD_DIR)
+PLAN = Own("argocd-plan", "tools/argocd", "plan")
+MINIREDIS = Own("miniredis", "tools/argocd", "miniredis")
 
 
-def source_hash(source: Path) -> str:
-    """sha256 of a Go program's own sources (go.mod, go.sum, *.go), which pin every module it links."""
+def source_hash(source: Path, package: str = ".") -> str:
+    """sha256 of a Go program's own sources: the module's go.mod and go.sum, which pin every module it links, and
+    the main package's *.go."""
+    folder = source / package
+    files = [source / "go.mod", source / "go.sum", *(p for p in folder.iterdir() if p.suffix == ".go")]
     digest = hashlib.sha256()
-    for path in sorted(p for p in source.iterdir() if p.name in ("go.mod", "go.sum") or p.suffix == ".go"):
-        digest.update(f"{path.name}\0{path.stat().st_size}\0".encode())
+    for path in sorted(files, key=lambda p: p.relative_to(source).as_posix()):
+        digest.update(f"{path.relative_to(source).as_posix()}\0{path.stat().st_size}\0".encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:32]
 
 
-def kbuild_source(root: Path) -> str:
-    """kbuild's source hash, for cache keys ("none" where its sources are not at hand)."""
+def own_module(program: Own, root: Path) -> Path:
+    """The folder of a program's Go module (ToolError when its sources are not at hand)."""
+    return _module_source(program.module_dir, root, program.name)
+
+
+def own_source(program: Own, root: Path) -> str:
+    """A program's source hash, for cache keys ("none" where its sources are not at hand)."""
     try:
-        return source_hash(_module_source(KBUILD_DIR, root, "kbuild"))
+        return source_hash(_module_source(program.module_dir, root, program.name), program.package)
     except ToolError:
         return "none"
 
 
+def kbuild_source(root: Path) -> str:
+    """kbuild's source hash, for cache keys ("none" where its sources are not at hand)."""
+    return own_source(KBUILD, root)
+
+
 def reported_hash(binary: Path) -> str | None:
-    """The source hash kbuild says it was built from (`kbuild -version`)."""
+    """The source hash one of our programs says it was built from (`PROGRAM -version`)."""
     return _says(binary, ("-version",))
 
 
@@ -272,35 +311,41 @@ def _sums(source: Path) -> tuple[str | None, set[tuple[str, str, str]]]:
     return module, sums
 
 
-def kbuild_built_from(binary: Path, source: Path) -> bool:
-    """Whether `go version -m` says `binary` is the module of source/go.mod, built with -trimpath (as _go_build
-    does), linking only modules at the versions and hashes source/go.sum pins: the check kustomize and
-    kubeconform get, before the binary is ever run."""
+def built_from(binary: Path, source: Path, package: str = ".") -> bool:
+    """Whether `go version -m` says `binary` is the main package `package` of the module in `source`, built with
+    -trimpath (as _go_build does), linking only modules at the versions and hashes source/go.sum pins: the check
+    kustomize and kubeconform get, before the binary is ever run."""
     rows = build_info(binary)
     if rows is None:
         return False
     module, sums = _sums(source)
+    if module is None:
+        return False
+    path = module if package == "." else f"{module}/{package}"
     deps = [(row[2], row[3], row[4]) for row in rows if len(row) >= 5 and row[1] == "dep"]
-    return (["", "path", module] in [row[:3] for row in rows] and ["", "build", "-trimpath=true"] in rows
+    return (["", "path", path] in [row[:3] for row in rows] and ["", "build", "-trimpath=true"] in rows
             and bool(deps) and all(dep in sums for dep in deps))
 
 
-def ensure_kbuild(root: Path) -> Path | None:
-    """tools/kbuild built into the tools folder, rebuilt whenever its sources change: with Go, its build info must
-    match tools/kbuild (kbuild_built_from) and it must report the hash of the sources it was built from; without
-    Go, only the hash it reports (as kustomize without Go). None when it cannot be had here (no sources, as in a
-    pip-installed tooling run outside this repository, or no Go to build them): the kustomize CLI then builds,
-    with the same output."""
+def kbuild_built_from(binary: Path, source: Path) -> bool:
+    return built_from(binary, source)
+
+
+def ensure_own(program: Own, root: Path) -> Path | None:
+    """`program` built into the tools folder, rebuilt whenever its sources change: with Go, its build info must
+    match the module (built_from) and it must report the hash of the sources it was built from; without Go, only
+    the hash it reports (as kustomize without Go). None when it cannot be had here (no sources, as in a
+    pip-installed tooling run outside this repository, or no Go to build them): the caller says what that means."""
     try:
-        source = _module_source(KBUILD_DIR, root, "kbuild")
+        source = _module_source(program.module_dir, root, program.name)
     except ToolError:
         return None
-    binary = tools_dir(root) / "kbuild"
-    wanted = source_hash(source)
+    binary = tools_dir(root) / program.name
+    wanted = source_hash(source, program.package)
     have_go = shutil.which("go") is not None
 
     def current(path: Path) -> bool:
-        return (not have_go or kbuild_built_from(path, source)) and reported_hash(path) == wanted
+        return (not have_go or built_from(path, source, program.package)) and reported_hash(path) == wanted
 
     if current(binary):
         return binary
@@ -309,7 +354,15 @@ def ensure_kbuild(root: Path) -> Path | None:
 
     def check(out: Path) -> None:
         if not current(out):
-            raise ToolError(f"{out.name} built from {source} does not match its go.sum or the source hash {wanted}")
+            raise ToolError(f"{out.name} built from {source / program.package} does not match its go.sum or the "
+                            f"source hash {wanted}")
 
-    _go_build(source, ".", binary, (f"-X main.sourceHash={wanted}",), check)
+    package = "." if program.package == "." else f"./{program.package}"
+    _go_build(source, package, binary, (f"-X main.sourceHash={wanted}",), check)
     return binary
+
+
+def ensure_kbuild(root: Path) -> Path | None:
+    """tools/kbuild built into the tools folder (ensure_own); None where it cannot be had: the kustomize CLI then
+    builds, with the same output."""
+    return ensure_own(KBUILD, root)

@@ -5,6 +5,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
+from gitops.model.argocd import Verdict
 from gitops.model.inventory import Cluster, Inventory
 from gitops.model.kinds import Scopes
 from gitops.model.resources import Resource
@@ -24,8 +25,9 @@ class Objects:
     resources: dict[str, list[Resource]]
     # Which kinds are cluster-scoped: the run's one lookup of the locked CRDs (built-ins only when not given).
     scopes: Scopes = field(default_factory=Scopes)
-    # The AppProject the run renders into bootstrap/ for Argo CD's clusters (None: no cluster syncs with Argo CD).
-    app_project: dict[str, Any] | None = None
+    # What Argo CD's own code says of the ApplicationSet and AppProject the run renders into bootstrap/ (the run's
+    # Argo CD stage); None: no cluster syncs with Argo CD, or nothing was asked (a policy then says so).
+    argocd: Verdict | None = None
     _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
@@ -80,9 +82,9 @@ class Objects:
         return self._derived[factory]  # type: ignore[no-any-return,unused-ignore]
 
     def without(self, skipped: list[Resource]) -> Objects:
-        """The same objects less `skipped` (by identity), with the same scopes and AppProject."""
+        """The same objects less `skipped` (by identity), with the same scopes and Argo CD verdict."""
         return Objects(self.inventory, {c: [r for r in items if not any(r is s for s in skipped)]
-                                        for c, items in self.resources.items()}, self.scopes, self.app_project)
+                                        for c, items in self.resources.items()}, self.scopes, self.argocd)
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> Resource | None:
         return self._by_key.get((cluster, kind, namespace, name))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from gitops.infra import crds, owned, schemas, tools
 from gitops.infra import progress as progress_mod
@@ -24,15 +24,16 @@ from gitops.infra import inventoryfile
 from gitops.infra.kustomizations import Closures
 from gitops.infra.progress import Progress
 from gitops.infra.settings import Settings, current
+from gitops.model.argocd import Verdict
 from gitops.model.errors import GitopsError, UsageError
 from gitops.model.inventory import Inventory
 from gitops.model.kinds import Scopes
 from gitops.model.objects import Objects
 from gitops.model.resources import Resource
 from gitops.model.rules import Policy, Rule
-from gitops.run import bootstrap
 from gitops.run import cache as vcache
 from gitops.run.sourcemap import SourceMap
+from gitops.run.stages import argocd as argocd_stage
 from gitops.run.stages import build
 
 
@@ -130,10 +131,12 @@ class Run:
         except GitopsError:
             return {}  # the schema stage reports why the CRDs cannot be read
 
-    def objects(self, resources: dict[str, list[Resource]]) -> Objects:
-        """The index every policy reads, with this run's kind scopes and Argo CD AppProject."""
-        inv = self.inventory
-        return Objects(inv, resources, self.scopes, bootstrap.app_project(inv))
+    def objects(self, resources: dict[str, list[Resource]],
+                argocd: Callable[[], Verdict | None] | None = None) -> Objects:
+        """The index every policy reads, with this run's kind scopes and Argo CD's verdict: the one the pipeline's
+        Argo CD stage started (`argocd` waits for it), else evaluated now."""
+        verdict = argocd() if argocd is not None else argocd_stage.evaluate(self, resources)
+        return Objects(self.inventory, resources, self.scopes, verdict)
 
     def source_map(self, resources: dict[str, list[Resource]] | None = None) -> SourceMap:
         """Source lines for findings: from each overlay's kustomization tree where that is unambiguous, else from

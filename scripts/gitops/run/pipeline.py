@@ -16,6 +16,7 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator, Protocol
 
+from gitops.model.argocd import Verdict
 from gitops.model.errors import InputError
 from gitops.model.findings import Finding
 from gitops.model.inventory import Inventory
@@ -24,7 +25,7 @@ from gitops.model.rules import Policy, Rule
 from gitops.run import bootstrap, render
 from gitops.run.context import Run
 from gitops.run.inputs import Input, Loaded
-from gitops.run.stages import names, schema, stale, waivers
+from gitops.run.stages import argocd, names, schema, stale, waivers
 from gitops.run.stages import policies as policy_stage
 
 BUILTIN_RULES: tuple[Rule, ...] = (schema.SCHEMA, schema.UNKNOWN_KIND, stale.STALE, names.NAME)
@@ -101,6 +102,10 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
+def _no_verdict() -> Verdict | None:
+    return None
+
+
 def load_waivers(run: Run) -> list[waivers.Waiver]:
     """policies/waivers.yaml, where a waiver may name any rule some command reports (`run.listed`) or a
     disabled one, except those NEVER_WAIVED; any other id is a typo and bad input. A waiver expiring later
@@ -135,9 +140,11 @@ def execute(run: Run, source: Input, plan: Plan) -> Result:
                 # The bootstrap objects come from the inventory alone: kubeconform checks them while the overlays
                 # build. Their CRD schemas (Argo CD's ApplicationSet above all) are most of its work at 50 clusters.
                 bootstrap_problems = _schema_started(run, stack, _by_cluster(bootstrap.objects(inv).values()))
+            # Argo CD's plan program starts now and waits for its request: its start-up overlaps the build.
+            evaluation = argocd.start(run, stack) if plan.policies == "all" else None
             loaded = source.load(run)
         with (frozen_heap() if plan.policies == "all" else ExitStack()):
-            findings, server = _check(run, plan, stack, loaded, bootstrap_problems, loaded_waivers)
+            findings, server = _check(run, plan, stack, loaded, bootstrap_problems, loaded_waivers, evaluation)
         changed: list[str] = []
         if plan.write and not findings:
             changed = render.write(run.root, render.expected_files(inv, loaded.resources))
@@ -152,12 +159,16 @@ def _schema_started(run: Run, stack: ExitStack,
 
 def _check(run: Run, plan: Plan, stack: ExitStack, loaded: Loaded,
            bootstrap_problems: Callable[[], list[schema.SchemaProblem]],
-           loaded_waivers: list[waivers.Waiver]) -> tuple[list[Finding], Any]:
+           loaded_waivers: list[waivers.Waiver], evaluation: argocd.Evaluation | None) -> tuple[list[Finding], Any]:
     """Every stage after the build. kubeconform runs in the background while Python checks names and staleness
     and runs the policies; the schema stage's time is its start plus what is left to wait for."""
     timer, o, resources, rebuilt = run.timer, run.options, loaded.resources, loaded.rebuilt
     findings: list[Finding] = list(loaded.findings)
     mine = resources if rebuilt is None else {c: resources[c] for c in rebuilt}  # what this run built
+    argocd_verdict: Callable[[], Verdict | None] = _no_verdict
+    if evaluation is not None:
+        with timer.stage("argocd"):  # Argo CD's own code evaluates while Python checks names and staleness
+            argocd_verdict = evaluation.verdict_for(resources)
     sources = run.source_map(resources)
     cluster_problems: Callable[[], list[schema.SchemaProblem]] = list
     if plan.schema:
@@ -177,8 +188,10 @@ def _check(run: Run, plan: Plan, stack: ExitStack, loaded: Loaded,
             found = stale.findings(run.root, run.inventory, mine, rebuilt)
             findings += found if plan.stale_shared else [f for f in found if f.cluster in resources]
     if plan.policies != "off":
+        with timer.stage("argocd"):
+            argocd_verdict()  # what is left to wait for
         with timer.stage("policies"):
-            objects = run.objects(resources)
+            objects = run.objects(resources, argocd_verdict)
             if plan.policies == "all":
                 findings += policy_stage.run_policies(run.policies, objects, sources)
             elif objects.repeats:  # which of the two would the sync engine apply? Nobody can say: render refuses

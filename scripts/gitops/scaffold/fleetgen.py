@@ -187,10 +187,13 @@ def _gateway(p: ClusterPlan, front: Service) -> dict[str, str]:
                              "          from: Same\n",
         f"{d}/httproute.yaml": f"apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata:\n"
                                f"  name: {front.name}-ui\n  namespace: {ns}\nspec:\n  parentRefs:\n"
-                               f"    - name: {front.name}-ui\n      sectionName: http\n  rules:\n"
+                               # the fields the CRD defaults inside list items, written (Argo CD stays Synced)
+                               "    - group: gateway.networking.k8s.io\n      kind: Gateway\n"
+                               f"      name: {front.name}-ui\n      sectionName: http\n  rules:\n"
                                "    - matches:\n        - path:\n            type: PathPrefix\n"
-                               f"            value: /\n      backendRefs:\n        - name: {front.name}\n"
-                               f"          port: {PORT}\n",
+                               "            value: /\n      backendRefs:\n        - group: \"\"\n"
+                               f"          kind: Service\n          name: {front.name}\n"
+                               f"          port: {PORT}\n          weight: 1\n",
     }
 
 

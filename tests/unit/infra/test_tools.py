@@ -120,13 +120,18 @@ def test_nox_tools_builds_every_pinned_tool_and_says_so() -> None:
     done = run_nox("-s", "tools", timeout=tools.BUILD_TIMEOUT)
     assert done.returncode == 0, done.stdout
     assert "pip" not in done.stdout
-    wanted = [f"{t.name} {t.version}" for t in tools.TOOLS] + ["kbuild (tools/kbuild)"] + list(dict.fromkeys(
-        f"{b.name} {b.version}" for lock in tools.CONTROL_PLANES.values() for b in (lock.apiserver, lock.etcd)))
+    wanted = [f"{t.name} {t.version}" for t in tools.TOOLS] + [
+        "kbuild (tools/kbuild)", "argocd-plan (tools/argocd/plan)", "miniredis (tools/argocd/miniredis)"] + list(
+        dict.fromkeys(f"{b.name} {b.version}" for lock in tools.CONTROL_PLANES.values()
+                      for b in (lock.apiserver, lock.etcd))) + [f"argocd {tools.ARGOCD.version}"]
     assert [line.split(": ready (")[0] for line in done.stdout.splitlines() if ": ready (" in line] == wanted
     assert f"\nevery pinned tool is in {tools.tools_dir(PROJECT)}\n" in done.stdout
-    for lock in tools.CONTROL_PLANES.values():
-        for built in (lock.apiserver, lock.etcd):
-            assert tools.module_version(tools.tools_dir(PROJECT) / built.file_name, built.module) == built.version
+    for built in [b for lock in tools.CONTROL_PLANES.values() for b in (lock.apiserver, lock.etcd)] + [tools.ARGOCD]:
+        assert tools.module_version(tools.tools_dir(PROJECT) / built.file_name, built.module) == built.version
+    for own in (tools.PLAN, tools.MINIREDIS):
+        binary = tools.tools_dir(PROJECT) / own.name
+        assert tools.built_from(binary, PROJECT / own.module_dir, own.package)
+        assert tools.reported_hash(binary) == tools.own_source(own, PROJECT)
 
 
 def test_nox_tools_without_go_is_one_line_and_exit_2(tmp_path: Path) -> None:

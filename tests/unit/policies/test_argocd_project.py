@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -12,7 +11,6 @@ from gitops.run import bootstrap
 from gitops import cli
 from gitops.infra import inventoryfile as inventory
 from gitops.model.errors import InputError
-from gitops.model.resources import Resource
 from policies import argocd_project_fit, no_default_namespace
 
 C1_KUST = "overlays/cluster-1/kustomization.yaml"
@@ -44,9 +42,9 @@ def test_a_cluster_role_argo_cd_would_refuse_fails_validate(repo: Path, capsys) 
     assert cli.main(["--root", str(repo), "validate", "--format", "json"]) == 1
     [f] = json.loads(capsys.readouterr().out)["findings"]
     assert f["rule"] == "argocd-project-fit"
-    assert f["message"] == ("cluster-1 ClusterRole sample-caller-reader is synced by Argo CD, but "
-                            "rbac.authorization.k8s.io/ClusterRole is cluster-scoped and AppProject mcs-fleet permits "
-                            "only core/Namespace among cluster-scoped kinds; Argo CD refuses to sync it")
+    assert f["message"] == ("cluster-1 ClusterRole sample-caller-reader is refused by Argo CD's AppProject check "
+                            "(Application cluster-1): resource rbac.authorization.k8s.io:ClusterRole is not permitted "
+                            "in project mcs-fleet")
     assert (f["location"]["path"], f["location"]["line"]) == (path, snippet_line(repo, path, "kind: ClusterRole"))
 
 
@@ -70,33 +68,6 @@ def test_a_bad_cluster_resources_entry_is_bad_input(repo: Path) -> None:
     edit(repo, "inventory.yaml", "  project: mcs-fleet\n", "  project: mcs-fleet\n  clusterResources:\n    - grp: x\n")
     with pytest.raises(InputError, match="unknown field 'grp'"):
         inventory.load(repo)
-
-
-def _res(kind: str, namespace: str = "", api: str = "v1") -> Resource:
-    return Resource("c1", {"apiVersion": api, "kind": kind, "metadata": {"name": "x", "namespace": namespace}})
-
-
-PROJECT: dict[str, Any] = {"metadata": {"name": "p"}, "spec": {
-    "destinations": [{"name": "c1", "namespace": "team-*"}],
-    "clusterResourceWhitelist": [{"group": "", "kind": "Namespace"}, {"group": "storage.k8s.io", "kind": "*"}],
-    "namespaceResourceBlacklist": [{"group": "", "kind": "ResourceQuota"}]}}
-
-
-@pytest.mark.parametrize(("cluster", "res", "scoped", "why"), [
-    ("c1", _res("Namespace"), True, None),
-    ("c1", _res("StorageClass", api="storage.k8s.io/v1"), True, None),
-    ("c1", _res("ClusterRole", api="rbac.authorization.k8s.io/v1"), True,
-     "rbac.authorization.k8s.io/ClusterRole is cluster-scoped and AppProject p permits only core/Namespace, "
-     "storage.k8s.io/* among cluster-scoped kinds"),
-    ("c1", _res("ConfigMap", "team-a"), False, None),
-    ("c1", _res("ConfigMap", "istio-apps"), False,
-     "AppProject p lets cluster c1 receive objects only in namespaces team-*, not istio-apps"),
-    ("c1", _res("ResourceQuota", "team-a"), False, "AppProject p does not permit the namespaced kind core/ResourceQuota"),
-    ("c2", _res("ConfigMap", "team-a"), False, "AppProject p has no destination for cluster c2"),
-])
-def test_refusal(cluster: str, res: Resource, scoped: bool, why: str | None) -> None:
-    refused = argocd_project_fit.refusal(PROJECT, cluster, res, scoped)
-    assert (refused[0] if refused else None) == why
 
 
 def test_generated_project_permits_the_repository() -> None:

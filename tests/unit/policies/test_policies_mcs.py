@@ -194,11 +194,11 @@ CASES = (
          "the exported Service istio-apps/sample-producer; exported ports are 8080",
          "overlays/cluster-1/caller-env.yaml", "value:", writes=(("overlays/cluster-1/caller-env.yaml", CALLER_ENV),)),
     Case("url-route-backend", mcs_clusterset_url_resolves.POLICY,
-         (("overlays/cluster-1/httproute.yaml", "- name: sample-caller\n          port: 8080",
-           "- name: sample-producer.istio-apps.svc.clusterset.local\n          port: 9090"),),
+         (("overlays/cluster-1/httproute.yaml", "  name: sample-caller\n          port: 8080",
+           "  name: sample-producer.istio-apps.svc.clusterset.local\n          port: 9090"),),
          "cluster-1 HTTPRoute istio-apps/sample-caller-ui calls sample-producer.istio-apps.svc.clusterset.local:9090, "
          "but port 9090 is not a port of the exported Service istio-apps/sample-producer; exported ports are 8080",
-         "overlays/cluster-1/httproute.yaml", "- name: sample-producer"),
+         "overlays/cluster-1/httproute.yaml", "  name: sample-producer"),
     Case("local-name-exported", mcs_local_name_not_served.POLICY,
          (url("http://sample-producer.istio-apps.svc.cluster.local:8080"),),
          f"{CONFIGMAP} calls http://sample-producer.istio-apps.svc.cluster.local:8080, but no Service "

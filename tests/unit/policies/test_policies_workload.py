@@ -118,7 +118,7 @@ CASES = (
          "cluster-1 Service istio-apps/sample-caller port http targets 9090, but the pods it selects "
          "(Deployment sample-caller-v1) expose 8080 (http)", "base/caller/service.yaml", "targetPort"),
     Case("httproute-name", route_backend_exists.POLICY,
-         (("overlays/cluster-1/httproute.yaml", "- name: sample-caller\n", "- name: sample-calle\n"),),
+         (("overlays/cluster-1/httproute.yaml", "  name: sample-caller\n", "  name: sample-calle\n"),),
          "cluster-1 HTTPRoute istio-apps/sample-caller-ui routes to Service istio-apps/sample-calle port 8080, "
          "but cluster-1 has no Service istio-apps/sample-calle (Services in istio-apps: sample-caller)",
          "overlays/cluster-1/httproute.yaml", "sample-calle\n"),

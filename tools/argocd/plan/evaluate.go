@@ -87,7 +87,7 @@ func Evaluate(ctx context.Context, in *Input) (*Verdict, error) {
 	}
 	kube := builder.Build()
 
-	verdict := &Verdict{ArgoCD: argoCDVersion(), Applications: []Application{}, Refused: []Refusal{}}
+	verdict := &Verdict{ArgoCD: argoCDVersion(), Source: sourceHash, Applications: []Application{}, Refused: []Refusal{}}
 	apps, reason, genErr := template.GenerateApplications(log.NewEntry(log.StandardLogger()), *appSet,
 		offlineGenerators(ctx, kube, clientset, namespace, repos), &utils.Render{}, kube)
 	if genErr != nil {
@@ -268,13 +268,13 @@ func refusals(ctx context.Context, app *v1alpha1.Application, project *v1alpha1.
 ) ([]Refusal, error) {
 	var out []Refusal
 	projectClusters := func(name string) ([]*v1alpha1.Cluster, error) { return argoDB.GetProjectClusters(ctx, name) }
-	for _, o := range objects {
+	for i, o := range objects {
 		gk := schema.GroupKind{Group: o.Group, Kind: o.Kind}
 		namespace := o.Namespace
 		if o.Namespaced && namespace == "" {
 			namespace = app.Spec.Destination.Namespace
 		}
-		message := ""
+		message, field := "", "kind"
 		if !project.IsGroupKindPermitted(gk, o.Namespaced) {
 			message = fmt.Sprintf("resource %s:%s is not permitted in project %s", gk.Group, gk.Kind, project.Name)
 		} else if o.Namespaced {
@@ -283,12 +283,12 @@ func refusals(ctx context.Context, app *v1alpha1.Application, project *v1alpha1.
 				return nil, err
 			}
 			if !permitted {
-				message = fmt.Sprintf("namespace %v is not permitted in project '%s'", namespace, project.Name)
+				message, field = fmt.Sprintf("namespace %v is not permitted in project '%s'", namespace, project.Name), "namespace"
 			}
 		}
 		if message != "" {
-			out = append(out, Refusal{Application: app.Name, Path: app.Spec.GetSource().Path, Group: o.Group,
-				Kind: o.Kind, Namespace: namespace, Name: o.Name, Message: message})
+			out = append(out, Refusal{Application: app.Name, Path: app.Spec.GetSource().Path, Index: i, Group: o.Group,
+				Kind: o.Kind, Namespace: namespace, Name: o.Name, Field: field, Message: message})
 		}
 	}
 	return out, nil

@@ -50,6 +50,9 @@ type Object struct {
 // Verdict is the plan's answer.
 type Verdict struct {
 	ArgoCD string `json:"argocd"` // the Argo CD module version linked
+	// Source is the hash of the sources this program was built from (what -version prints): the caller
+	// knows from the answer itself whether it came from the program it meant to run.
+	Source string `json:"source"`
 	// Applications are those the applicationset-controller would create, in its order.
 	Applications []Application `json:"applications"`
 	// GenerationError is the error that makes the controller set ErrorOccurred on the ApplicationSet
@@ -96,9 +99,13 @@ type Problem struct {
 type Refusal struct {
 	Application string `json:"application"`
 	Path        string `json:"path"`
-	Group       string `json:"group"`
-	Kind        string `json:"kind"`
-	Namespace   string `json:"namespace,omitempty"`
-	Name        string `json:"name"`
-	Message     string `json:"message"`
+	// Index is the object's position in the request's objects of Path: which object, exactly.
+	Index     int    `json:"index"`
+	Group     string `json:"group"`
+	Kind      string `json:"kind"`
+	Namespace string `json:"namespace,omitempty"` // where it would be applied (a namespaced object without one: the destination's)
+	Name      string `json:"name"`
+	// Field is what the AppProject refuses: "kind" (the group and kind) or "namespace".
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }

@@ -26,7 +26,19 @@ const (
 	MaxDirectories = 100_000
 )
 
+// sourceHash is set at build time (-ldflags -X) to the hash of this program's sources (tools/argocd's go.mod,
+// go.sum and this folder); the tooling reads it back with -version to decide whether the binary is current.
+var sourceHash = "unset"
+
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == "-version" {
+		fmt.Println(sourceHash)
+		return
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintln(os.Stderr, "plan: reads one request on stdin and takes no arguments but -version")
+		os.Exit(2)
+	}
 	os.Exit(run(os.Stdin, os.Stdout, os.Stderr))
 }
 

@@ -119,7 +119,7 @@ func TestWhitelistRemovedRefusesNamespace(t *testing.T) {
 	})
 	v := evaluate(t, in)
 	want := []Refusal{{Application: "cluster-1", Path: "clusters/cluster-1", Kind: "Namespace", Name: "istio-apps",
-		Message: "resource :Namespace is not permitted in project mcs-fleet"}}
+		Field: "kind", Message: "resource :Namespace is not permitted in project mcs-fleet"}}
 	if !reflect.DeepEqual(v.Refused, want) {
 		t.Fatalf("refused:\n got %+v\nwant %+v", v.Refused, want)
 	}
@@ -143,7 +143,8 @@ func TestNamespaceNotPermitted(t *testing.T) {
 	})
 	v = evaluate(t, in)
 	if len(v.Applications[0].Conditions) != 0 || len(v.Refused) != 1 ||
-		v.Refused[0].Message != "namespace istio-apps is not permitted in project 'mcs-fleet'" {
+		v.Refused[0].Message != "namespace istio-apps is not permitted in project 'mcs-fleet'" ||
+		v.Refused[0].Field != "namespace" || in.Objects["clusters/cluster-1"][v.Refused[0].Index].Namespace != "istio-apps" {
 		t.Fatalf("refused: %+v (the ConfigMap without a namespace goes to the destination's, which is permitted)", v)
 	}
 }
