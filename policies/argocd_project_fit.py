@@ -1,14 +1,13 @@
 """Every object in an Argo CD cluster's folder is one the generated AppProject permits, or Argo CD refuses the sync.
 
-Config Sync: the generated RootSync (run/bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
-reconciler runs as cluster-admin and, in `unstructured` format, syncs any kind to any namespace; no
-RootSync setting restricts what clusters/<name>/ may hold, so this rule has nothing to check there.
+Config Sync's counterpart is configsync-role-fit (the roles its RootSync binds).
 """
 from __future__ import annotations
 
 import fnmatch
 from typing import Any, Iterator
 
+from gitops.model.engines import IN_CLUSTER
 from gitops.model.findings import Severity
 from gitops.model.resources import Resource
 from gitops.model.objects import Objects
@@ -31,10 +30,12 @@ def _kinds(entries: Any) -> str:
 KIND, NAMESPACE = ("kind",), ("metadata", "namespace")
 
 
-def destinations(project: dict[str, Any], cluster: str) -> list[dict[str, Any]]:
-    """The project's destinations that name `cluster` (Argo CD reads the name as a glob)."""
+def destinations(project: dict[str, Any], cluster: str, server: str = "") -> list[dict[str, Any]]:
+    """The project's destinations that name `cluster`, or its `server` (Argo CD's own cluster is reached as
+    in-cluster, by its server); Argo CD reads both as globs."""
     return [d for d in (project.get("spec") or {}).get("destinations") or () if isinstance(d, dict)
-            and fnmatch.fnmatchcase(cluster, str(d.get("name", d.get("server", ""))))]
+            and ((d.get("name") and fnmatch.fnmatchcase(cluster, str(d["name"])))
+                 or (server and d.get("server") and fnmatch.fnmatchcase(server, str(d["server"]))))]
 
 
 def refusal(project: dict[str, Any], cluster: str, res: Resource, cluster_scoped: bool,
@@ -68,11 +69,13 @@ def check(objects: Objects) -> Iterator[Violation]:
     if project is None:
         return
     kinds = scopes(objects)
+    argocd = objects.inventory.argocd
     known: dict[tuple[str, str, str, str], tuple[str, tuple[str, ...]] | None] = {}  # a fleet repeats its kinds
     for cluster in objects.clusters:
         if cluster.sync != "argocd":
             continue
-        dests = destinations(project, cluster.name)
+        dests = destinations(project, cluster.name, IN_CLUSTER if argocd is not None and cluster.name == argocd.cluster
+                             else "")
         for r in objects.resources.get(cluster.name, ()):
             key = (cluster.name, r.api_version, r.kind, r.namespace)
             if key not in known:
@@ -90,9 +93,9 @@ POLICY = Policy(
     summary="Every object of a cluster synced by Argo CD is permitted by the generated AppProject (cluster-scoped "
             "whitelist, namespaced blacklist, destinations and their namespaces).",
     rationale="Argo CD checks each object against the Application's AppProject and refuses the whole sync when "
-              "one is not permitted, while every object still validates; Config Sync's generated RootSync runs "
-              "as cluster-admin and restricts nothing.",
+              "one is not permitted, while every object still validates (configsync-role-fit is Config Sync's "
+              "counterpart).",
     fix="Remove the object, or widen the project on purpose in inventory.yaml (argocd.clusterResources: "
-        "[{group: <group>, kind: <Kind>}]) and run `nox -s render`.",
+        "[{group: <group>, kind: <Kind>}], argocd.appProject.namespaceResourceWhitelist) and run `nox -s render`.",
     check=check,
 )

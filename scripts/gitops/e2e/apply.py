@@ -546,7 +546,7 @@ class ControlPlanes:
         if not clusters:
             return [], Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
         names = [c.name for c in clusters]
-        applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
+        applied = inputs.committed(root, inv, names, render.expected_files(inv, built, run.scopes))
         locks = _locks(root, clusters)
         build_start = time.monotonic()
         binaries = ensure_binaries(root, sorted(locks), log)
