@@ -168,3 +168,13 @@ def test_pruning_more_than_the_threshold_fails(based: Path, capsys) -> None:
     assert sorted(f["cluster"] for f in found) == ["cluster-2", "cluster-3"]
     assert all("would prune 1 of its 5 objects (20%, more than maxPrunePercent 10%): 1 object "
                "(istio-apps/serviceexport-sample-producer.yaml)" in f["message"] for f in found), found
+
+
+def test_the_diff_comment_reports_a_removed_cluster(based: Path, capsys) -> None:
+    _remove_cluster_3(based, capsys)
+    _git(based, "add", "-A")
+    _git(based, "commit", "-q", "-m", "retire cluster-3")
+    code = cli.main(["--root", str(based), "diff", "--base", "main"])
+    out = capsys.readouterr().out
+    assert code == 1, out
+    assert "+ error destructive-change: cluster cluster-3 is removed from inventory.yaml (line 34 of main (" in out
