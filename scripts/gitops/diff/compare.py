@@ -26,7 +26,9 @@ import yaml
 from gitops.infra import git, yamlsrc
 from gitops.model import calls as resolver
 from gitops.model import mcs, pods, textsafe
+from gitops.model.baseline import Baseline
 from gitops.model.calls import Usage
+from gitops.model.engines import wave_text
 from gitops.model.errors import InputError
 from gitops.model.findings import Finding, ObjectRef, path_text
 from gitops.model.inventory import Inventory
@@ -331,6 +333,21 @@ class Findings:
 
 
 @dataclass
+class Wave:
+    """One rollout wave of the diff: its clusters that receive a change and those that do not, and the revision
+    its Config Sync clusters follow when the inventory gives the wave its own (`repository.revisions`)."""
+
+    wave: int | None
+    changed: list[str]
+    unchanged: list[str]
+    revision: str | None = None  # None: the repository's revision, which a merge reaches at once
+
+    @property
+    def title(self) -> str:
+        return wave_text(self.wave)
+
+
+@dataclass
 class Diff:
     base_ref: str
     base_commit: str
@@ -340,6 +357,7 @@ class Diff:
     stale_base: list[Finding] = field(default_factory=list)  # the base's committed folders vs its sources
     stale_head: list[Finding] = field(default_factory=list)  # the working tree's, likewise
     rule_changes: RuleChanges | None = None
+    waves: list[Wave] = field(default_factory=list)  # the rollout order, when the inventory has waves
 
     @property
     def introduced(self) -> list[Finding]:
@@ -485,6 +503,24 @@ def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
     return Graph(nodes, edges, clustersets)
 
 
+def rollout(inv: Inventory, baseline: Baseline | None, clusters: list[ClusterDiff]) -> list[Wave]:
+    """The clusters by wave, in rollout order (a removed cluster in its base wave), when any cluster has a wave;
+    bootstrap/ changes stay with the cluster that applies them."""
+    waves: dict[int | None, Wave] = {}
+    for c in clusters:
+        known = next((k for k in inv.clusters if k.name == c.cluster), None)
+        base = baseline.cluster(c.cluster) if baseline is not None else None
+        wave = known.wave if known is not None else base.wave if base is not None else None
+        if known is None and base is None:
+            continue  # not a cluster (bootstrap/ files no cluster applies)
+        own = inv.repository.revisions.get(wave) if wave is not None else None
+        row = waves.setdefault(wave, Wave(wave, [], [], own if own != inv.repository.revision else None))
+        (row.changed if c.changes else row.unchanged).append(c.cluster)
+    if all(w is None for w in waves):
+        return []
+    return [waves[w] for w in sorted(waves, key=lambda w: (w is None, w or 0))]
+
+
 def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str = "") -> Diff:
     clusters = list(dict.fromkeys(head.clusters + base.clusters))
     return Diff(base_ref, base_commit, compare_files(clusters, base.files, head.files),
@@ -506,4 +542,5 @@ def run(head_run: Run, config: ruleconfig.Config, ref: str | None, e2e_rules: It
     head = snapshot(head_run, e2e_rules)
     d = compare(base, head, name, commit)
     d.rule_changes = rulediff.compare(root, name, commit, config, head_run.registry(), head.findings)
+    d.waves = rollout(head_run.inventory, head_run.baseline, d.clusters)
     return d
