@@ -1,0 +1,77 @@
+"""Issue 23: the Argo CD and Config Sync settings of the inventory reach the rendered objects, and those
+objects pass the real schema stage (the locked Argo CD and Config Sync CRDs)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from conftest import edit
+from gitops import cli
+
+ARGOCD = """  project: mcs-fleet
+  syncOptions: {createNamespace: true}
+  application:
+    labels: {team: platform}
+    annotations: {notifications.argoproj.io/subscribe.on-sync-failed.slack: fleet}
+    ignoreDifferences:
+    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
+    revisionHistoryLimit: 5
+    managedNamespaceMetadata: {labels: {owner: fleet}}
+  appProject:
+    namespaceResourceBlacklist: [{group: '', kind: ResourceQuota}]
+    roles: [{name: ci, description: CI syncs, policies: ['p, proj:mcs-fleet:ci, applications, sync, mcs-fleet/*, allow']}]
+    syncWindows: [{kind: deny, schedule: '0 22 * * *', duration: 8h, applications: ['*'], manualSync: true}]
+    orphanedResources: {warn: true, ignore: [{kind: ConfigMap, name: kube-root-ca.crt}]}
+    sourceNamespaces: [argocd-apps]
+    destinationServiceAccounts: [{server: '*', namespace: '*', defaultServiceAccount: argocd-sync}]
+"""
+CONFIG_SYNC = """      auth: token
+      secretRef: git-creds
+      caCertSecretRef: git-ca
+      proxy: https://proxy.example.com:3128
+      period: 30s
+      override:
+        resources: [{containerName: reconciler, cpuRequest: 100m, memoryLimit: 512Mi}]
+        logLevels: [{containerName: git-sync, logLevel: 5}]
+"""
+
+
+def _load(root: Path, rel: str) -> dict:
+    return yaml.safe_load((root / rel).read_text())
+
+
+def test_the_settings_render_and_pass_the_locked_crds(repo: Path, capsys) -> None:
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", ARGOCD)
+    edit(repo, "inventory.yaml", "      auth: none\n", CONFIG_SYNC)
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    appset = _load(repo, "bootstrap/argocd/applicationset-cluster-folders.yaml")["spec"]["template"]
+    assert appset["metadata"]["labels"] == {"team": "platform"}
+    assert appset["spec"]["revisionHistoryLimit"] == 5
+    assert appset["spec"]["ignoreDifferences"] == [{"group": "apps", "kind": "Deployment",
+                                                    "jsonPointers": ["/spec/replicas"]}]
+    assert appset["spec"]["syncPolicy"]["managedNamespaceMetadata"] == {"labels": {"owner": "fleet"}}
+    project = _load(repo, "bootstrap/argocd/appproject-mcs-fleet.yaml")["spec"]
+    assert project["syncWindows"][0]["schedule"] == "0 22 * * *" and project["sourceNamespaces"] == ["argocd-apps"]
+    git = _load(repo, "bootstrap/config-sync/cluster-2/rootsync-gitops-mcs.yaml")["spec"]
+    assert (git["git"]["caCertSecretRef"], git["git"]["proxy"], git["git"]["period"]) == (
+        {"name": "git-ca"}, "https://proxy.example.com:3128", "30s")
+    assert git["override"]["logLevels"] == [{"containerName": "git-sync", "logLevel": 5}]
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "validate", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert json.loads(out)["findings"] == []
+
+
+def test_a_namespaced_kind_the_project_refuses(repo: Path, capsys) -> None:
+    """The inventory's namespaceResourceBlacklist reaches the AppProject, and argocd-project-fit judges by it."""
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n",
+         "  project: mcs-fleet\n  appProject:\n    namespaceResourceBlacklist: [{group: apps, kind: Deployment}]\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--root", str(repo), "validate"]) == 1
+    out = capsys.readouterr().out
+    assert "error argocd-project-fit: " in out
+    assert "AppProject mcs-fleet does not permit the namespaced kind apps/Deployment" in out
