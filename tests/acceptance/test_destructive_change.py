@@ -11,19 +11,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import edit
+from conftest import cluster_entry, edit
 from gitops import cli
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false")
 # A third cluster (Argo CD, cluster-2's overlay) that the change removes: nothing else depends on it.
-CLUSTER_3 = """  - name: cluster-3
-    clusterset: fleet-prod
-    location: europe-west1
-    kubernetesVersion: "1.33"
-    mcs: gke
-    sync: argocd
-    overlay: overlays/cluster-2
-"""
+CLUSTER_3 = cluster_entry("cluster-3", "europe-west1")
 
 
 def _git(root: Path, *args: str) -> str:

@@ -7,44 +7,17 @@ from pathlib import Path
 
 import yaml
 
-from conftest import edit
+from conftest import ENGINE_SETTINGS_ARGOCD, ENGINE_SETTINGS_CONFIG_SYNC, edit
 from gitops import cli
-
-ARGOCD = """  project: mcs-fleet
-  syncOptions: {createNamespace: true}
-  application:
-    labels: {team: platform}
-    annotations: {notifications.argoproj.io/subscribe.on-sync-failed.slack: fleet}
-    ignoreDifferences:
-    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
-    revisionHistoryLimit: 5
-    managedNamespaceMetadata: {labels: {owner: fleet}}
-  appProject:
-    namespaceResourceBlacklist: [{group: '', kind: ResourceQuota}]
-    roles: [{name: ci, description: CI syncs, policies: ['p, proj:mcs-fleet:ci, applications, sync, mcs-fleet/*, allow']}]
-    syncWindows: [{kind: deny, schedule: '0 22 * * *', duration: 8h, applications: ['*'], manualSync: true}]
-    orphanedResources: {warn: true, ignore: [{kind: ConfigMap, name: kube-root-ca.crt}]}
-    sourceNamespaces: [argocd-apps]
-    destinationServiceAccounts: [{server: '*', namespace: '*', defaultServiceAccount: argocd-sync}]
-"""
-CONFIG_SYNC = """      auth: token
-      secretRef: git-creds
-      caCertSecretRef: git-ca
-      proxy: https://proxy.example.com:3128
-      period: 30s
-      override:
-        resources: [{containerName: reconciler, cpuRequest: 100m, memoryLimit: 512Mi}]
-        logLevels: [{containerName: git-sync, logLevel: 5}]
-"""
-
 
 def _load(root: Path, rel: str) -> dict:
     return yaml.safe_load((root / rel).read_text())
 
 
 def test_the_settings_render_and_pass_the_locked_crds(repo: Path, capsys) -> None:
-    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", ARGOCD)
-    edit(repo, "inventory.yaml", "      auth: none\n", CONFIG_SYNC)
+    edit(repo, "inventory.yaml", "      auth: none\n", ENGINE_SETTINGS_CONFIG_SYNC)
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", ENGINE_SETTINGS_ARGOCD)
+    edit(repo, "inventory.yaml", "    overlay: overlays/cluster-1\n", "    overlay: overlays/cluster-1\n    wave: 1\n")
     assert cli.main(["--root", str(repo), "render"]) == 0
     appset = _load(repo, "bootstrap/argocd/applicationset-cluster-folders.yaml")["spec"]["template"]
     assert appset["metadata"]["labels"] == {"team": "platform"}

@@ -9,28 +9,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import edit
+from conftest import cluster_entry, edit
 from gitops import cli
 
 GIT = ("git", "-c", "user.name=t", "-c", "user.email=t@example.com", "-c", "commit.gpgsign=false")
-MORE = """  - name: cluster-3
-    clusterset: fleet-prod
-    location: europe-west1
-    kubernetesVersion: "1.33"
-    mcs: gke
-    sync: argocd
-    overlay: overlays/cluster-2
-    wave: 2
-  - name: cluster-4
-    clusterset: fleet-prod
-    location: europe-west4
-    kubernetesVersion: "1.33"
-    mcs: gke
-    sync: argocd
-    overlay: overlays/cluster-2
-    wave: 3
-    labels: {env: prod}
-"""
+MORE = cluster_entry("cluster-3", "europe-west1", "    wave: 2\n") + cluster_entry(
+    "cluster-4", "europe-west4", "    wave: 3\n    labels: {env: prod}\n")
 
 
 def _git(root: Path, *args: str) -> str:
@@ -75,7 +59,7 @@ def test_three_waves_render_a_three_step_rolling_sync(repo: Path, capsys) -> Non
 def test_clusters_without_a_wave_sync_last(repo: Path) -> None:
     edit(repo, "inventory.yaml", "    overlay: overlays/cluster-1\n", "    overlay: overlays/cluster-1\n    wave: 1\n")
     with (repo / "inventory.yaml").open("a") as f:
-        f.write(MORE[:MORE.index("    wave: 2\n")])  # cluster-3, with no wave
+        f.write(cluster_entry("cluster-3", "europe-west1"))  # with no wave
     assert cli.main(["--root", str(repo), "render"]) == 0
     steps = _appset(repo)["spec"]["strategy"]["rollingSync"]["steps"]
     assert [s["matchExpressions"][0]["operator"] for s in steps] == ["In", "NotIn"]

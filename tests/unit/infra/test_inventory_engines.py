@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import copy_sources, edit
+from conftest import ENGINE_SETTINGS_ARGOCD, ENGINE_SETTINGS_CONFIG_SYNC, copy_sources, edit
 from gitops import cli
 from gitops.infra import inventoryfile
 from gitops.model.errors import InputError
@@ -86,25 +86,9 @@ def test_a_bad_setting_is_an_error_at_its_line(template: Path, old: str, new: st
 
 
 def test_every_setting_is_read(template: Path) -> None:
-    edit(template, "inventory.yaml", ARGOCD, ARGOCD + """  syncOptions: {createNamespace: true}
-  maxUpdate: {1: 25%}
-  application:
-    labels: {team: platform}
-    annotations: {notifications.argoproj.io/subscribe.on-sync-failed.slack: fleet}
-    ignoreDifferences:
-    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
-    revisionHistoryLimit: 5
-    managedNamespaceMetadata: {labels: {owner: fleet}}
-  appProject:
-    namespaceResourceBlacklist: [{group: '', kind: ResourceQuota}]
-    roles: [{name: ci, policies: ['p, proj:mcs-fleet:ci, applications, sync, mcs-fleet/*, allow']}]
-    syncWindows: [{kind: deny, schedule: '0 22 * * *', duration: 8h, applications: ['*']}]
-    orphanedResources: {warn: true}
-""")
+    edit(template, "inventory.yaml", ARGOCD, ENGINE_SETTINGS_ARGOCD)
     edit(template, "inventory.yaml", CLUSTER_1, CLUSTER_1 + "    wave: 1\n    labels: {env: prod}\n")
-    edit(template, "inventory.yaml", CONFIG_SYNC, "      auth: token\n      secretRef: git-creds\n"
-         "      caCertSecretRef: git-ca\n      proxy: https://proxy.example.com:3128\n      period: 30s\n"
-         "      override:\n        resources: [{containerName: reconciler, memoryLimit: 512Mi}]\n")
+    edit(template, "inventory.yaml", CONFIG_SYNC, ENGINE_SETTINGS_CONFIG_SYNC)
     inv = inventoryfile.load(template)
     argo = inv.argocd
     assert argo is not None and argo.max_update == {1: "25%"}
@@ -114,7 +98,7 @@ def test_every_setting_is_read(template: Path) -> None:
     assert (c1.wave, c1.labels) == (1, {"env": "prod"})
     cs = c2.config_sync
     assert (cs.ca_cert_secret_ref, cs.proxy, cs.period) == ("git-ca", "https://proxy.example.com:3128", "30s")
-    assert cs.override.resources == ({"containerName": "reconciler", "memoryLimit": "512Mi"},)
+    assert cs.override.resources == ({"containerName": "reconciler", "cpuRequest": "100m", "memoryLimit": "512Mi"},)
 
 
 def test_the_command_line_reports_the_line(repo: Path, capsys) -> None:
