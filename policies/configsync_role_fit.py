@@ -4,8 +4,7 @@ cluster-wide and writing it where it lives, or the reconciler is refused.
 
 The reconciler watches every kind it applies across the cluster (a RootSync's remediator lists and watches at
 cluster scope), and writes with create, update, patch and delete. A roleRef to `cluster-admin` grants everything;
-one to a role bootstrap/ does not define cannot be judged here and is reported once. `nox -s e2e` asks the real
-RBAC authorizer the same question for every object.
+one to a role bootstrap/ does not define cannot be judged here and is reported once (a warning).
 """
 from __future__ import annotations
 
@@ -70,7 +69,7 @@ def check(objects: Objects) -> Iterator[Violation]:
         if unknown:
             yield Violation(rootsync, f"{cluster.name}: the RootSync's roleRefs name {', '.join(unknown)}, which "
                                       f"bootstrap/config-sync/{cluster.name}/ does not define; what its reconciler "
-                                      "may apply is not checked here (nox -s e2e cannot bind it either)",
+                                      "may apply is not checked",
                             ("spec", "override", "roleRefs"), severity=Severity.WARNING)
             continue
         seen: dict[tuple[str, str, str], str | None] = {}  # a folder repeats its kinds

@@ -94,3 +94,19 @@ def test_the_diff_lists_the_waves_in_order(repo: Path, capsys, revisions: str, f
     assert cli.main(["--root", str(repo), "diff", "--base", "main", "--format", "json"]) == 1
     waves = json.loads(capsys.readouterr().out)["waves"]
     assert [(w["wave"], w["changed"]) for w in waves] == [(1, []), (2, ["cluster-2", "cluster-3"]), (3, ["cluster-4"])]
+
+
+@pytest.mark.slow
+def test_e2e_applies_the_rolling_sync_and_the_roles(repo: Path, capsys) -> None:
+    """The 3-wave ApplicationSet and AppProject (in Argo CD's cluster) and cluster-2's RootSync and derived
+    ClusterRoles reach real API servers: dry-run, apply, and a second apply that changes nothing."""
+    _three_waves(repo, "  revisions: {2: wave-2}\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    code = cli.main(["--root", str(repo), "e2e", "--format", "json", "--clusters", "cluster-1,cluster-2"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.out + captured.err
+    assert json.loads(captured.out)["findings"] == []
+    # cluster-1: its folder and the two Argo CD objects; cluster-2: its 5 objects, the RootSync and 2 ClusterRoles.
+    assert "e2e: cluster-1: 9 objects, 0 finding(s)" in captured.err
+    assert "e2e: cluster-2: 8 objects, 0 finding(s)" in captured.err
