@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import edit
@@ -68,3 +69,21 @@ def test_roles_named_in_the_inventory(repo: Path, capsys) -> None:
     assert cli.main(["--root", str(repo), "validate"]) == 0
     out = capsys.readouterr().out
     assert "warning configsync-role-fit: cluster-2: the RootSync's roleRefs name ClusterRole fleet-reconciler" in out
+
+
+@pytest.mark.slow
+def test_e2e_asks_the_rbac_authorizer(repo: Path, capsys) -> None:
+    """e2e binds the RootSync's roleRefs to the reconciler's service account and asks the real authorizer: the
+    derived roles cover the folder; a role without Deployments is a server-forbidden finding at its line."""
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-2", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["findings"] == []
+    edit(repo, f"{BOOTSTRAP}/clusterrole-gitops-mcs-reconciler-namespaced.yaml", APPS_RULE, "")
+    assert cli.main(["--root", str(repo), "e2e", "--clusters", "cluster-2", "--format", "json"]) == 1
+    found = [f for f in json.loads(capsys.readouterr().out)["findings"] if f["rule"] == "server-forbidden"]
+    assert [f["message"] for f in found] == [
+        "Deployment istio-apps/sample-producer-v1 in cluster cluster-2 is synced by Config Sync, but the RBAC "
+        "authorizer denies its reconciler create, update, patch, delete apps/deployments in namespace istio-apps "
+        "(service account config-management-system/root-reconciler-gitops-mcs, bound by the RootSync's roleRefs)"]
+    assert (found[0]["location"]["path"], found[0]["location"]["line"]) == ("base/producer/deployment.yaml", 2)
