@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import ENGINE_SETTINGS_ARGOCD, ENGINE_SETTINGS_CONFIG_SYNC, edit
@@ -48,3 +49,16 @@ def test_a_namespaced_kind_the_project_refuses(repo: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "error argocd-project-fit: " in out
     assert "AppProject mcs-fleet does not permit the namespaced kind apps/Deployment" in out
+
+
+@pytest.mark.parametrize(("options", "policy"), [
+    ("{}", {"automated": {"prune": True, "selfHeal": True}}),
+    ("{prune: false}", {"automated": {"prune": False, "selfHeal": True}}),
+    ("{automated: false}", {}),
+], ids=["default", "no-prune", "manual"])
+def test_automated_sync_from_the_inventory(repo: Path, options: str, policy: dict) -> None:
+    edit(repo, "inventory.yaml", "  project: mcs-fleet\n", f"  project: mcs-fleet\n  syncOptions: {options}\n")
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    template = _load(repo, "bootstrap/argocd/applicationset-cluster-folders.yaml")["spec"]["template"]
+    assert template["spec"]["syncPolicy"] == policy
+    assert cli.main(["--root", str(repo), "validate"]) == 0

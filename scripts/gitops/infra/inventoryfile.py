@@ -26,7 +26,7 @@ _CLUSTER = ("name", "clusterset", "location", "kubernetesVersion", "mcs", "sync"
 _CONFIG_SYNC = ("rootSyncName", "auth", "secretRef", "gcpServiceAccountEmail", *inventoryengines.CONFIG_SYNC_FIELDS)
 _ARGOCD = ("cluster", "namespace", "project", "syncOptions", "clusterResources", "application", "appProject",
            "maxUpdate")
-_SYNC_OPTIONS = ("serverSideApply", "createNamespace", "retry")
+_SYNC_OPTIONS = ("serverSideApply", "createNamespace", "retry", "automated", "prune", "selfHeal")
 _RETRY = ("limit", "backoffDuration", "backoffFactor", "backoffMaxDuration")
 
 
@@ -102,8 +102,12 @@ def _sync_options(node: yaml.Node | None, file: str) -> SyncOptions:
         t = Fields(retry_node, file, _RETRY, "'argocd.syncOptions.retry'")
         retry = Retry(_typed(t, "limit", int, 5), t.string("backoffDuration", False, "5s", _DURATION),  # type: ignore[arg-type]
                       _typed(t, "backoffFactor", int, 2), t.string("backoffMaxDuration", False, "3m", _DURATION))  # type: ignore[arg-type]
+    automated = _typed(r, "automated", bool, True)
+    for key in ("prune", "selfHeal"):
+        if not automated and r.get(key, required=False) is not None:
+            raise r.fail(f"{key} is a setting of automated sync; automated is false", r.get(key))
     return SyncOptions(_typed(r, "serverSideApply", bool, False), _typed(r, "createNamespace", bool, False),  # type: ignore[arg-type]
-                       retry)
+                       retry, automated, _typed(r, "prune", bool, True), _typed(r, "selfHeal", bool, True))  # type: ignore[arg-type]
 
 
 def load(root: Path, file: str = INVENTORY_FILE) -> Inventory:

@@ -54,6 +54,9 @@ class SyncOptions:
     server_side_apply: bool = False
     create_namespace: bool = False
     retry: Retry | None = None
+    automated: bool = True  # syncPolicy.automated: sync on every change (false: a person syncs)
+    prune: bool = True  # automated.prune: delete what leaves the folder
+    self_heal: bool = True  # automated.selfHeal: undo changes made in the cluster
 
 
 @dataclass(frozen=True)

@@ -137,8 +137,10 @@ def _rolling_steps(inv: Inventory, synced: list[Cluster]) -> list[dict[str, Any]
 
 
 def _sync_policy(options: SyncOptions, namespace_metadata: Any = None) -> dict[str, Any]:
-    """The Applications' syncPolicy: automated, plus the inventory's sync options and retry."""
-    policy: dict[str, Any] = {"automated": {"prune": True, "selfHeal": True}}
+    """The Applications' syncPolicy: automated (prune and selfHeal) unless the inventory says otherwise, plus its
+    sync options and retry."""
+    policy: dict[str, Any] = {"automated": {"prune": options.prune, "selfHeal": options.self_heal}} \
+        if options.automated else {}
     flags = [f for f, on in (("ServerSideApply=true", options.server_side_apply),
                              ("CreateNamespace=true", options.create_namespace)) if on]
     if flags:

@@ -73,6 +73,8 @@ CASES = [
      "- {kind: Group", "expected one of: ClusterRole, Role"),
     ("override-container", CONFIG_SYNC, CONFIG_SYNC + "      override:\n        logLevels:\n"
      "        - {containerName: app, logLevel: 3}\n", "- {containerName", "expected one of: reconciler"),
+    ("prune-without-automated", ARGOCD, ARGOCD + "  syncOptions: {automated: false, prune: true}\n", "syncOptions",
+     "prune is a setting of automated sync; automated is false"),
     ("cookiefile-needs-secret", CONFIG_SYNC, "      auth: cookiefile\n", "rootSyncName", "needs 'secretRef'"),
 ]
 
