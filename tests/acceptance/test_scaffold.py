@@ -30,6 +30,7 @@ def _validate(root: Path, capsys) -> None:
     assert '"findings": []' in out
 
 
+@pytest.mark.slow
 def test_cluster_service_call_end_to_end(rendered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     root = rendered
     inventory_before = (root / "inventory.yaml").read_text()
