@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from gitops.model.rules import Policy
 
-from . import argocd_applications, argocd_project_fit, container_name, data_keys, duplicate_object, object_size
+from . import argocd_applications, argocd_project_fit, configsync_role_fit, container_name, data_keys
+from . import destructive_change, duplicate_object, object_size
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
                no_plain_secret, port_syntax, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
@@ -37,6 +38,8 @@ REGISTRY: tuple[Policy, ...] = (
     no_default_namespace.POLICY,
     argocd_applications.POLICY,
     argocd_project_fit.POLICY,
+    configsync_role_fit.POLICY,
+    destructive_change.POLICY,
     mcs_export_has_service.POLICY,
     mcs_export_api_version.POLICY,
     mcs_clusterset_url_resolves.POLICY,

@@ -4,9 +4,7 @@ The verdict is Argo CD's own (run/stages/argocd.py runs tools/argocd/plan: the A
 and IsDestinationPermitted in the order of the sync's permission validator, and ValidatePermissions for the
 Application's source and destination), with its own messages.
 
-Config Sync: the generated RootSync (run/bootstrap.py) sets no `spec.overrides.roleRefs`, so its root
-reconciler runs as cluster-admin and, in `unstructured` format, syncs any kind to any namespace; no
-RootSync setting restricts what clusters/<name>/ may hold, so this rule has nothing to check there.
+Config Sync's counterpart is configsync-role-fit (the roles its RootSync binds).
 """
 from __future__ import annotations
 
@@ -48,9 +46,8 @@ POLICY = Policy(
             "object of its folder (cluster-scoped whitelist, namespaced black- and whitelists, destination namespaces).",
     rationale="Argo CD checks each object against the Application's AppProject and refuses the whole sync when "
               "one is not permitted, while every object still validates; the verdict is Argo CD's code "
-              "(tools/argocd/plan), not an imitation. Config Sync's generated RootSync runs as cluster-admin and "
-              "restricts nothing.",
+              "(tools/argocd/plan), not an imitation (configsync-role-fit is Config Sync's counterpart).",
     fix="Remove the object, or widen the project on purpose in inventory.yaml (argocd.clusterResources: "
-        "[{group: <group>, kind: <Kind>}]) and run `nox -s render`.",
+        "[{group: <group>, kind: <Kind>}], argocd.appProject.namespaceResourceWhitelist) and run `nox -s render`.",
     check=check,
 )

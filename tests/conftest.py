@@ -86,6 +86,44 @@ def edit(root: Path, rel: str, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
+def cluster_entry(name: str, location: str, extra: str = "", sync: str = "argocd",
+                  overlay: str = "overlays/cluster-2") -> str:
+    """An inventory.yaml cluster entry (of clusterset fleet-prod, GKE, 1.33) to append under `clusters:`."""
+    return (f"  - name: {name}\n    clusterset: fleet-prod\n    location: {location}\n"
+            f"    kubernetesVersion: \"1.33\"\n    mcs: gke\n    sync: {sync}\n    overlay: {overlay}\n{extra}")
+
+
+# Every Argo CD and Config Sync setting the inventory takes (issue 23), to follow `  project: mcs-fleet` and
+# replace cluster-2's `      auth: none` in inventory.yaml.
+ENGINE_SETTINGS_ARGOCD = """  project: mcs-fleet
+  syncOptions: {createNamespace: true}
+  maxUpdate: {1: 25%}
+  application:
+    labels: {team: platform}
+    annotations: {notifications.argoproj.io/subscribe.on-sync-failed.slack: fleet}
+    ignoreDifferences:
+    - {group: apps, kind: Deployment, jsonPointers: [/spec/replicas]}
+    revisionHistoryLimit: 5
+    managedNamespaceMetadata: {labels: {owner: fleet}}
+  appProject:
+    namespaceResourceBlacklist: [{group: '', kind: ResourceQuota}]
+    roles: [{name: ci, description: CI syncs, policies: ['p, proj:mcs-fleet:ci, applications, sync, mcs-fleet/*, allow']}]
+    syncWindows: [{kind: deny, schedule: '0 22 * * *', duration: 8h, applications: ['*'], manualSync: true}]
+    orphanedResources: {warn: true, ignore: [{kind: ConfigMap, name: kube-root-ca.crt}]}
+    sourceNamespaces: [argocd-apps]
+    destinationServiceAccounts: [{server: '*', namespace: '*', defaultServiceAccount: argocd-sync}]
+"""
+ENGINE_SETTINGS_CONFIG_SYNC = """      auth: token
+      secretRef: git-creds
+      caCertSecretRef: git-ca
+      proxy: https://proxy.example.com:3128
+      period: 30s
+      override:
+        resources: [{containerName: reconciler, cpuRequest: 100m, memoryLimit: 512Mi}]
+        logLevels: [{containerName: git-sync, logLevel: 5}]
+"""
+
+
 def write(root: Path, rel: str, text: str) -> None:
     path = root / rel
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -334,7 +334,11 @@ def test_webhooks_registered_at_the_machines_loopback_receive_no_connection(repo
     machine's 127.0.0.1, and an APIService whose Service resolves there, are committed in a cluster folder.
     e2e reports each as not exercised at its line, applies the rest, and nothing connects to the listener:
     the objects are dry-run only (callouts.py) and the servers run in a namespace with only its own `lo`
-    (netns.py). A valid CRD and a local APIService applied twice are not drift (their status changes)."""
+    (netns.py). A valid CRD and a local APIService applied twice are not drift (their status changes).
+    The objects are placed in the folder by hand, past the roles render derives: the RootSync binds
+    cluster-admin here, so that only the call-outs are judged (server-forbidden is tested on its own)."""
+    edit(repo, "inventory.yaml", "      auth: none\n",
+         "      auth: none\n      roleRefs: [{kind: ClusterRole, name: cluster-admin}]\n")
     assert cli.main(["--root", str(repo), "render"]) == 0
     listener = _Listener()
     try:

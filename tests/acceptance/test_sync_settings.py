@@ -113,7 +113,7 @@ def test_bad_retry_exits_2(repo: Path, capsys) -> None:
 def test_schema_stage_checks_the_sync_settings(repo: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     """The sync settings reach the schema stage: a retry the Argo CD CRD rejects is a schema finding."""
     real = bootstrap._sync_policy
-    monkeypatch.setattr(bootstrap, "_sync_policy", lambda options: {**real(options), "retry": {"limit": "five"}})
+    monkeypatch.setattr(bootstrap, "_sync_policy", lambda options, *rest: {**real(options, *rest), "retry": {"limit": "five"}})
     edit(repo, "inventory.yaml", "  project: mcs-fleet\n", "  project: mcs-fleet\n" + SYNC_OPTIONS)
     assert cli.main(["--root", str(repo), "render"]) == 0
     capsys.readouterr()

@@ -21,8 +21,9 @@ def arguments(mrg: argparse.ArgumentParser) -> None:
 def run(root: Path, args: argparse.Namespace) -> int:
     conf = runs.config(root)
     output.check(args, root)
-    run_ = runs.make(root, conf, kustomize_cli=args.kustomize_cli)
+    base, note = runs.base(root, args.base)
+    run_ = runs.make(root, conf, against=base, kustomize_cli=args.kustomize_cli)
     result = pipeline.execute(run_, inputs.Partials(list(args.partials)), pipeline.merge_plan(runs.e2e_rule_ids()))
     return output.report(args, root, result.findings, pipeline.all_rules(conf.policies),
                          [c.name for c in result.inventory.clusters],
-                         runs.rule_changes(root, args.base, conf, result.findings))
+                         runs.rule_changes(root, base, note, conf, result.findings))

@@ -6,6 +6,7 @@ from typing import Any
 
 from gitops.e2e.rules import E2E_RULES
 from gitops.sync.rules import SYNC_RULES
+from gitops.infra import git
 from gitops.infra.progress import Progress
 from gitops.model.rules import Policy, Rule
 from gitops.run import pipeline, ruleconfig, rulediff
@@ -30,15 +31,23 @@ def e2e_rule_ids() -> frozenset[str]:
     return frozenset(r.id for r in (*E2E_RULES, *SYNC_RULES))
 
 
-def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, **given: Any) -> Run:
+def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, against: git.Base | None = None,
+         **given: Any) -> Run:
     """The command's Run: its options, with what policies/config.yaml decides (disabled rules, the waivers'
-    lifetime), the configured policies, and every rule a waiver may name."""
+    lifetime), the configured policies, every rule a waiver may name, and the base revision it compares with."""
     options = Options(disabled=tuple(p.id for p in conf.disabled), waiver_days=conf.waiver_days, **given)
     if progress is not None:
         options.progress = progress
-    return Run(root, options, conf.policies, listed=tuple(listed_rules(conf.policies)))
+    return Run(root, options, conf.policies, listed=tuple(listed_rules(conf.policies)), base=against)
 
 
-def rule_changes(root: Path, base: str | None, conf: ruleconfig.Config, findings: list[Finding]) -> RuleChanges:
-    """The rule changes since --base (or the merge base with main), with the reach of added waivers."""
-    return rulediff.against(root, base, conf, registry(root), findings)
+def base(root: Path, ref: str | None) -> tuple[git.Base | None, str]:
+    """The one base lookup of validate and merge (--base REF, else the merge base with main): the rule changes
+    and the destructive-change rule compare with it; without one, the reason."""
+    return git.base_of(root, ref, rulediff.WHAT)
+
+
+def rule_changes(root: Path, base: git.Base | None, note: str, conf: ruleconfig.Config,
+                 findings: list[Finding]) -> RuleChanges:
+    """The rule changes since the base, with the reach of added waivers (only `note` without a base)."""
+    return rulediff.against(root, base, note, conf, registry(root), findings)

@@ -49,10 +49,11 @@ def run(root: Path, args: argparse.Namespace) -> int:
         return EXIT_OK
     output.targets(args)  # a usage error before the run
     shown = args.progress if args.progress is not None else sys.stderr.isatty()
+    base, note = runs.base(root, args.base)
     with Progress(sys.stderr, enabled=shown) as progress:
-        run_ = runs.make(root, conf, progress, **given)
+        run_ = runs.make(root, conf, progress, base, **given)
         result = pipeline.execute(run_, inputs.default(run_), pipeline.validate_plan(runs.e2e_rule_ids()))
         progress.stage("report")
         return output.report(args, root, result.findings, pipeline.all_rules(conf.policies),
                              [c.name for c in result.inventory.clusters],
-                             runs.rule_changes(root, args.base, conf, result.findings))
+                             runs.rule_changes(root, base, note, conf, result.findings))

@@ -26,11 +26,13 @@ import yaml
 from gitops.infra import git, yamlsrc
 from gitops.model import calls as resolver
 from gitops.model import mcs, pods, textsafe
+from gitops.model.baseline import Baseline
 from gitops.model.calls import Usage
+from gitops.model.engines import wave_text
 from gitops.model.errors import InputError
 from gitops.model.findings import Finding, ObjectRef, path_text
 from gitops.model.inventory import Inventory
-from gitops.model.names import object_text
+from gitops.model.names import GENERATED_HASH, GENERATED_KINDS, object_text
 from gitops.model.objects import Objects
 from gitops.model.resources import Resource
 from gitops.model.rulechanges import RuleChanges
@@ -45,10 +47,9 @@ BROKEN, UNCHANGED = "broken", "unchanged"
 UNEXPORTED = "unexported"  # a Service node whose ServiceExport went away while the Service stayed
 # Rules whose finding on the field that holds a URL means the call does not work: the graph's only verdict.
 CALL_RULES = ("mcs-",)
-# kustomize's name hash: 10 characters of this alphabet (hex with vowel-like digits replaced).
-_HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
+_HASH = GENERATED_HASH  # kustomize's name hash (model/names.py)
 HASH_PLACEHOLDER = "{hash}"
-_GENERATED_KINDS = ("ConfigMap", "Secret")
+_GENERATED_KINDS = GENERATED_KINDS
 Normaliser = Callable[[str], str]
 
 
@@ -138,16 +139,14 @@ def normaliser(names: dict[str, str]) -> Normaliser:
     return lambda text: pattern.sub(lambda m: names[m.group(1)], text)
 
 
-def _owner(path: str, text: str, inv: Inventory, known: dict[str, str],
-           documents: Documents) -> tuple[str, str, str, str]:
+def _owner(path: str, text: str, inv: Inventory, documents: Documents) -> tuple[str, str, str, str]:
     """(cluster, kind, namespace, name) of a committed file: from the object it holds, else from its path
-    (a hand edit may leave a file that is no object at all). `known`: bootstrap files' clusters."""
+    (a hand edit may leave a file that is no object at all)."""
     parts = path.split("/")
     if parts[0] == bootstrap.CLUSTERS_DIR and len(parts) > 2:
         cluster = parts[1]
     else:
-        cluster = known.get(path) or (parts[2] if parts[1:2] == ["config-sync"] and len(parts) > 3 else
-                                      inv.argocd.cluster if inv.argocd is not None else bootstrap.BOOTSTRAP_DIR)
+        cluster = bootstrap.owner(inv, path) or bootstrap.BOOTSTRAP_DIR
     kind, _, name = parts[-1].removesuffix(".yaml").partition("-")
     namespace = parts[2] if parts[0] == bootstrap.CLUSTERS_DIR and len(parts) > 3 and parts[2] != "_cluster" else ""
     header, _, doc = text.partition("\n") if text.startswith("#") else ("", "", text)
@@ -167,8 +166,8 @@ def _owner(path: str, text: str, inv: Inventory, known: dict[str, str],
 
 def committed_files(inv: Inventory, committed: dict[str, str]) -> dict[str, RenderedFile]:
     """Every committed file of clusters/ and bootstrap/, keyed by its path with generated hashes normalised."""
-    documents, known = Documents(), {p: r.cluster for p, r in bootstrap.objects(inv).items()}
-    owners = {path: _owner(path, text, inv, known, documents) for path, text in committed.items()}
+    documents = Documents()
+    owners = {path: _owner(path, text, inv, documents) for path, text in committed.items()}
     norm = normaliser({name: f"{m['base']}-{HASH_PLACEHOLDER}" for _, kind, _, name in owners.values()
                        if kind in _GENERATED_KINDS and (m := _HASH.match(name))})
     out = {}
@@ -334,6 +333,21 @@ class Findings:
 
 
 @dataclass
+class Wave:
+    """One rollout wave of the diff: its clusters that receive a change and those that do not, and the revision
+    its Config Sync clusters follow when the inventory gives the wave its own (`repository.revisions`)."""
+
+    wave: int | None
+    changed: list[str]
+    unchanged: list[str]
+    revision: str | None = None  # None: the repository's revision, which a merge reaches at once
+
+    @property
+    def title(self) -> str:
+        return wave_text(self.wave)
+
+
+@dataclass
 class Diff:
     base_ref: str
     base_commit: str
@@ -343,6 +357,7 @@ class Diff:
     stale_base: list[Finding] = field(default_factory=list)  # the base's committed folders vs its sources
     stale_head: list[Finding] = field(default_factory=list)  # the working tree's, likewise
     rule_changes: RuleChanges | None = None
+    waves: list[Wave] = field(default_factory=list)  # the rollout order, when the inventory has waves
 
     @property
     def introduced(self) -> list[Finding]:
@@ -488,6 +503,24 @@ def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
     return Graph(nodes, edges, clustersets)
 
 
+def rollout(inv: Inventory, baseline: Baseline | None, clusters: list[ClusterDiff]) -> list[Wave]:
+    """The clusters by wave, in rollout order (a removed cluster in its base wave), when any cluster has a wave;
+    bootstrap/ changes stay with the cluster that applies them."""
+    waves: dict[int | None, Wave] = {}
+    for c in clusters:
+        known = next((k for k in inv.clusters if k.name == c.cluster), None)
+        base = baseline.cluster(c.cluster) if baseline is not None else None
+        wave = known.wave if known is not None else base.wave if base is not None else None
+        if known is None and base is None:
+            continue  # not a cluster (bootstrap/ files no cluster applies)
+        own = inv.repository.revisions.get(wave) if wave is not None else None
+        row = waves.setdefault(wave, Wave(wave, [], [], own if own != inv.repository.revision else None))
+        (row.changed if c.changes else row.unchanged).append(c.cluster)
+    if all(w is None for w in waves):
+        return []
+    return [waves[w] for w in sorted(waves, key=lambda w: (w is None, w or 0))]
+
+
 def compare(base: Snapshot, head: Snapshot, base_ref: str = "", base_commit: str = "") -> Diff:
     clusters = list(dict.fromkeys(head.clusters + base.clusters))
     return Diff(base_ref, base_commit, compare_files(clusters, base.files, head.files),
@@ -505,7 +538,9 @@ def run(head_run: Run, config: ruleconfig.Config, ref: str | None, e2e_rules: It
         base_run = Run(base_root, replace(head_run.options, waiver_days=None), head_run.policies,
                        head_run.settings, head_run.listed)
         base = snapshot(base_run, e2e_rules)
+    head_run.base = git.Base(name, commit)  # what the head's destructive-change rule compares with: this base
     head = snapshot(head_run, e2e_rules)
     d = compare(base, head, name, commit)
     d.rule_changes = rulediff.compare(root, name, commit, config, head_run.registry(), head.findings)
+    d.waves = rollout(head_run.inventory, head_run.baseline, d.clusters)
     return d

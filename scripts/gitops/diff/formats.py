@@ -18,7 +18,7 @@ from gitops.infra import fsio
 from gitops.model import textsafe
 from gitops.model.errors import UsageError
 from gitops.model.findings import Finding
-from gitops.report._common import cluster_list, group, plural, where as where_text
+from gitops.report._common import SHOWN_CLUSTERS, cluster_list, group, plural, where as where_text
 from gitops.report.markdown import cell, code, rule_changes
 from gitops.report.json import finding_dict
 from gitops.diff import DEFAULT_MAX_CHARS
@@ -100,6 +100,9 @@ def text(d: Diff, color: bool = False) -> str:
         out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {textsafe.name(ch.title)}  "
                                                 f"{textsafe.name(ch.path)}")
                 for ch in c.changes]
+    if d.waves and d.changed:
+        out.append(paint(_BOLD, f"rollout: {first_wave(d)}"))
+        out += [f"  {line}" for line in _wave_lines(d)]
     out.append(paint(_BOLD, f"findings: {d.findings.title()}"))
     names = [c.cluster for c in d.clusters]
     for sign, found, says in (("+", d.introduced, ""),
@@ -119,6 +122,34 @@ def text(d: Diff, color: bool = False) -> str:
     return textsafe.log_lines("\n".join(out) + "\n")
 
 
+def first_wave(d: Diff) -> str:
+    """Which wave the change reaches first on merge: the first changed one that follows the repository's revision
+    (a wave with a revision of its own gets it when it is promoted there)."""
+    waves = plural(len(d.waves), "wave")
+    changed = [w for w in d.waves if w.changed]
+    if not changed:
+        return f"{waves}; this change reaches none of them"
+    first = next((w for w in changed if not w.revision), None)
+    if first is None:
+        return f"{waves}; on merge this change reaches none of them: each changed wave follows its own revision"
+    return f"{waves}; this change reaches {first.title} first"
+
+
+def _wave_lines(d: Diff) -> list[str]:
+    """"wave 2: 3 of 4 clusters change (cluster-2, cluster-3, cluster-5 and ...)", in rollout order."""
+    out = []
+    for w in d.waves:
+        size = len(w.changed) + len(w.unchanged)
+        shown = ", ".join(w.changed[:SHOWN_CLUSTERS]) + (f" and {len(w.changed) - SHOWN_CLUSTERS} more"
+                                                         if len(w.changed) > SHOWN_CLUSTERS else "")
+        what = f"{len(w.changed)} of {plural(size, 'cluster')} change ({shown})" if w.changed else \
+            f"no change in its {plural(size, 'cluster')}"
+        follows = f"; it follows revision {w.revision}: the change reaches it when promoted there" \
+            if w.revision and w.changed else ""
+        out.append(f"{w.title}: {what}{follows}")
+    return out
+
+
 # --- json --------------------------------------------------------------------------------------------
 
 def _node_id(n: Node) -> str:
@@ -136,6 +167,8 @@ def as_json(d: Diff) -> str:
             "objects": [{"change": ch.change, "path": ch.path, "kind": ch.kind, "namespace": ch.namespace,
                          "name": ch.name, "diff": ch.diff} for ch in c.changes],
         } for c in d.clusters],
+        **({"waves": [{"wave": w.wave, "changed": w.changed, "unchanged": w.unchanged, "revision": w.revision}
+                      for w in d.waves]} if d.waves else {}),
         "ruleChanges": d.rule_changes.as_dict() if d.rule_changes is not None else None,
         "stale": {"base": [finding_dict(f) for f in d.stale_base], "head": [finding_dict(f) for f in d.stale_head]},
         "findings": {"introduced": [finding_dict(f) for f in d.introduced],
@@ -217,6 +250,8 @@ def _summary_blocks(d: Diff) -> Iterator[Block]:
     for note, found in _stale(d):
         yield Block(f"\n> :warning: {cell(note)}\n\n", tuple(f"- {code(line)}" for line in _stale_lines(found)))
     yield Block(f"\n{_verdict(d)}\n\n{table}", rows)
+    if d.waves and d.changed:
+        yield Block(f"\n#### Rollout: {cell(first_wave(d))}\n\n", tuple(f"- {cell(line)}" for line in _wave_lines(d)))
     same: dict[tuple, list[ClusterDiff]] = {}
     for c in d.clusters:
         if c.changes:

@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import yaml
 
-from gitops.e2e import callouts, controlplane, netns, rules, servermsg
+from gitops.e2e import callouts, controlplane, netns, reconciler, rules, servermsg
 from gitops.infra import crds, git, inventoryfile, owned, proc, schemas, tools
 from gitops.infra.kustomizations import Closures
 from gitops.model.errors import GitopsError, InputError, ToolError, UsageError
@@ -47,7 +47,7 @@ from gitops.run.context import Options, Run
 from gitops.run.inputs import Built
 from gitops.run.sourcemap import SourceMap
 
-REJECTS, IMMUTABLE, WARNING, DRIFT, PRUNED, NOT_EXERCISED = rules.E2E_RULES
+REJECTS, IMMUTABLE, WARNING, DRIFT, PRUNED, NOT_EXERCISED, FORBIDDEN = rules.E2E_RULES
 
 FIELD_MANAGER = "gitops-e2e"
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -257,6 +257,16 @@ class Server:
         res = self._resource(api_version, kind)
         self.client.patch(res, body=patch, name=name, namespace=namespace if res.namespaced else None,
                           content_type="application/merge-patch+json", serialize=False)
+    def resource_of(self, api_version: str, kind: str) -> tuple[str, bool] | None:
+        """(resource name, namespaced) of a kind the server serves, None otherwise."""
+        res = self._resource(api_version, kind)
+        return None if res is None else (str(res.name), bool(res.namespaced))
+
+    def allowed(self, review: dict[str, Any]) -> bool:
+        """The RBAC authorizer's answer to a SubjectAccessReview."""
+        res = self._resource("authorization.k8s.io/v1", "SubjectAccessReview")
+        answer = self.client.create(res, body=review, serialize=False)
+        return bool((json.loads(answer.data or b"{}").get("status") or {}).get("allowed"))
 
     def wait_established(self, names: list[str], timeout: float) -> list[str]:
         """CRD names that did not become Established in time."""
@@ -328,6 +338,10 @@ class Checker:
     def not_exercised(self, res: Resource, call: callouts.CallOut) -> None:
         self._add(NOT_EXERCISED, res, f"{res.ref} in cluster {self.cluster} is not exercised: {call.reason}; e2e never "
                   "lets its throwaway API server call out", call.path)
+
+    def forbidden(self, res: Resource, denied: str) -> None:
+        self._add(FORBIDDEN, res, f"{res.ref} in cluster {self.cluster} is synced by Config Sync, but the RBAC "
+                  f"authorizer denies its reconciler {denied}", ("kind",))
 
     def pruned(self, res: Resource) -> None:
         message = (f"{res.ref} is in the base revision but not in this change: pruned by the sync engine from "
@@ -493,9 +507,23 @@ def check_cluster(job: Job, api: controlplane.ApiServer, workdir: Path, crd_bodi
             changed = _difference(stored, again)
             if changed is not None:
                 checker.drifted(items[i], _version(stored), _version(again), changed)
+        _authorised(server, checker, job)
         return checker.findings, crd_seconds
     finally:
         server.close()
+
+
+def _authorised(server: Server, checker: Checker, job: Job) -> None:
+    """A Config Sync cluster's reconciler, with only the roles its RootSync binds, may apply the folder."""
+    if job.cluster.sync != "config-sync":
+        return
+    rootsync = next((r for r in job.objects if r.kind == "RootSync" and r.name == job.cluster.config_sync.root_sync_name
+                     and (r.origin or "").startswith(bootstrap.BOOTSTRAP_DIR + "/")), None)
+    if rootsync is None:
+        return
+    folder = [r for r in job.objects if not (r.origin or "").startswith(bootstrap.BOOTSTRAP_DIR + "/")]
+    for res, denied in reconciler.refusals(server, rootsync, folder):
+        checker.forbidden(res, denied)
 
 
 # --- the run -----------------------------------------------------------------------------------------
@@ -575,7 +603,7 @@ class ControlPlanes:
         if not clusters:
             return [], Result(inv, [], [], [], time.monotonic() - started, build_seconds, 0.0, 1)
         names = [c.name for c in clusters]
-        applied = inputs.committed(root, inv, names, render.expected_files(inv, built))
+        applied = inputs.committed(root, inv, names, render.expected_files(inv, built, run.scopes))
         locks = control_plane_locks(root, clusters)
         build_start = time.monotonic()
         binaries = ensure_binaries(root, sorted(locks), log)

@@ -42,12 +42,20 @@ SERVER_NOT_EXERCISED = Rule(
     "(server-side request forgery from CI); it runs with no network but its own loopback, where no webhook "
     "server runs. The dry run still checks the object's own fields.",
     "Nothing to fix here: test the webhook or aggregated API together with its server.")
+SERVER_FORBIDDEN = Rule(
+    "server-forbidden", Severity.ERROR,
+    "Config Sync's reconciler, bound only to the roles its RootSync names (override.roleRefs), may read every kind "
+    "of its folder cluster-wide and write it where it lives, as the real RBAC authorizer answers.",
+    "A RootSync with roleRefs runs with exactly those roles: an object outside them fails the sync although it "
+    "validates everywhere else.",
+    "Run `nox -s render` (the derived roles follow the folder) and apply bootstrap/config-sync/<name>/, or widen "
+    "the roles the inventory names (configSync.roleRefs).")
 E2E_RULES: tuple[Rule, ...] = (SERVER_REJECTS, SERVER_IMMUTABLE, SERVER_WARNING, SERVER_DRIFT, SERVER_PRUNED,
-                               SERVER_NOT_EXERCISED)
+                               SERVER_NOT_EXERCISED, SERVER_FORBIDDEN)
 
 
 def checked(upgrade: bool) -> list[Rule]:
     """The rules a run actually checks (a report must not list the upgrade rules as passed without --base)."""
     if upgrade:
         return [SERVER_REJECTS, SERVER_IMMUTABLE, SERVER_WARNING, SERVER_PRUNED, SERVER_NOT_EXERCISED]
-    return [SERVER_REJECTS, SERVER_WARNING, SERVER_DRIFT, SERVER_NOT_EXERCISED]
+    return [SERVER_REJECTS, SERVER_WARNING, SERVER_DRIFT, SERVER_NOT_EXERCISED, SERVER_FORBIDDEN]

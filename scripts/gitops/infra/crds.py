@@ -24,7 +24,7 @@ from gitops.model.errors import InputError, ToolError
 LOCK_FILE = "crds.lock.yaml"
 _SHA256 = re.compile(r"^[0-9a-fA-F]{64}$")
 MAX_CRD_BYTES = 64 * 1024 * 1024
-CONVERTER_VERSION = "2"  # bump when the conversion changes, to rebuild cached schemas
+CONVERTER_VERSION = "3"  # bump when the conversion changes, to rebuild cached schemas
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
@@ -164,6 +164,7 @@ def _schemas(docs: list[dict[str, Any]], source: str) -> dict[str, dict[str, Any
 
 
 SCOPES_FILE = "scopes.json"  # {"<group>/<Kind>": "Cluster" | "Namespaced"} of every locked CRD
+PLURALS_FILE = "plurals.json"  # {"<group>/<Kind>": spec.names.plural} of every locked CRD: RBAC's resource names
 
 
 def crd_scopes(docs: list[dict[str, Any]]) -> dict[str, str]:
@@ -175,9 +176,19 @@ def crd_scopes(docs: list[dict[str, Any]]) -> dict[str, str]:
     return out
 
 
+def crd_plurals(docs: list[dict[str, Any]]) -> dict[str, str]:
+    """{"<group>/<Kind>": spec.names.plural} of the CRDs of one file."""
+    return {f"{d['spec']['group']}/{d['spec']['names']['kind']}": str(d["spec"]["names"]["plural"]) for d in docs}
+
+
 def scopes(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
     """The scope of every locked CRD's kind, read from the materialized schema folder (made once, cached)."""
     return json.loads((materialize(root, cache, mirror) / SCOPES_FILE).read_text())
+
+
+def plurals(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
+    """The resource name (plural) of every locked CRD's kind, from the same folder."""
+    return json.loads((materialize(root, cache, mirror) / PLURALS_FILE).read_text())
 
 
 def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
@@ -190,11 +201,14 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
     def convert_all() -> dict[str, str]:
         files: dict[str, str] = {}
         kinds: dict[str, str] = {}
+        names: dict[str, str] = {}
         for crd in lock.crds:
             docs = _documents(fetch(crd, root, cache, mirror))
             kinds.update(crd_scopes(docs))
+            names.update(crd_plurals(docs))
             files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in _schemas(docs, crd.name).items()}
         files[SCOPES_FILE] = json.dumps(kinds, sort_keys=True)
+        files[PLURALS_FILE] = json.dumps(names, sort_keys=True)
         return files
 
     return cachefs.sealed(cache, cache / "schemas" / f"crds-{key}", convert_all)

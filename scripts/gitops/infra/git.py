@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
 from gitops.infra import proc
-from gitops.model.errors import UsageError
+from gitops.model.errors import ToolError, UsageError
 
 if TYPE_CHECKING:
     from subprocess import CompletedProcess
@@ -73,6 +73,38 @@ def archive(root: Path, commit: str, sink: Path, max_bytes: int) -> None:
 
 def in_repository(root: Path) -> bool:
     return value(root, "rev-parse", "--show-toplevel") is not None
+
+
+@dataclass(frozen=True)
+class Base:
+    """The revision a change is compared with: as shown ("main", "merge-base(HEAD, main)") and its commit."""
+
+    label: str
+    commit: str
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.commit[:12]})"
+
+
+def base_of(root: Path, ref: str | None, what: str) -> tuple[Base | None, str]:
+    """(the base, "") for --base REF (a UsageError when REF is unknown), else the merge base of HEAD with main;
+    (None, why there is none) when there is no git, no repository or no merge base. `what` names what the base
+    is for, in that reason: validate's rule changes and destructive changes look it up once, here."""
+    try:
+        in_repo = in_repository(root)
+    except ToolError as exc:  # git is not installed: a REF given cannot be read, the default is left out
+        if ref is not None:
+            raise
+        return None, f"{exc}, so there is no base revision to compare {what} with"
+    if not in_repo:
+        return None, f"not a git repository, so there is no base revision to compare {what} with"
+    if ref is not None:
+        return Base(ref, verified(root, ref, "--base")), ""
+    found = merge_base(root)
+    if found is None:
+        return None, (f"no merge base of HEAD with {' or '.join(MAIN_BRANCHES)}; pass --base REF (in CI, the pull "
+                      "request's base branch)")
+    return Base(*found), ""
 
 
 def merge_base(root: Path) -> tuple[str, str] | None:

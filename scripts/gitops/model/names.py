@@ -20,11 +20,25 @@ LABEL_CHARS = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1123 label: namespaces, containers, ports
 DNS_1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]{0,61}[a-z0-9])?$")  # DNS-1035 label: Services (a letter first)
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")  # most objects
+# A label's key (an optional DNS-subdomain prefix and '/', then a name of at most 63) and value (at most 63).
+LABEL_KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
+                       r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
+LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 _KIND = re.compile(r"^[A-Za-z][A-Za-z0-9]*$")
 _LABEL_KINDS = {"Namespace"}
 _SERVICE_KINDS = {"Service"}
 _PATH_SEGMENT_KINDS = {"Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding"}
 MAX_FILE_NAME = 255  # bytes, the usual file-system limit for one path component
+CLUSTER_SCOPED_FOLDER = "_cluster"  # where render writes a cluster's cluster-scoped objects
+# kustomize's name hash of a generated ConfigMap or Secret: 10 characters of this alphabet (hex with vowel-like
+# digits replaced), after a '-'.
+GENERATED_HASH = re.compile(r"^(?P<base>.+)-[2456789bcdfghkmt]{10}$")
+GENERATED_KINDS = ("ConfigMap", "Secret")
+
+
+def rendered_file(kind: str, namespace: str, name: str) -> str:
+    """An object's file within its cluster's folder, as render writes it: <namespace or _cluster>/<kind>-<name>.yaml."""
+    return f"{namespace or CLUSTER_SCOPED_FOLDER}/{kind.lower()}-{name}.yaml"
 
 
 def object_text(kind: str, namespace: str, name: str) -> str:

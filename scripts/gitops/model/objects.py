@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, TypeVar
 
 from gitops.model.argocd import Verdict
+from gitops.model.baseline import Baseline
 from gitops.model.inventory import Cluster, Inventory
 from gitops.model.kinds import Scopes
 from gitops.model.resources import Resource
@@ -28,6 +29,10 @@ class Objects:
     # What Argo CD's own code says of the ApplicationSet and AppProject the run renders into bootstrap/ (the run's
     # Argo CD stage); None: no cluster syncs with Argo CD, or nothing was asked (a policy then says so).
     argocd: Verdict | None = None
+    # The base revision's clusters, for the rules that judge what a change does (None: no base to compare with).
+    baseline: Baseline | None = None
+    # The committed bootstrap/config-sync/<name>/ objects of each Config Sync cluster: what its operator applies.
+    bootstrap: dict[str, list[Resource]] = field(default_factory=dict)
     _by_kind: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
     _of_kind: dict[str, list[Resource]] = field(default_factory=dict, repr=False)
     _by_ns: dict[tuple[str, str], list[Resource]] = field(default_factory=dict, repr=False)
@@ -82,9 +87,11 @@ class Objects:
         return self._derived[factory]  # type: ignore[no-any-return,unused-ignore]
 
     def without(self, skipped: list[Resource]) -> Objects:
-        """The same objects less `skipped` (by identity), with the same scopes and Argo CD verdict."""
+        """The same objects less `skipped` (by identity), with the same scopes, Argo CD verdict, base and
+        bootstrap."""
         return Objects(self.inventory, {c: [r for r in items if not any(r is s for s in skipped)]
-                                        for c, items in self.resources.items()}, self.scopes, self.argocd)
+                                        for c, items in self.resources.items()}, self.scopes, self.argocd,
+                       self.baseline, self.bootstrap)
 
     def get(self, cluster: str, kind: str, namespace: str, name: str) -> Resource | None:
         return self._by_key.get((cluster, kind, namespace, name))

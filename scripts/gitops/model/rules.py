@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable
 
-from gitops.model.findings import Severity
+from gitops.model.findings import Severity, SourceLocation
 from gitops.model.resources import Resource
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ class Violation:
     cluster: str | None = None  # defaults to the resource's cluster
     severity: Severity | None = None  # defaults to the policy's severity
     related: tuple[Also, ...] = ()
+    # Where to report it when no object is at fault (e.g. an inventory line); else the object's, or the cluster's.
+    location: SourceLocation | None = None
 
 
 @dataclass(frozen=True)

@@ -18,19 +18,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
-from gitops.infra import crds, owned, schemas, tools
+from gitops.infra import crds, git, owned, schemas, tools
 from gitops.infra import progress as progress_mod
 from gitops.infra import inventoryfile
 from gitops.infra.kustomizations import Closures
 from gitops.infra.progress import Progress
 from gitops.infra.settings import Settings, current
 from gitops.model.argocd import Verdict
+from gitops.model.baseline import Baseline
 from gitops.model.errors import GitopsError, UsageError
 from gitops.model.inventory import Inventory
 from gitops.model.kinds import Scopes
 from gitops.model.objects import Objects
 from gitops.model.resources import Resource
 from gitops.model.rules import Policy, Rule
+from gitops.run import baseline as base_revision
+from gitops.run import bootstrap, inputs
 from gitops.run import cache as vcache
 from gitops.run.sourcemap import SourceMap
 from gitops.run.stages import argocd as argocd_stage
@@ -79,11 +82,12 @@ class Run:
     """One run over the repository at `root`; see the module docstring for what it holds."""
 
     def __init__(self, root: Path, options: Options | None = None, policies: tuple[Policy, ...] = (),
-                 settings: Settings | None = None, listed: tuple[Rule, ...] = ()) -> None:
+                 settings: Settings | None = None, listed: tuple[Rule, ...] = (), base: git.Base | None = None) -> None:
         self.root = root
         self.options = options or Options()
         self.policies = policies  # the configured policies this run runs
         self.listed = listed  # every rule some command reports: what a waiver may name
+        self.base = base  # the revision the change is compared with (validate's --base, diff's base), if any
         self.settings = settings or current()
         self.timer = Timer(self.options.progress)
 
@@ -122,8 +126,10 @@ class Run:
     @cached_property
     def scopes(self) -> Scopes:
         """Kind scopes: the built-ins, and the locked CRDs' scopes, read once on first need through the run's
-        one CRD lookup (--crd-mirror, GITOPS_CRD_MIRROR or the lock's mirror)."""
-        return Scopes(self._crd_scopes)
+        one CRD lookup (--crd-mirror, GITOPS_CRD_MIRROR or the lock's mirror); and the CRDs' plurals, which the
+        Config Sync roles name (a run that must name them and cannot read the CRDs stops there)."""
+        return Scopes(self._crd_scopes,
+                      lambda: crds.plurals(self.root, self.cache_dir, self.options.crd_mirror))
 
     def _crd_scopes(self) -> Mapping[str, str]:
         try:
@@ -131,12 +137,19 @@ class Run:
         except GitopsError:
             return {}  # the schema stage reports why the CRDs cannot be read
 
+    @cached_property
+    def baseline(self) -> Baseline | None:
+        """The base revision's clusters (read from git once, on first need), None without a base."""
+        return None if self.base is None else base_revision.load(self.root, self.base)
+
     def objects(self, resources: dict[str, list[Resource]],
                 argocd: Callable[[], Verdict | None] | None = None) -> Objects:
-        """The index every policy reads, with this run's kind scopes and Argo CD's verdict: the one the pipeline's
-        Argo CD stage started (`argocd` waits for it), else evaluated now."""
+        """The index every policy reads, with this run's kind scopes, Argo CD's verdict (the one the pipeline's
+        Argo CD stage started: `argocd` waits for it; else evaluated now), the base revision and the committed
+        Config Sync bootstrap objects."""
         verdict = argocd() if argocd is not None else argocd_stage.evaluate(self, resources)
-        return Objects(self.inventory, resources, self.scopes, verdict)
+        inv = self.inventory
+        return Objects(inv, resources, self.scopes, verdict, self.baseline, inputs.committed_bootstrap(self.root, inv))
 
     def source_map(self, resources: dict[str, list[Resource]] | None = None) -> SourceMap:
         """Source lines for findings: from each overlay's kustomization tree where that is unambiguous, else from

@@ -223,17 +223,6 @@ def default(run: Run) -> Input:
 
 # --- the committed folders: what the sync engines apply ----------------------------------------------------
 
-def _owner(inv: Inventory, rel: str) -> str | None:
-    """The cluster whose sync engine applies bootstrap file `rel`: Argo CD's host cluster for bootstrap/argocd/,
-    the named cluster for bootstrap/config-sync/<cluster>/."""
-    parts = rel.split("/")
-    if len(parts) >= 3 and parts[1] == "argocd" and inv.argocd is not None:
-        return inv.argocd.cluster
-    if len(parts) >= 4 and parts[1] == "config-sync":
-        return parts[2]
-    return None
-
-
 def _files(root: Path, top: str, required: bool) -> list[str]:
     """Repository paths of the files a sync engine reads under `top` (recursively, links not followed);
     InputError when `top` is a link, or is missing and `required`."""
@@ -258,6 +247,30 @@ def _files(root: Path, top: str, required: bool) -> list[str]:
     return out
 
 
+def committed_bootstrap(root: Path, inv: Inventory) -> dict[str, list[Resource]]:
+    """The committed bootstrap/config-sync/<name>/ objects of each Config Sync cluster: what its operator applies.
+    A file or folder that cannot be read is left out (the stale check reports it)."""
+    documents = Documents()
+    out: dict[str, list[Resource]] = {}
+    for c in inv.clusters:
+        if c.sync != "config-sync":
+            continue
+        items = out.setdefault(c.name, [])
+        try:
+            rels = _files(root, bootstrap.config_sync_dir(c.name).rstrip("/"), False)
+        except InputError:
+            continue
+        for rel in rels:
+            try:
+                _, res = read_committed(root, rel, c.name, documents)
+            except InputError:
+                continue
+            if res is not None:
+                res.origin = rel
+                items.append(res)
+    return out
+
+
 def committed(root: Path, inv: Inventory, clusters: list[str], expected: dict[str, str] | None,
               required: bool = True) -> dict[str, list[Resource]]:
     """{cluster: objects} that the sync engines apply to each of `clusters`: the committed clusters/<name>/ files,
@@ -265,10 +278,9 @@ def committed(root: Path, inv: Inventory, clusters: list[str], expected: dict[st
     file differs from it (a hand edit, a stale folder) is placed at its own file's lines, not the overlay's."""
     documents = Documents()
     out: dict[str, list[Resource]] = {c: [] for c in clusters}
-    owners = {path: r.cluster for path, r in bootstrap.objects(inv).items()}
     files = [(rel, c) for c in clusters for rel in _files(root, f"{bootstrap.CLUSTERS_DIR}/{c}", required)]
-    files += [(rel, owner) for rel in _files(root, bootstrap.BOOTSTRAP_DIR, False)
-              if (owner := owners.get(rel) or _owner(inv, rel)) in out]
+    files += [(rel, str(bootstrap.owner(inv, rel))) for rel in _files(root, bootstrap.BOOTSTRAP_DIR, False)
+              if bootstrap.owner(inv, rel) in out]
     for rel, cluster in files:
         text, res = read_committed(root, rel, cluster, documents)
         if res is None:

@@ -137,9 +137,10 @@ def execute(run: Run, source: Input, plan: Plan) -> Result:
             no_problems: Callable[[], list[schema.SchemaProblem]] = list
             bootstrap_problems = no_problems
             if plan.schema and plan.schema_bootstrap:
-                # The bootstrap objects come from the inventory alone: kubeconform checks them while the overlays
-                # build. Their CRD schemas (Argo CD's ApplicationSet above all) are most of its work at 50 clusters.
-                bootstrap_problems = _schema_started(run, stack, _by_cluster(bootstrap.objects(inv).values()))
+                # Argo CD's bootstrap objects come from the inventory alone: kubeconform checks them while the
+                # overlays build. Their CRD schemas (the ApplicationSet above all) are most of its work at 50 clusters.
+                # A Config Sync cluster's (its RootSync and roles) follow from its objects: checked with them.
+                bootstrap_problems = _schema_started(run, stack, _by_cluster(bootstrap.argocd_objects(inv).values()))
             # Argo CD's plan program starts now and waits for its request: its start-up overlaps the build.
             evaluation = argocd.start(run, stack) if plan.policies == "all" else None
             loaded = source.load(run)
@@ -147,8 +148,15 @@ def execute(run: Run, source: Input, plan: Plan) -> Result:
             findings, server = _check(run, plan, stack, loaded, bootstrap_problems, loaded_waivers, evaluation)
         changed: list[str] = []
         if plan.write and not findings:
-            changed = render.write(run.root, render.expected_files(inv, loaded.resources))
+            changed = render.write(run.root, render.expected_files(inv, loaded.resources, run.scopes))
     return Result(inv, loaded.resources, findings, timer.timings, loaded.rebuilt_or_all(), changed, server)
+
+
+def _config_sync_objects(run: Run, cluster: str, items: list[Resource]) -> list[Resource]:
+    """A Config Sync cluster's bootstrap objects (its RootSync and the roles its objects need)."""
+    c = run.inventory.cluster(cluster)
+    return list(bootstrap.config_sync_objects(run.inventory, c, items, run.scopes).values()) \
+        if c.sync == "config-sync" else []
 
 
 def _schema_started(run: Run, stack: ExitStack,
@@ -173,7 +181,8 @@ def _check(run: Run, plan: Plan, stack: ExitStack, loaded: Loaded,
     cluster_problems: Callable[[], list[schema.SchemaProblem]] = list
     if plan.schema:
         with timer.stage("schema"):
-            cluster_problems = _schema_started(run, stack, {c: list(items) for c, items in mine.items()})
+            cluster_problems = _schema_started(run, stack, {c: list(items) + _config_sync_objects(run, c, items)
+                                                            for c, items in mine.items()})
     if plan.names == "refuse":
         bad = names.findings(resources, sources)
         if bad:
@@ -185,7 +194,7 @@ def _check(run: Run, plan: Plan, stack: ExitStack, loaded: Loaded,
         if plan.names == "report":
             findings += names.findings(mine, sources)
         if plan.stale and o.check_stale:
-            found = stale.findings(run.root, run.inventory, mine, rebuilt)
+            found = stale.findings(run.root, run.inventory, mine, rebuilt, run.scopes)
             findings += found if plan.stale_shared else [f for f in found if f.cluster in resources]
     if plan.policies != "off":
         with timer.stage("argocd"):

@@ -18,6 +18,7 @@ from gitops.model import names
 from gitops.model.errors import InputError
 from gitops.model.findings import ObjectRef, SourceLocation
 from gitops.model.inventory import Inventory
+from gitops.model.kinds import Scopes
 from gitops.model.resources import Resource
 
 HEADER = "# Rendered by `nox -s render` from {source}. Edit that, not this file.\n"
@@ -30,15 +31,15 @@ def object_path(res: Resource) -> str:
     Names come from the repository, so the path is checked to stay inside clusters/<cluster>/;
     `names.problems` reports a bad name as a finding first, and `expected_files` skips such objects.
     """
-    folder = res.namespace or "_cluster"
-    rel = f"{folder}/{res.kind.lower()}-{res.name}.yaml"
+    rel = names.rendered_file(res.kind, res.namespace, res.name)
     if rel.count("/") != 1 or ".." in rel.split("/") or "\0" in rel:
         raise InputError(f"cluster {res.cluster}: {res.ref} would be written outside clusters/{res.cluster}/")
     return f"{bootstrap.CLUSTERS_DIR}/{res.cluster}/{rel}"
 
 
-def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict[str, str]:
-    """{repository path: file text} of everything `render` writes.
+def expected_files(inv: Inventory, resources: dict[str, list[Resource]], kinds: Scopes | None = None) -> dict[str, str]:
+    """{repository path: file text} of everything `render` writes for the clusters in `resources` (and Argo CD's
+    objects); `kinds` names the resources of the Config Sync roles (the run's, with the locked CRDs' plurals).
 
     Two objects with the same kind, namespace and name in one cluster are a finding (duplicate-object),
     not bad input: the first one is kept here so validate and diff can report it at both sources' lines,
@@ -58,8 +59,10 @@ def expected_files(inv: Inventory, resources: dict[str, list[Resource]]) -> dict
                                  f"written to {path}; rename one of them", cluster.overlay)
             owners[path] = res.ref
             files[path] = HEADER.format(source=cluster.overlay) + yaml_text(res)
-    for path, res in bootstrap.objects(inv).items():
-        files[path] = HEADER.format(source="inventory.yaml") + dump(res.body)
+    for path, res in bootstrap.objects(inv, resources, kinds or Scopes()).items():
+        derived = res.kind == "ClusterRole"  # a Config Sync cluster's roles follow from its objects too
+        source = f"inventory.yaml and {inv.cluster(res.cluster).overlay}" if derived else "inventory.yaml"
+        files[path] = HEADER.format(source=source) + dump(res.body)
     return files
 
 

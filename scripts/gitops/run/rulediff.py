@@ -17,7 +17,7 @@ from typing import Callable, TypeVar
 from gitops.infra import crds, git, schemas, yamlsrc
 from gitops.run import ruleconfig
 from gitops.run.stages import waivers
-from gitops.model.errors import InputError, ToolError
+from gitops.model.errors import InputError
 from gitops.model.findings import Finding, Severity, SourceLocation
 from gitops.model.rules import Policy, value_text
 from gitops.model.rulechanges import (CRD_LOCK, PARAMETER, POLICY_CODE, RULE_OFF, RULE_ON, SCHEMA_FILE, SEVERITY, TOOLING_CODE, UNREADABLE, WAIVER_ADDED, WAIVER_CHANGED, WAIVER_LIFETIME, WAIVER_REMOVED, RuleChange, RuleChanges)
@@ -34,25 +34,16 @@ _RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTICE: 2}
 T = TypeVar("T")
 
 
-def against(root: Path, ref: str | None, config: ruleconfig.Config, registry: tuple[Policy, ...],
+WHAT = "the rules and the clusters"  # what a base revision is looked up for (git.base_of)
+
+
+def against(root: Path, base: git.Base | None, note: str, config: ruleconfig.Config, registry: tuple[Policy, ...],
             findings: list[Finding]) -> RuleChanges:
-    """The rule changes of the working tree since REF (a UsageError when REF is unknown), or since the merge
-    base with main; a RuleChanges with only a note when there is no git repository or no merge base."""
-    try:
-        in_repository = git.in_repository(root)
-    except ToolError as exc:  # git is not installed: a REF given cannot be read, the default is left out
-        if ref is not None:
-            raise
-        return RuleChanges(note=f"{exc}, so there is no base revision to compare the rules with")
-    if not in_repository:
-        return RuleChanges(note="not a git repository, so there is no base revision to compare the rules with")
-    if ref is not None:
-        return compare(root, ref, git.verified(root, ref, "--base"), config, registry, findings)
-    found = git.merge_base(root)
-    if found is None:
-        return RuleChanges(note=f"no merge base of HEAD with {' or '.join(git.MAIN_BRANCHES)}; pass --base REF "
-                                "(in CI, the pull request's base branch)")
-    return compare(root, *found, config, registry, findings)
+    """The rule changes of the working tree since `base` (git.base_of's, looked up once per command); a
+    RuleChanges with only `note` when there is none."""
+    if base is None:
+        return RuleChanges(note=note)
+    return compare(root, base.label, base.commit, config, registry, findings)
 
 
 def compare(root: Path, label: str, commit: str, config: ruleconfig.Config, registry: tuple[Policy, ...],

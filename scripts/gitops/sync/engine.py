@@ -34,6 +34,7 @@ import yaml
 
 from gitops.e2e import apply, controlplane, netns, servermsg
 from gitops.infra import git, proc, tools
+from gitops.model.engines import IN_CLUSTER
 from gitops.model import argocd
 from gitops.model.errors import GitopsError, ToolError, UsageError
 from gitops.model.findings import Finding, SourceLocation, path_text
@@ -234,7 +235,10 @@ class ArgoSync:
         # a missing folder is not bad input here: Argo CD then generates no Application (sync-applications)
         applied = inputs.committed(root, inv, names, render.expected_files(inv, built), required=False)
         locks = apply.control_plane_locks(root, clusters)
-        host_minor = sorted(locks)[-1]
+        # Argo CD runs in the cluster `argocd.cluster` names and reaches it as in-cluster: when that cluster is
+        # selected, the host kube-apiserver is that cluster (its minor; no Secret registers it), as in production.
+        own = inv.argocd.cluster if inv.argocd.cluster in names else None
+        host_minor = inv.cluster(own).kubernetes_version if own is not None else sorted(locks)[-1]
         binaries = apply.ensure_binaries(root, sorted(locks), log)
         argocd_binary = tools.ensure_built(tools.ARGOCD, root, log)
         redis_binary = tools.ensure_own(tools.MINIREDIS, root)
@@ -262,7 +266,8 @@ class ArgoSync:
             starting = {name: controlplane.start_apiserver(
                 binaries[minor][0], etcd.url, f"/sync/{i}-{name}", work / f"apiserver-{i}", sa_key, group)
                 for i, (name, minor) in enumerate([("(argocd)", host_minor)]
-                                                  + [(c.name, c.kubernetes_version) for c in clusters])}
+                                                  + [(c.name, c.kubernetes_version) for c in clusters
+                                                     if c.name != own])}
             # git daemon and miniredis boot while the apiservers do
             git_port, redis_port = controlplane.free_port(), controlplane.free_port()
             daemon_log, redis_log = work / "git-daemon.log", work / "miniredis.log"
@@ -274,6 +279,9 @@ class ArgoSync:
             apis = {name: s.ready(min(controlplane.START_TIMEOUT, max(1.0, clock.end - time.monotonic())))
                     for name, s in starting.items()}
             host_api = apis.pop("(argocd)")
+            if own is not None:
+                apis[own] = host_api
+            servers = {n: IN_CLUSTER if n == own else a.host for n, a in apis.items()}
             summary.start_seconds = time.monotonic() - self.started
             host = apply.Server(host_api, work / "apiserver-0")
             stack.callback(host.close)
@@ -296,7 +304,8 @@ class ArgoSync:
                                                    {"server.secretkey": secrets.token_hex(16)}), dry_run=False),
                        "argocd-secret")
             for name, api in apis.items():
-                self._must(host.apply(cluster_secret(name, namespace, api), dry_run=False), f"cluster {name}")
+                if name != own:
+                    self._must(host.apply(cluster_secret(name, namespace, api), dry_run=False), f"cluster {name}")
             for future in pending:
                 future.result()
             clock.wait("git daemon", lambda: _listening(git_port), 60, _exited(daemon, "git daemon", daemon_log))
@@ -310,11 +319,11 @@ class ArgoSync:
             log(f"sync: Argo CD {tools.ARGOCD.version} up in {booted - self.started:.1f} s, serving "
                 f"{served[:12]} (HEAD {head[:12]}{'' if served == head else ' + working tree clusters/'})")
             sources = context.source_map(root, inv, run.kustomize, built)
-            apps = self._applications(host, appset, namespace, clusters, apis, inv, clock, findings, sources)
+            apps = self._applications(host, appset, namespace, clusters, servers, inv, clock, findings, sources)
             jobs = []
             for c in clusters:
                 app = next((a for a in apps if a.get("spec", {}).get("source", {}).get("path") == argocd.folder(c.name)
-                            and status.application(a, {n: s.host for n, s in apis.items()}).cluster == c.name), None)
+                            and status.application(a, servers).cluster == c.name), None)
                 if app is not None:
                     jobs.append((c, app))
             locators = {c.name: Locator(c.name, applied[c.name], context.source_map(root, inv, run.kustomize, built))
@@ -394,7 +403,7 @@ class ArgoSync:
                    .read_bytes(), 120, _exited(appsets, COMPONENTS[2], logs[COMPONENTS[2]]))
 
     def _applications(self, host: apply.Server, appset: Resource, namespace: str, clusters: list[Cluster],
-                      apis: dict[str, controlplane.ApiServer], inv: Inventory, clock: Clock,
+                      servers: dict[str, str], inv: Inventory, clock: Clock,
                       findings: list[Finding], sources: SourceMap) -> list[dict[str, Any]]:
         """The Applications the applicationset-controller generates, compared with the inventory (sync-applications,
         at the ApplicationSet or the cluster's inventory entry)."""
@@ -403,7 +412,6 @@ class ArgoSync:
             host.get("argoproj.io/v1alpha1", "ApplicationSet", name, namespace) or {}) and
             host.get("argoproj.io/v1alpha1", "ApplicationSet", name, namespace))
         apps = host.list_objects("argoproj.io/v1alpha1", "Application", namespace)
-        servers = {n: a.host for n, a in apis.items()}
         model = [status.application(a, servers) for a in apps]
         rule = rules.SYNC_APPLICATIONS
         for found in argocd.mismatches(inv, model, status.generation_error(live), [c.name for c in clusters]):

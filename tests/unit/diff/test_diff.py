@@ -113,8 +113,11 @@ def test_producer_change_reaches_only_cluster_2(history) -> None:
 
 def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
     d = _diff(history, "c2", "c3")
-    assert _changes(d) == {"cluster-1": [], "cluster-2": [("removed", "ServiceExport istio-apps/sample-producer")]}
-    removed = d.clusters[1].changes[0]
+    # The export goes, and with it serviceexports from the roles Config Sync's reconciler runs with (issue 23).
+    assert _changes(d) == {"cluster-1": [], "cluster-2": [
+        ("changed", "ClusterRole gitops-mcs-reconciler-namespaced"), ("changed", "ClusterRole gitops-mcs-reconciler"),
+        ("removed", "ServiceExport istio-apps/sample-producer")]}
+    removed = d.clusters[1].changes[-1]
     assert removed.diff.startswith("--- a/clusters/cluster-2/istio-apps/serviceexport-sample-producer.yaml\n"
                                    "+++ /dev/null\n")
     assert "-kind: ServiceExport\n" in removed.diff
@@ -140,7 +143,7 @@ def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
 def test_markdown_has_summary_findings_and_mermaid_graph(history) -> None:
     [part] = diffreport.markdown(_diff(history, "c0", "c3"))
     assert part.startswith("<!-- gitops-diff part 1 -->\n_GitOps diff, part 1/1_\n")
-    assert "| cluster-2 | 0 | 1 | 2 |" in part
+    assert "| cluster-2 | 0 | 1 | 4 |" in part  # 2 objects and the 2 derived Config Sync roles changed
     assert "- removed: `ServiceExport istio-apps/sample-producer`" in part
     assert "### Findings: 1 introduced, 0 fixed" in part
     chart = part.split("```mermaid\n", 1)[1].split("```", 1)[0]
@@ -191,7 +194,7 @@ def test_json_lists_objects_findings_and_edges(history) -> None:
     doc = json.loads(diffreport.as_json(_diff(history, "c2", "c3")))
     assert doc["changed"] is True
     assert doc["clusters"][1]["removed"] == 1
-    assert doc["clusters"][1]["objects"][0]["kind"] == "ServiceExport"
+    assert [o["kind"] for o in doc["clusters"][1]["objects"]] == ["ClusterRole", "ClusterRole", "ServiceExport"]
     assert doc["findings"]["introduced"][0]["rule"] == "mcs-clusterset-url-resolves"
     assert doc["graph"]["edges"] == [{"from": "cluster-1/Deployment/istio-apps/sample-caller-v1",
                                       "to": "cluster-2/Service/istio-apps/sample-producer", "url": URL,

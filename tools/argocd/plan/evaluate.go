@@ -223,6 +223,7 @@ func judge(ctx context.Context, app *v1alpha1.Application, seen map[string]bool,
 		TargetRevision: src.TargetRevision, Path: src.Path,
 		Destination: Destination{Name: app.Spec.Destination.Name, Server: app.Spec.Destination.Server,
 			Namespace: app.Spec.Destination.Namespace},
+		Labels: app.Labels, Annotations: app.Annotations, Finalizers: app.Finalizers,
 	}
 	if app.Spec.SyncPolicy != nil {
 		out.SyncOptions = append([]string(nil), app.Spec.SyncPolicy.SyncOptions...)

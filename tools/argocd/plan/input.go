@@ -80,6 +80,11 @@ type Application struct {
 	Conditions []string `json:"conditions,omitempty"`
 	// SyncOptions as generated (ServerSideApply=true and others).
 	SyncOptions []string `json:"syncOptions,omitempty"`
+	// Labels, Annotations and Finalizers as generated: the labels a RollingSync step selects on, and whether
+	// deleting the Application deletes what it synced (the resources finalizer).
+	Labels      map[string]string `json:"labels,omitempty"`
+	Annotations map[string]string `json:"annotations,omitempty"`
+	Finalizers  []string          `json:"finalizers,omitempty"`
 }
 
 // Destination as generated.

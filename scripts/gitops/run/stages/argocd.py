@@ -23,6 +23,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, Callable
 
 from gitops.infra import proc, tools
+from gitops.model.engines import IN_CLUSTER
 from gitops.model import argocd
 from gitops.model.errors import GitopsError, InputError
 from gitops.model.inventory import Inventory
@@ -57,7 +58,7 @@ def _no_go(root: Any) -> str:
 def bootstrap_pair(inv: Inventory) -> tuple[Resource, Resource]:
     """The ApplicationSet and AppProject the inventory renders, placed at their bootstrap/ files."""
     found: dict[str, Resource] = {}
-    for path, res in bootstrap.objects(inv).items():
+    for path, res in bootstrap.argocd_objects(inv).items():
         if res.kind in ("ApplicationSet", "AppProject"):
             found[res.kind] = Resource(res.cluster, res.body, origin=path)
     return found["ApplicationSet"], found["AppProject"]
@@ -85,7 +86,11 @@ def request(inv: Inventory, resources: dict[str, list[Resource]], scopes: Scopes
     objects = {path: [{"group": r.group, "kind": r.kind, "namespace": r.namespace, "name": r.name,
                        "namespaced": not scopes.cluster_scoped(r.group, r.kind)} for r in items]
                for path, items in listed.items()}
-    clusters = [{"name": name, "server": UNKNOWN_SERVER.format(name=name)} for name in argocd.argocd_clusters(inv)]
+    # Argo CD's own cluster is reached as in-cluster (its server); its Secret carries the inventory's name, the
+    # rename docs/repository.md describes. The others are registered by name at an address never contacted.
+    own = inv.argocd.cluster if inv.argocd is not None else None
+    clusters = [{"name": name, "server": IN_CLUSTER if name == own else UNKNOWN_SERVER.format(name=name)}
+                for name in argocd.argocd_clusters(inv)]
     return {"applicationSet": appset.body, "appProjects": [project.body], "clusters": clusters,
             "repository": {"url": inv.repository.url, "directories": _folders(inv, resources)},
             "objects": objects}, listed

@@ -16,7 +16,9 @@ from gitops.run.sourcemap import SourceMap
 def to_finding(policy: Policy, v: Violation, objects: Objects, sources: SourceMap) -> Finding:
     location: SourceLocation | None = None
     cluster = v.cluster or (v.resource.cluster if v.resource else None)
-    if v.resource is not None:
+    if v.location is not None:
+        location = v.location
+    elif v.resource is not None:
         location = sources.locate(v.resource, v.path)
     elif cluster is not None:
         # A finding about the cluster itself (e.g. its inventory entry) points at the inventory.

@@ -6,6 +6,7 @@ from typing import Iterable
 
 from gitops.model.findings import Finding, Severity, SourceLocation
 from gitops.model.inventory import Inventory
+from gitops.model.kinds import Scopes
 from gitops.model.resources import Resource
 from gitops.model.rules import Rule
 from gitops.run import bootstrap, render
@@ -20,14 +21,18 @@ SYNCED = ("the sync engines apply the committed clusters/ and bootstrap/, so the
 
 
 def findings(root: Path, inv: Inventory, resources: dict[str, list[Resource]],
-             clusters: Iterable[str] | None) -> list[Finding]:
+             clusters: Iterable[str] | None, kinds: Scopes | None = None) -> list[Finding]:
     """rendered-up-to-date findings: bootstrap/ and the folders of `clusters` (None: all of clusters/), and
-    always the folders under clusters/ that no cluster of the inventory renders."""
-    expected = render.expected_files(inv, resources)
+    always the folders under clusters/ that no cluster of the inventory renders. A Config Sync cluster's
+    bootstrap/config-sync/<name>/ follows from its objects, so it is compared only for the clusters in
+    `resources` (a shard holds some of them)."""
+    expected = render.expected_files(inv, resources, kinds)
+    unknown = tuple(bootstrap.config_sync_dir(c.name) for c in inv.clusters
+                    if c.sync == "config-sync" and c.name not in resources)
     if clusters is not None:
         clusters = [*clusters, *render.foreign_folders(root, inv)]
     return [Finding(STALE.id, STALE.severity, message, cluster, None, None, STALE.fix, loc)
-            for _, cluster, loc, message in stale(root, expected, clusters)]
+            for path, cluster, loc, message in stale(root, expected, clusters) if not path.startswith(unknown)]
 
 
 def stale(root: Path, files: dict[str, str],
