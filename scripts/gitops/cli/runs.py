@@ -1,4 +1,5 @@
-"""What every command does before its run: the rules as policies/config.yaml configures them, and the Run."""
+"""What every command does before and after its run: the rules as policies/config.yaml configures them, the Run, and
+what the working tree changed since its base (rules and lines)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +8,10 @@ from typing import Any
 from gitops.e2e.rules import E2E_RULES
 from gitops.infra.progress import Progress
 from gitops.model.rules import Policy, Rule
-from gitops.run import pipeline, ruleconfig, rulediff
+from gitops.run import change, pipeline, ruleconfig, rulediff
 from gitops.run.context import Options, Run, registry
 from gitops.model.findings import Finding
+from gitops.model.causes import Change
 from gitops.model.rulechanges import RuleChanges
 
 
@@ -37,6 +39,9 @@ def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, 
     return Run(root, options, conf.policies, listed=tuple(listed_rules(conf.policies)))
 
 
-def rule_changes(root: Path, base: str | None, conf: ruleconfig.Config, findings: list[Finding]) -> RuleChanges:
-    """The rule changes since --base (or the merge base with main), with the reach of added waivers."""
-    return rulediff.against(root, base, conf, registry(root), findings)
+def compared(root: Path, ref: str | None, conf: ruleconfig.Config,
+             findings: list[Finding]) -> tuple[RuleChanges, Change]:
+    """The rule changes since --base (or the merge base with main), with the reach of added waivers, and the lines
+    the working tree changed since that same base (the causes every report leads with)."""
+    b = change.base(root, ref)
+    return rulediff.against(root, b, conf, registry(root), findings), change.since(root, b)

@@ -2,9 +2,9 @@
 code, crds.lock.yaml and schemas/ against a base revision, as rulechanges.RuleChanges.
 
 The base's files are read from git (`ls-tree`, then `cat-file` of the three that are parsed; code and
-schema files compare by blob id), never checked out. validate and merge compare with `--base REF`,
-by default the merge base of HEAD with main (then origin/main), as diff does; diff uses its own base.
-Without a base the reports say why, rather than showing "no rule changes".
+schema files compare by blob id), never checked out. validate and merge compare with the base of
+run/change.py (`--base REF`, by default the merge base of HEAD with main, then origin/main); diff uses its
+own base. Without a base the reports say why, rather than showing "no rule changes".
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from gitops.infra import crds, git, schemas, yamlsrc
-from gitops.run import ruleconfig
+from gitops.run import change, ruleconfig
 from gitops.run.stages import waivers
 from gitops.model.errors import InputError, ToolError
 from gitops.model.findings import Finding, Severity, SourceLocation
@@ -34,25 +34,13 @@ _RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.NOTICE: 2}
 T = TypeVar("T")
 
 
-def against(root: Path, ref: str | None, config: ruleconfig.Config, registry: tuple[Policy, ...],
+def against(root: Path, b: change.Base, config: ruleconfig.Config, registry: tuple[Policy, ...],
             findings: list[Finding]) -> RuleChanges:
-    """The rule changes of the working tree since REF (a UsageError when REF is unknown), or since the merge
-    base with main; a RuleChanges with only a note when there is no git repository or no merge base."""
-    try:
-        in_repository = git.in_repository(root)
-    except ToolError as exc:  # git is not installed: a REF given cannot be read, the default is left out
-        if ref is not None:
-            raise
-        return RuleChanges(note=f"{exc}, so there is no base revision to compare the rules with")
-    if not in_repository:
-        return RuleChanges(note="not a git repository, so there is no base revision to compare the rules with")
-    if ref is not None:
-        return compare(root, ref, git.verified(root, ref, "--base"), config, registry, findings)
-    found = git.merge_base(root)
-    if found is None:
-        return RuleChanges(note=f"no merge base of HEAD with {' or '.join(git.MAIN_BRANCHES)}; pass --base REF "
-                                "(in CI, the pull request's base branch)")
-    return compare(root, *found, config, registry, findings)
+    """The rule changes of the working tree since the base `b` (run/change.py), or a RuleChanges with only a note
+    saying why there is no base."""
+    if not b.commit:
+        return RuleChanges(note=b.note)
+    return compare(root, b.label, b.commit, config, registry, findings)
 
 
 def compare(root: Path, label: str, commit: str, config: ruleconfig.Config, registry: tuple[Policy, ...],
