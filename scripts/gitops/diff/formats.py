@@ -22,10 +22,10 @@ from gitops.diff.compare import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNE
 from gitops.infra import fsio
 from gitops.model import textsafe
 from gitops.model.errors import UsageError
-from gitops.model.causes import Cause, heading
+from gitops.model.causes import Cause, cluster_order, heading
 from gitops.model.findings import Finding
 from gitops.report._common import cluster_list, group, in_cluster_order, plural, where as where_text
-from gitops.report.markdown import cause_item, cell, code, details, html_code, rule_changes
+from gitops.report.markdown import cause_list, cell, code, details, html_code, rule_changes
 from gitops.report.json import finding_dict
 from gitops.diff import DEFAULT_MAX_CHARS
 
@@ -117,8 +117,11 @@ def call_rows(g: Graph) -> list[CallRow]:
         if e.status != UNCHANGED:
             rows.setdefault((_SEVERITY[e.status], e.call, e.status), []).append(e)
     out = []
-    for (_, _, status), edges in sorted(rows.items(), key=lambda kv: (kv[0][0], min(e.caller for e in kv[1]),
-                                                                      kv[0][1])):
+    def order(kv: tuple[tuple, list[Edge]]) -> tuple:  # broken first, then cluster-2 before cluster-10
+        first = min(e.caller for e in kv[1])
+        return kv[0][0], cluster_order(first.cluster), first, kv[0][1]
+
+    for (_, _, status), edges in sorted(rows.items(), key=order):
         e = edges[0]
         targets = sorted({t.target.cluster for t in edges if t.target.cluster})
         target = title("Service", e.target.namespace, e.target.name) + (
@@ -294,7 +297,6 @@ def _verdict(d: Diff) -> str:
     return f"{n} of {plural(total, 'cluster')} {verb} changes." if total > 1 else f"{plural(n, 'cluster')} {verb} changes."
 
 
-CAUSES_SHOWN = 5  # causes listed at the top of the comment; the rest are counted (the findings list has them all)
 OBJECTS_SHOWN = 3  # objects named in a row of the summary table; the folded list below has them all
 FOLDED_LINES = 10  # a list longer than this is folded into <details>
 
@@ -311,9 +313,7 @@ def _title(d: Diff, causes: list[Cause]) -> str:
 
 def _summary_blocks(d: Diff) -> Iterator[Block]:
     causes, _ = _causes(d)
-    items = [cause_item(c) for c in causes[:CAUSES_SHOWN]]
-    if len(causes) > CAUSES_SHOWN:
-        items.append(f"- and {plural(len(causes) - CAUSES_SHOWN, 'more changed line')}: see the findings below")
+    items = cause_list(causes)
     # The title and the causes first: the changed line is named within the comment's first five lines.
     yield Block(_title(d, causes) + "\n", tuple(items))
     yield Block(f"\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change.\n")

@@ -113,7 +113,7 @@ class Cause:
         return sum(f.rule in CALL_RULES for f in self.findings)
 
     def clusters(self) -> list[str]:
-        return sorted({f.cluster for f in self.findings if f.cluster}, key=_cluster_order)
+        return sorted({f.cluster for f in self.findings if f.cluster}, key=cluster_order)
 
     def others(self) -> list[tuple[str, Severity, int]]:
         """(rule, severity, how many) of the findings that are not broken calls, most severe first."""
@@ -138,18 +138,14 @@ class Cause:
                 "effect": self.effect(), "findings": len(self.findings), "calls": self.calls,
                 "clusters": self.clusters()}
 
-    def sentence(self) -> str:
-        """"base/orders/service.yaml:13 — port 8080 → 9090 breaks 67 calls ..., in 46 clusters" (plain text)."""
-        return f"{textsafe.name(f'{self.line.path}:{self.line.line}')} — {self.line.what()} {self.effect()}"
-
 
 def _and(items: list[str]) -> str:
     return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _cluster_order(name: str) -> tuple:
+def cluster_order(name: str) -> tuple:
     """cluster-2 before cluster-10: the numbers in a name compared as numbers."""
-    return tuple(int(p) if p.isdigit() else p for p in re.split(r"(\d+)", name))
+    return tuple(int(p) if i % 2 else p for i, p in enumerate(re.split(r"(\d+)", name)))  # odd places: the digits
 
 
 def attribute(findings: Iterable[Finding], change: Change | None) -> tuple[list[Cause], list[Finding]]:

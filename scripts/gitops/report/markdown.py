@@ -111,18 +111,26 @@ def cause_rows(cause: Cause, clusters: Sequence[str], link_base: str = "") -> st
     return table + "\n".join(rows) + (f"\n\n**How to fix**\n\n{fixes}" if fixes else "")
 
 
+CAUSES_SHOWN = 5  # causes listed under a report's title; the rest are counted (the folded findings have them all)
+
+
+def cause_list(causes: list[Cause]) -> list[str]:
+    """The causes as list items under a title (at most CAUSES_SHOWN, then how many more): the changed line is named
+    within the first five lines of a comment or job summary."""
+    items = [cause_item(c) for c in causes[:CAUSES_SHOWN]]
+    if len(causes) > CAUSES_SHOWN:
+        items.append(f"- and {plural(len(causes) - CAUSES_SHOWN, 'more changed line')}: see the findings below")
+    return items
+
+
 def causes_section(causes: list[Cause], change: Change, counting: int, clusters: Sequence[str],
                    link_base: str = "") -> str:
-    """The causes in the change: one line each, the findings of each folded under it."""
-    head = f"#### Causes in this change (since {code(change.base)})"
+    """The findings of each cause in the change, folded (the causes themselves are listed under the title)."""
+    head = f"#### Findings by cause in this change (since {code(change.base)})"
     if not causes:
         return f"{head}\n\nNo finding is on, or points at, a line this change made."
-    items = []
-    for cause in causes:
-        n = len(cause.findings)
-        folded = details(f"{plural(n, 'finding')} caused by {html_code(f'{cause.line.path}:{cause.line.line}')}",
-                         cause_rows(cause, clusters, link_base))
-        items.append(f"{cause_item(cause)}\n\n{folded}")
+    items = [details(f"{plural(len(c.findings), 'finding')} caused by {html_code(f'{c.line.path}:{c.line.line}')} "
+                     f"({cell(c.line.what())})", cause_rows(c, clusters, link_base)) for c in causes]
     explained = sum(len(c.findings) for c in causes)
     note = "" if explained == counting else f"\n\n{counting - explained} other findings are below."
     return f"{head}\n\n" + "\n\n".join(items) + note
@@ -133,11 +141,11 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     title = summary_text(summarize(findings))
     if len(groups) < len(findings):
         title += f" ({len(groups)} {'entry' if len(groups) == 1 else 'entries'})"
-    parts = [f"### GitOps validation: {title}"]
-    if ctx.rule_changes is not None:
-        parts.append(rule_changes(ctx.rule_changes))
     causes, rest = attribute(findings, ctx.change)
     counting = sum(f.counts for f in findings)
+    parts = ["\n".join([f"### GitOps validation: {title}", *cause_list(causes)])]  # the causes first, under the title
+    if ctx.rule_changes is not None:
+        parts.append(rule_changes(ctx.rule_changes))
     if ctx.change is not None and ctx.change.known and counting:
         parts.append(causes_section(causes, ctx.change, counting, ctx.clusters, ctx.link_base))
     rest_groups = group(rest, ctx.clusters) if causes else groups
