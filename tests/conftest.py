@@ -40,6 +40,31 @@ def repo(tmp_path: Path) -> Path:
     return copy_sources(tmp_path / "repo", SOURCES)
 
 
+@pytest.fixture
+def rendered(repo: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A copy of the repository's sources, rendered (clusters/ and bootstrap/ written)."""
+    from gitops import cli
+
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    return repo
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes: what a refusal must leave as it was."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def validate_clean(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gitops validate` of `root` exits 0 with no finding."""
+    from gitops import cli
+
+    code = cli.main(["--root", str(root), "validate", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"findings": []' in out
+
+
 def copy_sources(root: Path, names: Sequence[str]) -> Path:
     """`root`, made, holding the project's files and folders `names` (those that exist) as they are now."""
     root.mkdir()

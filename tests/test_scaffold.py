@@ -11,23 +11,7 @@ from gitops import cli
 from gitops.infra import inventoryfile as inventory
 from gitops.model.errors import GitopsError
 
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def rendered(repo: Path, capsys) -> Path:
-    assert cli.main(["--root", str(repo), "render"]) == 0
-    capsys.readouterr()
-    return repo
-
-
-def _validate(root: Path, capsys) -> None:
-    code = cli.main(["--root", str(root), "validate", "--format", "json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert '"findings": []' in out
+from conftest import tree as _tree, validate_clean as _validate
 
 
 def test_cluster_service_call_end_to_end(rendered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,27 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import yaml
 
 from gitops import cli
 
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def rendered(repo: Path, capsys) -> Path:
-    assert cli.main(["--root", str(repo), "render"]) == 0
-    capsys.readouterr()
-    return repo
-
-
-def _clean(root: Path, capsys) -> None:
-    code = cli.main(["--root", str(root), "validate", "--format", "json"])
-    out = capsys.readouterr().out
-    assert code == 0 and '"findings": []' in out, out
+from conftest import tree as _tree, validate_clean as _clean
 
 
 def _orders(root: Path, capsys) -> None:
