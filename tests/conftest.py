@@ -32,6 +32,16 @@ def _shared_env() -> None:
     os.environ.setdefault("GITOPS_CACHE_DIR", str(PROJECT / ".cache"))
     if SHARED_CRDS.is_dir():
         os.environ.setdefault("GITOPS_CRD_MIRROR", str(SHARED_CRDS))
+    # The tooling's one CRD lookup (infra/crds.py), without the network tests never use: a CRD that cannot be read
+    # is said now, before any test builds a tool, rather than by every test that validates.
+    from gitops.infra import crds
+    from gitops.model.errors import GitopsError
+
+    try:
+        crds.materialize(PROJECT, Path(os.environ["GITOPS_CACHE_DIR"]), os.environ.get("GITOPS_CRD_MIRROR") or None,
+                         urls=False)
+    except GitopsError as exc:
+        pytest.exit(f"tests: the locked CRDs cannot be read offline: {exc}", returncode=2)
 
 
 @pytest.fixture

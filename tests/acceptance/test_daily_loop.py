@@ -45,6 +45,21 @@ def test_a_missing_crd_is_reported_before_any_tool_is_built(tmp_path: Path) -> N
     assert not tools.exists() or not any(tools.iterdir())  # nothing was built
 
 
+def test_the_tests_say_a_missing_crd_before_anything_runs(tmp_path: Path) -> None:
+    """The test session reads the CRDs through the same lookup, offline, first: one clear line, exit 2."""
+    empty = tmp_path / "mirror"
+    empty.mkdir()
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/unit/model/test_causes.py"], capture_output=True, text=True, timeout=300,
+                          cwd=PROJECT, env=_env(GITOPS_TOOLS_DIR=str(tmp_path / "tools"),
+                                                GITOPS_CACHE_DIR=str(tmp_path / "cache"), GITOPS_CRD_MIRROR=str(empty)))
+    out = done.stdout + done.stderr
+    assert done.returncode == 2, out
+    assert "tests: the locked CRDs cannot be read offline: crds.lock.yaml:" in out
+    assert f"tried {empty}/multicluster.x-k8s.io_serviceexports.yaml. Offline, set --crd-mirror" in out
+    assert "passed" not in out and not (tmp_path / "tools").exists()
+
+
 def test_render_needs_no_crd(tmp_path: Path) -> None:
     """render checks no schema: an unreadable CRD does not stop it (the check is validate's, before its tools)."""
     repo = copy_sources(tmp_path / "repo", SOURCES)
