@@ -195,7 +195,7 @@ def findings_by_rule(root: Path, policies: tuple[Policy, ...]) -> dict[str, list
 
 
 def pytest_terminal_summary(terminalreporter) -> None:  # type: ignore[no-untyped-def]
-    """The bad-input corpus's counts (tests/test_badinput.py), when it ran."""
+    """The bad-input corpus's counts (tests/badinput/test_badinput.py), when it ran."""
     import sys
 
     module = sys.modules.get("test_badinput")

@@ -576,7 +576,7 @@ class Resolver:
 
 @dataclass
 class _Cache:
-    """Verdicts per address-key patterns, on the fleet they describe (`Fleet.derived`)."""
+    """Verdicts per address-key patterns, on the fleet they describe (`Objects.derived`)."""
 
     objects: Objects
     by_patterns: dict[tuple[str, ...], tuple[Verdict, ...]] = field(default_factory=dict)

@@ -5,7 +5,7 @@ Small API (paths are Violation paths, so findings point at the line a person edi
 - `pod_specs(fleet, cluster=None)` gives `(resource, prefix, pod_spec)` for every Deployment,
   StatefulSet, DaemonSet, ReplicaSet, Job, CronJob and Pod; `prefix` is the path of the pod
   spec in the object, e.g. `("spec", "template", "spec")`. The whole-fleet list is found once per
-  fleet (`Fleet.derived`) and shared by every policy.
+  fleet (`Objects.derived`) and shared by every policy.
 - `containers(pod_spec, init=True)` yields `(field, index, container)` with `field`
   "initContainers" or "containers": the container's path is `prefix + (field, index)`.
 - `pod_containers(fleet)`: every container of the fleet as `ContainerAt(resource, path, init,
@@ -104,7 +104,7 @@ def pod_containers(objects: Objects) -> tuple[ContainerAt, ...]:
 
 
 def _fleet_containers(objects: Objects) -> tuple[ContainerAt, ...]:
-    """Flattened once per fleet: the per-container policies and `_resolve.usages` need nothing else of the spec."""
+    """Flattened once per fleet: the per-container policies and `calls.usages` need nothing else of the spec."""
     return tuple(ContainerAt(r, prefix + (field, i), field == "initContainers", c)
                  for r, prefix, spec in pod_specs(objects) for field, i, c in containers(spec))
 

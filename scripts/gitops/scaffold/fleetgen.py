@@ -23,6 +23,7 @@ from pathlib import Path
 
 from gitops.infra import crds, schemas
 from gitops.model.inventory import EXPORT_API, INVENTORY_FILE
+from gitops.scaffold.templates import deployment
 
 # The repository's crds.lock.yaml and schemas/net.gke.io, shipped inside the package so that an installed
 # `python -m gitops.fleetgen` has them (tests/unit/scaffold/test_pinned.py keeps them equal to the root's).
@@ -161,74 +162,11 @@ def _base(svc: Service) -> dict[str, str]:
 
 
 def _deployment(svc: Service) -> str:
-    n = svc.name
-    return f"""apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {n}-v1
-  labels:
-    app: {n}
-    version: v1
-spec:
-  replicas: {1 + svc.index % 3}
-  selector:
-    matchLabels:
-      app: {n}
-      version: v1
-  template:
-    metadata:
-      labels:
-        app: {n}
-        version: v1
-    spec:
-      serviceAccountName: {n}-sa
-      automountServiceAccountToken: false
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 1000
-        runAsGroup: 1000
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-        - name: {n}
-          image: us-docker.pkg.dev/sample/docker-repo/{n}:1.{svc.index % 7}.0
-          imagePullPolicy: IfNotPresent
-          envFrom:
-            - configMapRef:
-                name: {n}-config
-          ports:
-            - name: http
-              containerPort: {PORT}
-              protocol: TCP
-          resources:
-            requests:
-              cpu: 100m
-              memory: 256Mi
-            limits:
-              memory: 256Mi
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities:
-              drop:
-                - ALL
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: {PORT}
-            initialDelaySeconds: 3
-            periodSeconds: 3
-          readinessProbe:
-            httpGet:
-              path: /ready
-              port: {PORT}
-          volumeMounts:
-            - name: tmp
-              mountPath: /tmp
-      volumes:
-        - name: tmp
-          emptyDir: {{}}
-"""
+    """The scaffold's hardened Deployment, configured from the service's ConfigMap; replicas and image
+    versions spread so a fleet is not 200 copies of one object."""
+    return deployment(svc.name, f"us-docker.pkg.dev/sample/docker-repo/{svc.name}:1.{svc.index % 7}.0", PORT,
+                      replicas=1 + svc.index % 3, config_map=f"{svc.name}-config", probe_port=PORT,
+                      ready_path="/ready", notes=False)
 
 
 def _export_component(svc: Service, mcs: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ from gitops.model.inventory import (EXPORT_API, INVENTORY_FILE, MCS_FLAVOURS, MI
                                     Inventory)
 from gitops.model.names import DNS_1035_LABEL, DNS_LABEL
 from gitops.model.resources import Resource
+from gitops.scaffold import templates
 
 _LOCATION = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_.]{0,62}$")  # a region or zone: us-central1, europe-west1-b
 _IMAGE = re.compile(r"^[a-z0-9][a-z0-9._\-/:]*(@sha256:[0-9a-f]{64})?$")  # registry/path:tag or @digest
@@ -305,73 +306,6 @@ spec:
       port: {port}
       targetPort: http
 """,
-    "deployment.yaml": """\
-apiVersion: apps/v1
-kind: Deployment
-metadata:
-  name: {name}-v1
-  labels:
-    app: {name}
-    version: v1
-spec:
-  replicas: 1
-  selector:
-    matchLabels:
-      app: {name}
-      version: v1
-  template:
-    metadata:
-      labels:
-        app: {name}
-        version: v1
-    spec:
-      serviceAccountName: {name}-sa
-      automountServiceAccountToken: false
-      securityContext:
-        runAsNonRoot: true
-        runAsUser: 1000
-        runAsGroup: 1000
-        seccompProfile:
-          type: RuntimeDefault
-      containers:
-        - name: {name}
-          # Pinned by tag or digest: ":latest" with IfNotPresent leaves nodes running stale images.
-          image: {image}
-          imagePullPolicy: IfNotPresent
-          ports:
-            - name: http
-              containerPort: {port}
-              protocol: TCP
-          resources:
-            requests:
-              cpu: 100m
-              memory: 256Mi
-            limits:
-              memory: 256Mi
-          securityContext:
-            allowPrivilegeEscalation: false
-            readOnlyRootFilesystem: true
-            capabilities:
-              drop:
-                - ALL
-          livenessProbe:
-            httpGet:
-              path: /healthz
-              port: http
-            initialDelaySeconds: 3
-            periodSeconds: 3
-          readinessProbe:
-            httpGet:
-              path: /readyz
-              port: http
-          volumeMounts:
-            # A writable /tmp; the root filesystem stays read-only.
-            - name: tmp
-              mountPath: /tmp
-      volumes:
-        - name: tmp
-          emptyDir: {{}}
-""",
 }
 
 _NAMESPACE = """\
@@ -422,6 +356,7 @@ def _new_service(root: Path, args: argparse.Namespace) -> dict[str, str]:
 
     plan = {f"{base}/{file}": text.format(name=name, namespace=namespace, port=args.port, image=image)
             for file, text in _SERVICE_FILES.items()}
+    plan[f"{base}/deployment.yaml"] = templates.deployment(name, image, args.port)
     ns_base = _namespace_base(root, namespace)
     if ns_base is None:
         ns_base = f"base/namespace-{namespace}"

@@ -158,7 +158,7 @@ def test_nox_sessions_exit_with_the_tools_code() -> None:
 
 def test_nox_keeps_every_sessions_exit_code() -> None:
     """Not only the tool's: pytest's 5 (no test selected) stays 5 through `nox -s tests`, not nox's 1."""
-    done = run_nox("-s", "tests", "--", "tests/test_errors.py", "-q", "-k", "no_such_test", "-p", "no:cacheprovider")
+    done = run_nox("-s", "tests", "--", "tests/acceptance/test_errors.py", "-q", "-k", "no_such_test", "-p", "no:cacheprovider")
     assert done.returncode == 5, done.stdout
     assert "deselected" in done.stdout
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import edit, run_policy, snippet_line, write
+from conftest import PROJECT, edit, run_policy, snippet_line, write
 from gitops.model.rules import Policy
 from policies import mcs_local_name_not_served, mcs_namespace_sameness, service_selects_pods
 
@@ -161,8 +161,7 @@ def test_a_deeply_nested_inline_patch_is_skipped_not_composed(tmp_path: Path) ->
     code = ("import sys, yaml\nfrom pathlib import Path\nfrom gitops.run.sourcemap import SourceMap\n"
             "node = yaml.ScalarNode('tag:yaml.org,2002:str', 'a: ' + '[' * 100000 + ']' * 100000)\n"
             "print(len(list(SourceMap(Path(sys.argv[1]))._inline('kustomization.yaml', node, None))))\n")
-    project = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(project / "scripts"), str(project)])}
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT / "scripts"), str(PROJECT)])}
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], env=env, capture_output=True, text=True,
                           timeout=120)
     assert (done.returncode, done.stdout.strip()) == (0, "0"), done.stderr[-2000:]

@@ -5,18 +5,16 @@ import copy
 import json
 import xml.etree.ElementTree as ET
 from importlib import resources
-from pathlib import Path
 
 import jsonschema
 import pytest
 
+from conftest import PROJECT
 from gitops.model.findings import Finding, ObjectRef, Related, SourceLocation, Severity
 from gitops.model.rules import Rule
 from gitops.report import DEFAULT_FORMAT, FORMATS, ReportContext
 from gitops.report.github import escape_property
 from gitops.model.rulechanges import RuleChange, RuleChanges
-
-PROJECT = Path(__file__).resolve().parent.parent
 
 URL_MESSAGE = ("cluster-1 ConfigMap istio-apps/sample-caller-config calls "
                "http://sample-produce.istio-apps.svc.clusterset.local:8080, but no cluster in clusterset "

@@ -27,7 +27,7 @@ import yaml
 from conftest import PROJECT, SOURCES, copy_sources
 from gitops import cli
 
-CORPUS = Path(__file__).parent / "badinput"
+CORPUS = Path(__file__).parent
 BOUND_S = 60  # per case: a hang guard
 ALLOWED = ("clusters/", "bootstrap/")
 TEMP_MARKS = (".gitops-", ".tmp", ".render-", "gitops-build-", "gitops-schema-", "gitops-diff-")

@@ -24,7 +24,7 @@ from policies import REGISTRY
 from gitops.model import calls as _resolve
 from gitops.model.calls import CLUSTERSET, EXTERNAL, LOCAL, UNRESOLVABLE
 
-CORPUS = Path(__file__).parent / "data" / "resolver_corpus.yaml"
+CORPUS = Path(__file__).parent / "resolver_corpus.yaml"
 LOCAL_RULE, SET_RULE, FORM_RULE = _resolve.RULE_LOCAL, _resolve.RULE_CLUSTERSET, _resolve.RULE_FORM
 C1, C2, C3 = ("cluster-1",), ("cluster-2",), ("cluster-3",)
 

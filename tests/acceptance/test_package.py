@@ -39,11 +39,11 @@ def test_every_option_has_help() -> None:
 
 
 def test_nox_sessions_are_gitops_subcommands() -> None:
-    """`gitops` has every command nox has (tests, tools and bench are the developers' own)."""
+    """`gitops` has every command nox has (tests, lint, tools and bench are the developers' own)."""
     tree = ast.parse((PROJECT / "noxfile.py").read_text())
     sessions = {f.name for f in tree.body if isinstance(f, ast.FunctionDef)
                 and any(ast.unparse(d).startswith("nox.session") for d in f.decorator_list)}
-    assert sessions - {"tests", "tools", "bench"} <= {c.name for c in cli.COMMANDS}
+    assert sessions - {"tests", "lint", "tools", "bench"} <= {c.name for c in cli.COMMANDS}
 
 
 def test_version_names_the_pinned_tools(capsys) -> None:

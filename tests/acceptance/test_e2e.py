@@ -20,7 +20,7 @@ import pytest
 
 from conftest import PROJECT, edit, snippet_line
 from gitops import cli
-from gitops.e2e import apply as e2e, servermsg
+from gitops.e2e import apply as e2e
 from gitops.model.findings import Finding, Severity
 
 BAD_LABEL = ("base/caller/deployment.yaml", "  labels:\n    app: sample-caller\n    version: v1\nspec:",
@@ -145,45 +145,6 @@ def test_cluster_selection(repo: Path, capsys) -> None:
     inv, _ = e2e.pipeline.build(repo)
     chosen = e2e._selected(repo, inv, e2e.Options(changed_since="HEAD"))
     assert [c.name for c in chosen] == ["cluster-2"]
-
-
-@pytest.mark.parametrize("field, message, path", [
-    ("metadata.labels", 'Invalid value: "-bad-": a valid label must ...', ("metadata", "labels", "version")),
-    (None, 'failed to create typed patch object (/v1, Kind=Service) ns/x: .spec.ports: duplicate entries for key '
-           '[port=8080,protocol="TCP"]', ("spec", "ports", 1)),
-    ("spec.template.spec.containers[0].image", "Required value", ("spec", "template", "spec", "containers", 0, "image")),
-    (None, '.spec.template.spec.containers[name="app"].image: x', ("spec", "template", "spec", "containers", 0, "image")),
-])
-def test_server_messages_name_a_path_into_the_object(field, message, path) -> None:
-    body = {"metadata": {"labels": {"app": "a", "version": "-bad-"}},
-            "spec": {"ports": [{"port": 8080, "name": "a"}, {"port": 8080, "protocol": "TCP", "name": "b"}],
-                     "template": {"spec": {"containers": [{"name": "app", "image": ""}]}}}}
-    assert servermsg.field_path(field, message, body) == path
-
-
-@pytest.mark.parametrize("message, expected", [
-    ("spec.selector: Invalid value: v1.LabelSelector{...}: field is immutable", True),
-    ('spec.clusterIPs[0]: Invalid value: []string{"10.0.0.1"}: may not change once set', True),
-    ("spec: Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template' "
-     "are forbidden", True),
-    ('metadata.labels: Invalid value: "-bad-": a valid label must ...', False),
-])
-def test_immutable_refusals_are_recognised(message: str, expected: bool) -> None:
-    assert servermsg.immutable(message) is expected
-
-
-def test_warning_headers_are_read() -> None:
-    headers = {"Warning": '299 - "apps/v1beta1 Deployment is deprecated", 299 - "would violate PodSecurity \\"x\\""'}
-    assert servermsg.warnings(headers) == ["apps/v1beta1 Deployment is deprecated", 'would violate PodSecurity "x"']
-
-
-def test_drift_is_a_change_of_stored_content_not_of_resource_version() -> None:
-    stored = {"metadata": {"name": "x", "resourceVersion": "1", "managedFields": [{"time": "t1"}]},
-              "spec": {"ports": [{"port": 80}]}, "status": {"conditions": []}}
-    same = {**stored, "metadata": {"name": "x", "resourceVersion": "2", "managedFields": [{"time": "t2"}]}}
-    assert e2e._difference(stored, same) is None
-    changed = {**same, "spec": {"ports": [{"port": 8080}]}}
-    assert e2e._difference(stored, changed) == ("spec", "ports", 0, "port")
 
 
 SOON = (date.today() + timedelta(days=30)).isoformat()  # within the waivers' longest lifetime
@@ -440,33 +401,3 @@ def test_e2e_refuses_to_run_without_its_namespace(monkeypatch, capsys) -> None:
     assert started == []
 
 
-def test_drift_ignores_status_written_by_the_servers_own_controllers() -> None:
-    stored = {"metadata": {"name": "x", "resourceVersion": "1"}, "spec": {"group": "g"},
-              "status": {"acceptedNames": {"kind": ""}, "conditions": []}}
-    again = {"metadata": {"name": "x", "resourceVersion": "2"}, "spec": {"group": "g"},
-             "status": {"acceptedNames": {"kind": "Widget"}, "conditions": [{"type": "Established"}]}}
-    assert e2e._difference(stored, again) is None
-    assert e2e._difference(stored, {**again, "spec": {"group": "h"}}) == ("spec", "group")
-
-
-def test_what_calls_out_and_its_neutral_form() -> None:
-    """callouts: admission webhooks and APIServices with a Service are dry-run only; a CRD (in a folder, locked,
-    or of the base revision) loses only its conversion webhook; everything else is applied as it is."""
-    from gitops.e2e import callouts
-
-    hook = {"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
-            "webhooks": [{"name": "m.example.com", "clientConfig": {"service": {"name": "s", "namespace": "n"}}}]}
-    remote = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService",
-              "spec": {"group": "g", "service": {"name": "s", "namespace": "n"}}}
-    local = {"apiVersion": "apiregistration.k8s.io/v1", "kind": "APIService", "spec": {"group": "g"}}
-    crd = {"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition", "metadata": {"name": "w"},
-           "spec": {"group": "g", "conversion": {"strategy": "Webhook", "webhook": {"clientConfig": {"url": "u"}}}}}
-    plain = {"apiVersion": "v1", "kind": "ConfigMap", "data": {"url": "https://127.0.0.1:1"}}
-    assert callouts.call_out(hook).path == ("webhooks", 0, "clientConfig")
-    assert callouts.neutral(hook) is None and callouts.neutral(remote) is None
-    assert callouts.call_out(remote).path == ("spec", "service")
-    assert callouts.neutral(local) is local and callouts.neutral(plain) is plain
-    converted = callouts.neutral(crd)
-    assert converted is not None and converted["spec"] == {"group": "g", "conversion": {"strategy": "None"}}
-    assert crd["spec"]["conversion"]["strategy"] == "Webhook"  # the object read from the repository is unchanged
-    assert callouts.call_out(crd).path == ("spec", "conversion", "webhook")
