@@ -467,7 +467,7 @@ def failing_report(r: dict) -> str:
     return "\n".join([
         f"failing fleet ({r['clusters']}x20, one broken port in {r['changed']}; best of {REPEATS} runs each): "
         f"clean {r['clean']:.2f} s, "
-        f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} causes, "
+        f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} groups, "
         f"{r['annotations']} annotations; diff comment: {r['parts']} part(s), {r['chars']:,} characters "
         f"(largest part), {r['bytes']:,} bytes; names {r['named']} of {r['broken_lines']} broken calls' source lines",
         f"  failing run <= 1.5 x clean run: {_met(ratio <= 1.5)}",
