@@ -23,6 +23,8 @@ from gitops import cli
 from gitops.e2e import apply as e2e
 from gitops.model.findings import Finding, Severity
 
+pytestmark = pytest.mark.slow  # control planes: etcd and kube-apiservers
+
 BAD_LABEL = ("base/caller/deployment.yaml", "  labels:\n    app: sample-caller\n    version: v1\nspec:",
              "  labels:\n    app: sample-caller\n    version: -bad-\nspec:")
 BAD_PATH = ("overlays/cluster-1/httproute.yaml", "            value: /\n", "            value: ui//x\n")

@@ -17,6 +17,8 @@ from conftest import PROJECT, project_copy
 from gitops import cli
 from gitops.infra import tools
 
+pytestmark = pytest.mark.slow  # builds and installs the package
+
 
 def _env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}

@@ -21,6 +21,8 @@ import yaml
 from conftest import PROJECT, edit, project_copy, run_nox
 from gitops import cli
 
+pytestmark = pytest.mark.slow  # pre-commit on a temporary clone
+
 GIT_ENV = {"GIT_AUTHOR_NAME": "test", "GIT_AUTHOR_EMAIL": "test@example.com", "GIT_COMMITTER_NAME": "test",
            "GIT_COMMITTER_EMAIL": "test@example.com", "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
            "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z"}

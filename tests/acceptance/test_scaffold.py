@@ -14,6 +14,7 @@ from gitops.model.errors import GitopsError
 from conftest import tree as _tree, validate_clean as _validate
 
 
+@pytest.mark.slow
 def test_cluster_service_call_end_to_end(rendered: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> None:
     root = rendered
     inventory_before = (root / "inventory.yaml").read_text()

@@ -16,6 +16,8 @@ from gitops.scaffold import fleetgen
 from gitops.infra import inventoryfile as inventory
 from gitops.run import shard
 
+pytestmark = pytest.mark.slow  # generated fleets split and merged
+
 CLUSTERS, SERVICES, SHARDS = 6, 3, 4
 
 

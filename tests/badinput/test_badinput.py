@@ -27,6 +27,8 @@ import yaml
 from conftest import PROJECT, SOURCES, copy_sources
 from gitops import cli
 
+pytestmark = pytest.mark.slow  # the whole hostile and careless corpus through the command line
+
 CORPUS = Path(__file__).parent
 BOUND_S = 60  # per case: a hang guard
 ALLOWED = ("clusters/", "bootstrap/")

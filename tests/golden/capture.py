@@ -225,7 +225,7 @@ def e2e(s: Session) -> None:
 
 
 SCENARIOS: dict[str, Callable[[Session], None]] = {"repository": repository, "fleet": fleet, "e2e": e2e}
-SLOW = ("fleet", "e2e")  # tests/acceptance/test_golden.py marks these slow
+SLOW = ("repository", "fleet", "e2e")  # tests/acceptance/test_golden.py marks these slow (each runs the command line a dozen times)
 
 
 def produce(name: str, tool: Path = PROJECT) -> dict[str, bytes]:

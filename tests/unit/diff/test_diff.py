@@ -245,6 +245,7 @@ def test_cli_unchanged_tree_exits_0_and_bad_ref_exits_2(repo: Path, capsys) -> N
     assert not tree.exists()  # the base's folder is removed, also on error
 
 
+@pytest.mark.slow
 def test_nox_diff_says_changes_found_and_keeps_the_exit_code(repo: Path) -> None:
     """Through nox, as the README and CI run it: a diff with changes is an answer, not a failure (nox prints
     "changes found", never "Command ... failed"), and still exits 1; a real error still fails with exit 2.

@@ -149,6 +149,7 @@ def test_a_crashing_policy_is_a_finding_and_the_others_still_run(repo: Path) -> 
     assert "schema" in by_rule
 
 
+@pytest.mark.slow
 def test_nox_sessions_exit_with_the_tools_code() -> None:
     # The noxfile reuses the session's virtualenv (reuse_existing_virtualenvs), so after the first run this is quick.
     done = run_nox("-s", "validate", "--", "--format", "nope")
@@ -156,6 +157,7 @@ def test_nox_sessions_exit_with_the_tools_code() -> None:
     assert "invalid choice: 'nope'" in done.stdout
 
 
+@pytest.mark.slow
 def test_nox_keeps_every_sessions_exit_code() -> None:
     """Not only the tool's: pytest's 5 (no test selected) stays 5 through `nox -s tests`, not nox's 1."""
     done = run_nox("-s", "tests", "--", "tests/acceptance/test_errors.py", "-q", "-k", "no_such_test", "-p", "no:cacheprovider")

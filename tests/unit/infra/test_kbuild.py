@@ -40,6 +40,7 @@ def _overlays(root: Path) -> list[Path]:
     return [root / c.overlay for c in inventory.load(root).clusters]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fleet", ["repository", "fleet", "fleet-cluster-labels"])
 def test_every_overlay_is_byte_identical_to_the_cli(fleet: str, repo: Path, tmp_path: Path) -> None:
     """The equivalence the speed rests on: kbuild prints exactly what `kustomize build` prints."""
@@ -94,6 +95,7 @@ def test_a_failing_build_reads_the_same_through_validate(case: str, repo: Path, 
     assert len(err.splitlines()) <= 6
 
 
+@pytest.mark.slow
 def test_validate_reports_the_same_findings_either_way(repo: Path, capsys) -> None:
     """Through the whole pipeline, findings and their lines included, on a tree with findings."""
     edit(repo, "base/caller/deployment.yaml", "sample-caller:1.0.0", "sample-caller:latest")

@@ -114,6 +114,7 @@ def busy(repo: Path) -> Path:
     return repo
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["SIGTERM", "SIGINT", "timeout"])
 def test_a_cancelled_run_leaves_no_process_and_no_temporary_folder(busy: Path, tmp_path: Path, how: str) -> None:
     scratch = tmp_path / "scratch"

@@ -82,6 +82,7 @@ def test_tools_dir_defaults_into_the_project(monkeypatch: pytest.MonkeyPatch) ->
     assert tools.tools_dir(PROJECT) == PROJECT / ".tools" / "bin"
 
 
+@pytest.mark.slow
 def test_a_kbuild_that_merely_reports_the_hash_is_rebuilt_never_run(tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     """A script in the tools folder that prints the expected source hash: with Go, kbuild's build info must match
@@ -112,6 +113,7 @@ def test_kbuild_build_info_must_match_its_module() -> None:
     assert not tools.kbuild_built_from(Path("/bin/sh"), source)
 
 
+@pytest.mark.slow
 def test_nox_tools_builds_every_pinned_tool_and_says_so() -> None:
     """Every tool the commands and tests use, the control planes' included, one line each (CI runs this before
     it saves the tools folder and the Go build cache), through nox: its virtualenv needs no package."""

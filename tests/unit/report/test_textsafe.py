@@ -109,6 +109,7 @@ def _git(root: Path, *args: str) -> None:
 URL = "http://sample-producer.istio-apps.svc.clusterset.local:8080"
 
 
+@pytest.mark.slow
 def test_through_the_command_line_no_format_echoes_a_credential_or_a_control_character(
         repo: Path, tmp_path: Path, capsys, monkeypatch) -> None:
     """validate in every format (and the job summary), and diff in every format, over a change that puts a

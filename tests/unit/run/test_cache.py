@@ -20,6 +20,8 @@ from gitops.scaffold import fleetgen
 from gitops.infra import inventoryfile as inventory
 from policies import REGISTRY
 
+pytestmark = pytest.mark.slow  # each case builds a repository cold and warm
+
 CLUSTERS, SERVICES = 3, 3
 
 

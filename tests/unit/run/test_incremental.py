@@ -99,6 +99,7 @@ def test_a_hand_edit_of_a_rendered_file_rebuilds_its_cluster(fleet: Path) -> Non
     assert _rebuilt(fleet) == {"cluster-4"}
 
 
+@pytest.mark.slow
 def test_the_cross_cluster_view_still_holds_every_cluster(fleet: Path) -> None:
     full = pipeline.validate(fleet, REGISTRY, context.Options())
     caller = next(iter(PLANS[1].calls))
