@@ -12,8 +12,8 @@ from . import destructive_change, duplicate_object, object_size
 from . import (deployment_selector_matches, image_pinned, image_pull_policy, no_default_namespace,
                no_plain_secret, port_syntax, probe_port_exposed, probes_set, reference_exists, resources_set,
                route_backend_exists, security_context, service_selects_pods, service_target_port)
-from . import (mcs_clusterset_name_form, mcs_clusterset_url_resolves, mcs_export_api_version,
-               mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
+from . import (mcs_clusterset_name_form, mcs_clusterset_one_flavour, mcs_clusterset_url_resolves,
+               mcs_export_api_version, mcs_export_consistent, mcs_export_has_service, mcs_export_system_namespace,
                mcs_export_unnamed_port, mcs_fleet_size, mcs_handwritten_serviceimport,
                mcs_local_name_not_served, mcs_namespace_sameness, mcs_no_committed_status)
 
@@ -51,5 +51,6 @@ REGISTRY: tuple[Policy, ...] = (
     mcs_handwritten_serviceimport.POLICY,
     mcs_export_system_namespace.POLICY,
     mcs_export_unnamed_port.POLICY,
+    mcs_clusterset_one_flavour.POLICY,
     mcs_fleet_size.POLICY,
 )

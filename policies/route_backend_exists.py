@@ -6,7 +6,7 @@ from typing import Any, Iterator
 from gitops.model.findings import Severity
 from gitops.model.resources import Resource
 from gitops.model.objects import Objects
-from gitops.model.rules import Policy, Violation
+from gitops.model.rules import Also, Policy, Violation
 
 from gitops.model.pods import Path, listing, names_in
 
@@ -76,8 +76,14 @@ def check(objects: Objects) -> Iterator[Violation]:
                                    f"(Services in {ns}: {there})", path + ("name",))
         elif port is not None and not _has_port(svc, port, which):
             at = path + (("port", which) if route.kind == "Ingress" else ("port",))
+            # The other end: each port the Service has, so a changed Service port is seen as the cause.
+            field = "port" if which == "number" else "name"
+            ports = (svc.body.get("spec") or {}).get("ports") or ()
+            others = tuple(Also(svc, ("spec", "ports", i, field), f"{svc.cluster} Service {ns}/{name} {field} "
+                                                                 f"{p.get(field)}")
+                           for i, p in enumerate(ports) if isinstance(p, dict) and field in p)
             yield Violation(route, f"{_who(route, ns, name, port)}, but Service {ns}/{name} has ports "
-                                   f"{_port_text(svc)}", at)
+                                   f"{_port_text(svc)}", at, related=others)
 
 
 POLICY = Policy(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import resource
 import shlex
 import shutil
@@ -27,6 +28,7 @@ from gitops.run.stages import build, policies as engine
 from gitops.infra import cachefs, schemas, tools
 from gitops.scaffold import fleetgen
 from gitops.run import pipeline
+from gitops.model.calls import CALL_RULES
 from gitops.model.objects import Objects
 
 PROJECT = Path(__file__).resolve().parent.parent
@@ -435,6 +437,7 @@ def sync_bench(sizes: list[int], services: int) -> None:
 
 FAILING_AT = 50
 COMMENT_LIMIT = 65536
+SCREEN_LINES = 40  # what a reviewer sees of a comment before scrolling
 
 
 def _break_port(root: Path) -> str:
@@ -480,10 +483,18 @@ def failing(clusters: int, services: int) -> dict:
         broken_lines = {f"{f['location']['path']}:{f['location']['line']}" for f in doc["findings"]
                         if f["rule"].startswith("mcs-") and f["location"]}
         named = sum(any(line in t for t in texts) for line in broken_lines)
+        # The three facts a reviewer needs first: the changed line named at once, calls counted as the findings
+        # count them (one per calling object and cluster), and one screen before the first fold.
+        head = texts[0].splitlines()
+        cause_at = next((i + 1 for i, line in enumerate(head) if f"`{broken}:" in line), 0)
+        graph = re.search(r"### Call graph across clusters \([\d,]+ calls?: (?:([\d,]+) broken)?", texts[0])
         return {"clusters": clusters, "clean": clean, "failing": wall, "findings": len(doc["findings"]),
                 "causes": len(doc["groups"]), "annotations": annotations, "parts": len(parts),
                 "chars": max(len(t) for t in texts), "bytes": sum(len(t.encode()) for t in texts),
-                "broken_lines": len(broken_lines), "named": named, "changed": broken}
+                "broken_lines": len(broken_lines), "named": named, "changed": broken, "cause_at": cause_at,
+                "broken_calls": int(graph[1].replace(",", "")) if graph and graph[1] else 0,
+                "call_findings": sum(f["rule"] in CALL_RULES and not f.get("waived") for f in doc["findings"]),
+                "screen": len(texts[0].split("<details>", 1)[0].splitlines())}
 
 
 def failing_report(r: dict) -> str:
@@ -492,11 +503,15 @@ def failing_report(r: dict) -> str:
     return "\n".join([
         f"failing fleet ({r['clusters']}x20, one broken port in {r['changed']}; best of {REPEATS} runs each): "
         f"clean {r['clean']:.2f} s, "
-        f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} causes, "
+        f"failing {r['failing']:.2f} s, ratio {ratio:.2f}; {r['findings']} findings in {r['causes']} groups, "
         f"{r['annotations']} annotations; diff comment: {r['parts']} part(s), {r['chars']:,} characters "
         f"(largest part), {r['bytes']:,} bytes; names {r['named']} of {r['broken_lines']} broken calls' source lines",
         f"  failing run <= 1.5 x clean run: {_met(ratio <= 1.5)}",
         f"  one comment under {COMMENT_LIMIT:,} characters naming every broken call's line: {_met(one)}",
+        f"  the comment names {r['changed']} in line {r['cause_at'] or 'none'}, counts {r['broken_calls']} broken calls "
+        f"({r['call_findings']} call findings), {r['screen']} lines before the first <details>",
+        f"  changed line in the first five lines, calls counted as calls, one screen (<= {SCREEN_LINES} lines) "
+        f"before the first fold: {_met(0 < r['cause_at'] <= 5 and r['broken_calls'] == r['call_findings'] > 0 and r['screen'] <= SCREEN_LINES)}",
     ])
 
 

@@ -32,12 +32,47 @@ def _shared_env() -> None:
     os.environ.setdefault("GITOPS_CACHE_DIR", str(PROJECT / ".cache"))
     if SHARED_CRDS.is_dir():
         os.environ.setdefault("GITOPS_CRD_MIRROR", str(SHARED_CRDS))
+    # The tooling's one CRD lookup (infra/crds.py), without the network tests never use: a CRD that cannot be read
+    # is said now, before any test builds a tool, rather than by every test that validates.
+    from gitops.infra import crds
+    from gitops.model.errors import GitopsError
+
+    try:
+        crds.materialize(PROJECT, Path(os.environ["GITOPS_CACHE_DIR"]), os.environ.get("GITOPS_CRD_MIRROR") or None,
+                         urls=False)
+    except GitopsError as exc:
+        pytest.exit(f"tests: the locked CRDs cannot be read offline: {exc}", returncode=2)
 
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
     """A copy of the repository's sources (no clusters/): edit it freely."""
     return copy_sources(tmp_path / "repo", SOURCES)
+
+
+@pytest.fixture
+def rendered(repo: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """A copy of the repository's sources, rendered (clusters/ and bootstrap/ written)."""
+    from gitops import cli
+
+    assert cli.main(["--root", str(repo), "render"]) == 0
+    capsys.readouterr()
+    return repo
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    """Every file under `root` and its bytes: what a refusal must leave as it was."""
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def validate_clean(root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`gitops validate` of `root` exits 0 with no finding."""
+    from gitops import cli
+
+    code = cli.main(["--root", str(root), "validate", "--format", "json"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert '"findings": []' in out
 
 
 def copy_sources(root: Path, names: Sequence[str]) -> Path:

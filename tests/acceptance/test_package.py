@@ -143,3 +143,13 @@ def test_installed_package_runs_from_any_folder(tmp_path: Path, repo: Path) -> N
                           timeout=300, cwd=repo / "overlays")
     assert done.returncode == 0, done.stdout + done.stderr
     assert '"findings": []' in done.stdout
+    # fleetgen from the installed package, outside any repository: it ships its CRD lock and schemas
+    fleet = tmp_path / "fleet"
+    done = subprocess.run([sys.executable, "-m", "gitops.fleetgen", str(fleet), "--clusters", "2", "--services", "2"],
+                          capture_output=True, text=True, env=env, timeout=120, cwd=tmp_path)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    assert (fleet / "crds.lock.yaml").is_file() and (fleet / "schemas/net.gke.io/serviceexport_v1.json").is_file()
+    for command in (["render"], ["validate", "--format", "json"]):
+        done = subprocess.run([str(script), "--root", str(fleet), *command], capture_output=True, text=True, env=env,
+                              timeout=300, cwd=tmp_path)
+        assert done.returncode == 0, done.stdout + done.stderr

@@ -11,23 +11,7 @@ from gitops import cli
 from gitops.infra import inventoryfile as inventory
 from gitops.model.errors import GitopsError
 
-
-def _tree(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture
-def rendered(repo: Path, capsys) -> Path:
-    assert cli.main(["--root", str(repo), "render"]) == 0
-    capsys.readouterr()
-    return repo
-
-
-def _validate(root: Path, capsys) -> None:
-    code = cli.main(["--root", str(root), "validate", "--format", "json"])
-    out = capsys.readouterr().out
-    assert code == 0, out
-    assert '"findings": []' in out
+from conftest import tree as _tree, validate_clean as _validate
 
 
 @pytest.mark.slow
@@ -37,10 +21,10 @@ def test_cluster_service_call_end_to_end(rendered: Path, capsys, monkeypatch: py
     overlay_before = (root / "overlays/cluster-1/kustomization.yaml").read_text()
     monkeypatch.chdir(root / "overlays")  # the root is found upwards
     assert cli.main(["new", "cluster", "cluster-3", "--clusterset", "fleet-prod", "--location", "europe-west1",
-                     "--mcs", "mcs-api", "--sync", "config-sync", "--version", "1.34"]) == 0
+                     "--mcs", "gke", "--sync", "config-sync", "--version", "1.34"]) == 0
     assert cli.main(["new", "service", "orders", "--namespace", "shop", "--cluster", "cluster-3", "--export",
                      "--port", "9090"]) == 0
-    assert cli.main(["new", "call", "--from", "sample-caller", "--to", "orders"]) == 0
+    assert cli.main(["new", "call", "--from", "sample-caller", "--to", "orders", "--env", "ORDERS_URL"]) == 0
     capsys.readouterr()
 
     # inventory.yaml: every comment and line of the original kept, the entry appended as a person writes it
@@ -48,25 +32,25 @@ def test_cluster_service_call_end_to_end(rendered: Path, capsys, monkeypatch: py
     assert inventory_after.startswith(inventory_before)
     assert inventory_after[len(inventory_before):] == (
         "  - name: cluster-3\n    clusterset: fleet-prod\n    location: europe-west1\n"
-        '    kubernetesVersion: "1.34"\n    mcs: mcs-api\n    sync: config-sync\n    overlay: overlays/cluster-3\n')
+        '    kubernetesVersion: "1.34"\n    mcs: gke\n    sync: config-sync\n    overlay: overlays/cluster-3\n')
     inv = inventory.load(root)
     assert inv.cluster("cluster-3").kubernetes_version == "1.34"
 
     overlay = (root / "overlays/cluster-3/kustomization.yaml").read_text()
     assert yaml.safe_load(overlay) == {
         "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
-        "resources": ["../../base/namespace", "../../base/namespace-shop", "../../base/orders"],
-        "components": ["../../components/export-mcs-api-orders"]}
+        "resources": ["../../base/namespace-shop", "../../base/orders"],  # no namespace nothing runs in
+        "components": ["../../components/export-gke-orders"]}
     export = yaml.safe_load((root / "clusters/cluster-3/shop/serviceexport-orders.yaml").read_text())
-    assert export["apiVersion"] == "multicluster.x-k8s.io/v1alpha1"  # the cluster's MCS flavour
+    assert export["apiVersion"] == "net.gke.io/v1"  # the cluster's MCS flavour
 
     caller_overlay = (root / "overlays/cluster-1/kustomization.yaml").read_text()
     assert caller_overlay.startswith(overlay_before.split("patches:")[0].rstrip("\n"))  # comments kept
     assert caller_overlay.splitlines()[0] == overlay_before.splitlines()[0]
     assert "  - path: sample-caller-calls-orders.yaml\n" in caller_overlay
     assert "  - ../../base/namespace-shop\n" in caller_overlay  # namespace sameness for the caller's cluster
-    deployment = (root / "clusters/cluster-1/istio-apps/deployment-sample-caller-v1.yaml").read_text()
-    assert "value: http://orders.shop.svc.clusterset.local:9090" in deployment
+    config = (root / "clusters/cluster-1/istio-apps/configmap-sample-caller-config.yaml").read_text()
+    assert "ORDERS_URL: http://orders.shop.svc.clusterset.local:9090" in config  # the key beside PRODUCER_URL
     assert (root / "bootstrap/config-sync/cluster-3/rootsync-gitops.yaml").is_file()
     _validate(root, capsys)
 
@@ -124,6 +108,8 @@ REFUSALS = [
                  id="cluster-location-injection"),
     pytest.param(["new", "cluster", "cluster-3\n", "--clusterset", "fleet-prod", "--location", "x", "--mcs", "gke",
                   "--sync", "argocd"], "cluster 'cluster-3\\n' is not a valid name", id="cluster-trailing-newline"),
+    pytest.param(["new", "cluster", "cluster-3", "--clusterset", "fleet-prod", "--location", "x", "--mcs", "mcs-api",
+                  "--sync", "argocd"], "clusterset fleet-prod runs MCS gke; a --mcs mcs-api cluster", id="cluster-mcs-mixed"),
     pytest.param(["new", "service", "orders", "--namespace", "shop", "--cluster", "cluster-2", "--image",
                   "app:1.0\n      privileged: true"], "is not an image reference", id="service-image-injection"),
     pytest.param(["new", "service", "sample-producer", "--namespace", "istio-apps", "--cluster", "cluster-2"],
@@ -158,11 +144,13 @@ def test_refusals_exit_2_and_write_nothing(rendered: Path, capsys, argv: list[st
 def test_a_second_call_is_refused(rendered: Path, capsys) -> None:
     assert cli.main(["--root", str(rendered), "new", "service", "orders", "--namespace", "istio-apps",
                      "--cluster", "cluster-2", "--export"]) == 0
-    assert cli.main(["--root", str(rendered), "new", "call", "--from", "sample-caller", "--to", "orders"]) == 0
+    call = ["--root", str(rendered), "new", "call", "--from", "sample-caller", "--to", "orders", "--env", "ORDERS_URL"]
+    assert cli.main(call) == 0
     before = _tree(rendered)
     capsys.readouterr()
-    assert cli.main(["--root", str(rendered), "new", "call", "--from", "sample-caller", "--to", "orders"]) == 2
-    assert "already sets ORDERS_URL" in capsys.readouterr().err
+    assert cli.main(call) == 2
+    assert "already calls orders through its clusterset.local name (ConfigMap istio-apps/sample-caller-config key " \
+           "ORDERS_URL)" in capsys.readouterr().err
     assert _tree(rendered) == before
     _validate(rendered, capsys)
 
@@ -184,7 +172,7 @@ def test_a_failed_render_puts_every_file_back(rendered: Path, capsys) -> None:
 
 
 NEW_CLUSTER = ["new", "cluster", "cluster-3", "--clusterset", "fleet-prod", "--location", "europe-west1",
-               "--mcs", "mcs-api", "--sync", "config-sync", "--version", "1.34"]
+               "--mcs", "gke", "--sync", "config-sync", "--version", "1.34"]
 
 
 def test_sigterm_during_the_render_puts_every_file_back(rendered: Path) -> None:

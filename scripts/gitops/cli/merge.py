@@ -26,4 +26,4 @@ def run(root: Path, args: argparse.Namespace) -> int:
     result = pipeline.execute(run_, inputs.Partials(list(args.partials)), pipeline.merge_plan(runs.e2e_rule_ids()))
     return output.report(args, root, result.findings, pipeline.all_rules(conf.policies),
                          [c.name for c in result.inventory.clusters],
-                         runs.rule_changes(root, base, note, conf, result.findings))
+                         *runs.compared(root, base, note, conf, result.findings))

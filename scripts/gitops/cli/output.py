@@ -16,6 +16,7 @@ from gitops import __version__
 from gitops.infra import fsio, settings
 from gitops.model.errors import UsageError
 from gitops.model.findings import Finding, exit_code
+from gitops.model.causes import Change
 from gitops.model.rulechanges import RuleChanges
 from gitops.model.rules import Rule
 from gitops.report import FORMATS, ReportContext
@@ -88,10 +89,11 @@ def _job_summary(findings: list[Finding], ctx: ReportContext, outputs: list[tupl
 
 
 def report(args: argparse.Namespace, root: Path, findings: list[Finding], rules: Sequence[Rule],
-           clusters: Sequence[str], rule_changes: RuleChanges | None = None) -> int:
+           clusters: Sequence[str], rule_changes: RuleChanges | None = None, change: Change | None = None) -> int:
     """Render every requested format (and the job summary), write them all, and return the exit code."""
     outputs = targets(args)
-    ctx = ReportContext(rules=rules, clusters=clusters, tool_version=__version__, rule_changes=rule_changes)
+    ctx = ReportContext(rules=rules, clusters=clusters, tool_version=__version__, rule_changes=rule_changes,
+                        change=change)
     rendered = [Output(path, FORMATS[fmt](findings, replace(ctx, color=color(args, path)))) for fmt, path in outputs]
     write_all(rendered + _job_summary(findings, ctx, outputs), root)
     return exit_code(findings)

@@ -1,4 +1,5 @@
-"""What every command does before its run: the rules as policies/config.yaml configures them, and the Run."""
+"""What every command does before and after its run: the rules as policies/config.yaml configures them, the Run, and
+what the working tree changed since its base (rules and lines)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -9,9 +10,10 @@ from gitops.sync.rules import SYNC_RULES
 from gitops.infra import git
 from gitops.infra.progress import Progress
 from gitops.model.rules import Policy, Rule
-from gitops.run import pipeline, ruleconfig, rulediff
+from gitops.run import change, pipeline, ruleconfig, rulediff
 from gitops.run.context import Options, Run, registry
 from gitops.model.findings import Finding
+from gitops.model.causes import Change
 from gitops.model.rulechanges import RuleChanges
 
 
@@ -42,12 +44,14 @@ def make(root: Path, conf: ruleconfig.Config, progress: Progress | None = None, 
 
 
 def base(root: Path, ref: str | None) -> tuple[git.Base | None, str]:
-    """The one base lookup of validate and merge (--base REF, else the merge base with main): the rule changes
-    and the destructive-change rule compare with it; without one, the reason."""
+    """The one base lookup of validate and merge (--base REF, else the merge base with main): the rule changes,
+    the causes and the destructive-change rule compare with it; without one, the reason."""
     return git.base_of(root, ref, rulediff.WHAT)
 
 
-def rule_changes(root: Path, base: git.Base | None, note: str, conf: ruleconfig.Config,
-                 findings: list[Finding]) -> RuleChanges:
-    """The rule changes since the base, with the reach of added waivers (only `note` without a base)."""
-    return rulediff.against(root, base, note, conf, registry(root), findings)
+def compared(root: Path, base: git.Base | None, note: str, conf: ruleconfig.Config,
+             findings: list[Finding]) -> tuple[RuleChanges, Change]:
+    """The rule changes since the base, with the reach of added waivers, and the lines the working tree changed
+    since that same base (the causes every report leads with); only `note` without a base."""
+    return (rulediff.against(root, base, note, conf, registry(root), findings),
+            change.since(root, base, note))

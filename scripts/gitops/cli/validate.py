@@ -56,4 +56,4 @@ def run(root: Path, args: argparse.Namespace) -> int:
         progress.stage("report")
         return output.report(args, root, result.findings, pipeline.all_rules(conf.policies),
                              [c.name for c in result.inventory.clusters],
-                             runs.rule_changes(root, base, note, conf, result.findings))
+                             *runs.compared(root, base, note, conf, result.findings))

@@ -29,6 +29,7 @@ from gitops.model import mcs, pods, textsafe
 from gitops.model.baseline import Baseline
 from gitops.model.calls import Usage
 from gitops.model.engines import wave_text
+from gitops.model.causes import Cause, Change, attribute
 from gitops.model.errors import InputError
 from gitops.model.findings import Finding, ObjectRef, path_text
 from gitops.model.inventory import Inventory
@@ -37,7 +38,7 @@ from gitops.model.objects import Objects
 from gitops.model.resources import Resource
 from gitops.model.rulechanges import RuleChanges
 from gitops.model.rules import Policy
-from gitops.run import bootstrap, inputs, pipeline, render, ruleconfig, rulediff
+from gitops.run import bootstrap, change, inputs, pipeline, render, ruleconfig, rulediff
 from gitops.run.context import Run
 from gitops.run.stages import stale as stale_stage
 from gitops.run.stages.parse import Documents
@@ -297,11 +298,21 @@ class Edge:
     problem: str = ""
     rule: str = ""  # the finding that breaks it
     where: str = ""  # that finding's source line (the line to fix)
+    source: tuple[str, ...] = ()  # where the URL is written (cluster, kind, namespace, name, field): its call
 
     def __post_init__(self) -> None:
         # The URL is a value from the repository, shown in every format: masked, bounded, escaped (textsafe).
         object.__setattr__(self, "url", textsafe.one_line(self.url))
         object.__setattr__(self, "problem", textsafe.shown(self.problem))
+
+    @property
+    def call(self) -> tuple:
+        """The call this edge is one target of: one per object and field holding the URL and Service it names, as
+        the findings count calls (a call to a Service exported by 25 clusters is 25 edges and one call)."""
+        return (self.source or (self.caller,)) + (self.target.namespace, self.target.name, self.url)
+
+
+_WORST_FIRST = (BROKEN, REMOVED, ADDED, UNCHANGED)
 
 
 @dataclass
@@ -309,6 +320,16 @@ class Graph:
     nodes: dict[Node, str]  # node -> added | removed | unchanged | unexported | broken (a target nothing exports)
     edges: list[Edge]
     clustersets: dict[str, str] = field(default_factory=dict)  # cluster -> its clusterset
+
+    def calls(self) -> Counter[str]:
+        """How many calls each status has, a call counted once (Edge.call): broken when any of its edges is, else
+        removed, else added, else unchanged."""
+        worst: dict[tuple, str] = {}
+        for e in self.edges:
+            was = worst.get(e.call)
+            if was is None or _WORST_FIRST.index(e.status) < _WORST_FIRST.index(was):
+                worst[e.call] = e.status
+        return Counter(worst.values())
 
 
 @dataclass
@@ -358,6 +379,11 @@ class Diff:
     stale_head: list[Finding] = field(default_factory=list)  # the working tree's, likewise
     rule_changes: RuleChanges | None = None
     waves: list[Wave] = field(default_factory=list)  # the rollout order, when the inventory has waves
+    change: Change | None = None  # the lines the working tree changed since the base: the introduced findings' causes
+
+    def causes(self) -> tuple[list[Cause], list[Finding]]:
+        """(the changed lines that cause introduced findings, the introduced findings no changed line explains)."""
+        return attribute(self.introduced, self.change)
 
     @property
     def introduced(self) -> list[Finding]:
@@ -439,6 +465,11 @@ def compare_findings(base: list[Finding], head: list[Finding]) -> Findings:
     return Findings(introduced, introduced_waived, newly_waived, fixed)
 
 
+def _held(call: Call) -> tuple[str, ...]:
+    """Where the call's URL is written, as an edge's `source`: (cluster, kind, namespace, name, field)."""
+    return (*call.source, call.field)
+
+
 def _missing(call: Call) -> Node:
     return Node("", "Service", call.namespace, call.service)
 
@@ -469,19 +500,21 @@ def _edges_of(old: Call | None, new: Call | None, judged: dict[tuple, Finding]) 
         assert new is not None
         exporters = new.exporters or (old.exporters if old else ())
         for target in [to(exp, new) for exp in exporters] or [_missing(new)]:
-            yield Edge(new.caller, target, new.url, BROKEN, finding.message, finding.rule, finding.where())
+            yield Edge(new.caller, target, new.url, BROKEN, finding.message, finding.rule, finding.where(),
+                       _held(new))
         return
     if new is not None:
         for exp in new.exporters:
-            yield Edge(new.caller, to(exp, new), new.url, UNCHANGED if old and exp in old.exporters else ADDED)
+            yield Edge(new.caller, to(exp, new), new.url, UNCHANGED if old and exp in old.exporters else ADDED,
+                       source=_held(new))
         if not new.exporters:  # nothing resolves it, yet no finding says so (e.g. waived): not called broken
-            yield Edge(new.caller, _missing(new), new.url, UNCHANGED if old else ADDED, new.problem)
+            yield Edge(new.caller, _missing(new), new.url, UNCHANGED if old else ADDED, new.problem, source=_held(new))
         for exp in (old.exporters if old else ()):
             if old is not None and exp not in new.exporters:
-                yield Edge(old.caller, to(exp, old), old.url, REMOVED)
+                yield Edge(old.caller, to(exp, old), old.url, REMOVED, source=_held(old))
     elif old is not None:
         for target in [to(exp, old) for exp in old.exporters] or [_missing(old)]:
-            yield Edge(old.caller, target, old.url, REMOVED)
+            yield Edge(old.caller, target, old.url, REMOVED, source=_held(old))
 
 
 def compare_graph(base: Snapshot, head: Snapshot) -> Graph:
@@ -543,4 +576,5 @@ def run(head_run: Run, config: ruleconfig.Config, ref: str | None, e2e_rules: It
     d = compare(base, head, name, commit)
     d.rule_changes = rulediff.compare(root, name, commit, config, head_run.registry(), head.findings)
     d.waves = rollout(head_run.inventory, head_run.baseline, d.clusters)
+    d.change = change.since(root, git.Base(name, commit))
     return d

@@ -1,9 +1,14 @@
 """The three renderings of a diff: text for a terminal, Markdown for pull-request comments, JSON for scripts.
 
+Every rendering leads with the causes in the change (the changed lines the introduced findings are on or point
+at, model/causes.py), counts calls as calls (one per object holding the URL, as the findings count them, never
+caller x exporter edges), and shows clusters with the same changes once ("same in 25 of 50 clusters").
+
 Every renderer returns a list of parts; only Markdown ever has more than one, because a PR
 comment is limited in size (GitHub: 65536 characters). Markdown is cut only between blocks
 (a section, a file's diff); a block too large for one comment is cut between lines and its
-code fence is closed and reopened, so every part renders on its own.
+code fence (and its <details> fold) is closed and reopened, so every part renders on its own.
+Long lists and the rendered diffs are folded into <details>, so the comment's first screen is the verdict.
 """
 from __future__ import annotations
 
@@ -17,9 +22,10 @@ from gitops.diff.compare import (ADDED, BROKEN, CHANGED, REMOVED, UNCHANGED, UNE
 from gitops.infra import fsio
 from gitops.model import textsafe
 from gitops.model.errors import UsageError
+from gitops.model.causes import Cause, cluster_order, heading
 from gitops.model.findings import Finding
-from gitops.report._common import SHOWN_CLUSTERS, cluster_list, group, plural, where as where_text
-from gitops.report.markdown import cell, code, rule_changes
+from gitops.report._common import SHOWN_CLUSTERS, cluster_list, group, in_cluster_order, plural, where as where_text
+from gitops.report.markdown import cause_list, cell, code, details, html_code, rule_changes
 from gitops.report.json import finding_dict
 from gitops.diff import DEFAULT_MAX_CHARS
 
@@ -65,10 +71,81 @@ def _stale_lines(found: list[Finding]) -> list[str]:
     return shown + ([f"and {len(found) - STALE_SHOWN} more"] if len(found) > STALE_SHOWN else [])
 
 
-def _edge_line(e: Edge) -> str:
-    why = f": {e.rule + ': ' if e.rule else ''}{e.problem}" if e.problem else ""
-    why += f" ({textsafe.name(e.where)})" if e.where else ""
-    return f"{textsafe.name(e.caller.label)} -> {textsafe.name(e.target.label)} ({e.url}){why}"
+def _same(cluster: str, text: str) -> str:
+    """A cluster's path or diff with its own folder name taken out, so fifty identical changes compare equal."""
+    return text.replace(f"clusters/{cluster}/", "clusters/<cluster>/") if cluster else text
+
+
+def same_changes(d: Diff) -> list[tuple[list[str], ClusterDiff]]:
+    """Clusters whose changes are the same objects changed the same way, together (inventory order of the first;
+    clusters without changes are one entry too): (cluster names, the first cluster's changes)."""
+    same: dict[tuple, list[ClusterDiff]] = {}
+    for c in d.clusters:
+        key = tuple((ch.change, ch.title, _same(c.cluster, ch.path)) for ch in c.changes)
+        same.setdefault(key, []).append(c)
+    return [([m.cluster for m in members], members[0]) for members in same.values()]
+
+
+def _who(clusters: list[str], total: int) -> str:
+    """"cluster-2", or "same in 25 of 50 clusters: cluster-1, cluster-4, cluster-5 and 22 more"."""
+    return clusters[0] if len(clusters) == 1 else f"same {cluster_list(clusters, total)}"
+
+
+@dataclass(frozen=True)
+class CallRow:
+    """One call the change adds, removes or breaks: its callers, the Service in all exporting clusters together."""
+
+    status: str
+    callers: tuple[Node, ...]
+    target: str  # "Service ns/name (25 clusters)", "... in cluster-2", "... (not exported)"
+    url: str
+    rule: str
+    where: str
+    problem: str
+
+    def line(self) -> str:
+        why = f": {self.rule + ': ' if self.rule else ''}{self.problem}" if self.problem else ""
+        why += f" ({textsafe.name(self.where)})" if self.where else ""
+        callers = ", ".join(textsafe.name(c.label) for c in self.callers)
+        return f"{callers} -> {textsafe.name(self.target)} ({self.url}){why}"
+
+
+def call_rows(g: Graph) -> list[CallRow]:
+    """The calls the change adds, removes or breaks, broken first, one row per call (Edge.call) and status."""
+    rows: dict[tuple, list[Edge]] = {}
+    for e in g.edges:
+        if e.status != UNCHANGED:
+            rows.setdefault((_SEVERITY[e.status], e.call, e.status), []).append(e)
+    out = []
+    def order(kv: tuple[tuple, list[Edge]]) -> tuple:  # broken first, then cluster-2 before cluster-10
+        first = min(e.caller for e in kv[1])
+        return kv[0][0], cluster_order(first.cluster), first, kv[0][1]
+
+    for (_, _, status), edges in sorted(rows.items(), key=order):
+        e = edges[0]
+        targets = sorted({t.target.cluster for t in edges if t.target.cluster})
+        target = title("Service", e.target.namespace, e.target.name) + (
+            f" ({len(targets)} clusters)" if len(targets) > 1 else f" in {targets[0]}" if targets else " (not exported)")
+        callers = tuple(sorted({t.caller for t in edges}))
+        out.append(CallRow(status, callers, target, e.url, e.rule, e.where, e.problem))
+    return out
+
+
+def calls_text(g: Graph) -> str:
+    """"1,234 calls: 67 broken, 1,167 unchanged" (a call counted once, whatever the number of its exporters)."""
+    counts = g.calls()
+    total = sum(counts.values())
+    parts = [f"{counts[s]:,} {s}" for s in (BROKEN, REMOVED, ADDED, UNCHANGED) if counts[s]]
+    return f"{total:,} call{'' if total == 1 else 's'}" + (f": {', '.join(parts)}" if parts else "")
+
+
+def _causes(d: Diff) -> tuple[list[Cause], str | None]:
+    """The causes of the introduced findings, and their heading (None when the change's lines are unknown or
+    nothing was introduced)."""
+    causes, _ = d.causes()
+    if d.change is None or not d.change.known or not d.introduced:
+        return causes, None
+    return causes, heading(d.change, causes, len(d.introduced))
 
 
 # --- text --------------------------------------------------------------------------------------------
@@ -92,13 +169,22 @@ def text(d: Diff, color: bool = False) -> str:
     if d.rule_changes is not None:
         out.append(paint(_BOLD, d.rule_changes.heading()))
         out += [paint(_COLOR["~"] if c.loosens else "", f"  {c.line()}") for c in d.rule_changes.changes]
+    causes, said = _causes(d)
+    if said is not None:
+        out.append(paint(_BOLD, said))
+        out += [f"  {textsafe.name(str(c.location))}: {c.line.what()} {c.effect()}" for c in causes]
     for note, found in _stale(d):
         out.append(paint(_COLOR["-"], f"warning: {note}"))
         out += [f"  {line}" for line in _stale_lines(found)]
-    for c in d.clusters:
-        out.append(paint(_BOLD, f"{c.cluster}: {counts(c)}"))
+    total = len(d.clusters)
+    for clusters, c in same_changes(d):
+        if not c.changes:
+            out.append(paint(_BOLD, f"{clusters[0]}: no changes" if len(clusters) == 1 else
+                             f"no change {cluster_list(clusters, total)}"))
+            continue
+        out.append(paint(_BOLD, f"{textsafe.name(_who(clusters, total))}: {counts(c)}"))
         out += [paint(_COLOR[_SIGN[ch.change]], f"  {_SIGN[ch.change]} {ch.change:<8} {textsafe.name(ch.title)}  "
-                                                f"{textsafe.name(ch.path)}")
+                                                f"{textsafe.name(_same(c.cluster, ch.path) if len(clusters) > 1 else ch.path)}")
                 for ch in c.changes]
     if d.waves and d.changed:
         out.append(paint(_BOLD, f"rollout: {first_wave(d)}"))
@@ -112,14 +198,23 @@ def text(d: Diff, color: bool = False) -> str:
             where = f" [{cluster_list(g.clusters, len(names))}]" if len(g.clusters) > 1 else ""
             why = f": {says} ({g.first.waived})" if says else ""
             out.append(paint(_COLOR[sign], f"  {sign} {_finding_line(g.first)}{where}{why}"))
-    unchanged = sum(e.status == UNCHANGED for e in d.graph.edges)
-    out.append(paint(_BOLD, f"call graph across clusters: {plural(len(d.graph.edges), 'edge')}, {unchanged} unchanged"))
-    out += [paint(_EDGE_COLOR[e.status], f"  {e.status:<9} {_edge_line(e)}") for e in d.graph.edges
-            if e.status != UNCHANGED]
+    out.append(paint(_BOLD, f"call graph across clusters: {calls_text(d.graph)}"))
+    out += [paint(_EDGE_COLOR[r.status], f"  {r.status:<9} {r.line()}") for r in call_rows(d.graph)]
+    for (change, path, body), members in _same_diffs(d).items():
+        if len(members) > 1:
+            out.append(paint(_BOLD, f"same change {cluster_list([m for m, _ in members], total)}:"))
+        out += [_diff_line(line, paint) for line in (body if len(members) > 1 else members[0][1].diff).splitlines()]
+    return textsafe.log_lines("\n".join(out) + "\n")
+
+
+def _same_diffs(d: Diff) -> dict[tuple[str, str, str], list[tuple[str, ObjectChange]]]:
+    """Each distinct rendered diff (cluster folder names taken out), with the clusters and changes that have it."""
+    same: dict[tuple[str, str, str], list[tuple[str, ObjectChange]]] = {}
     for c in d.clusters:
         for ch in c.changes:
-            out += [_diff_line(line, paint) for line in ch.diff.splitlines()]
-    return textsafe.log_lines("\n".join(out) + "\n")
+            key = (ch.change, _same(c.cluster, ch.path), _same(c.cluster, ch.diff))
+            same.setdefault(key, []).append((c.cluster, ch))
+    return same
 
 
 def first_wave(d: Diff) -> str:
@@ -170,12 +265,15 @@ def as_json(d: Diff) -> str:
         **({"waves": [{"wave": w.wave, "changed": w.changed, "unchanged": w.unchanged, "revision": w.revision}
                       for w in d.waves]} if d.waves else {}),
         "ruleChanges": d.rule_changes.as_dict() if d.rule_changes is not None else None,
+        "change": None if d.change is None else {"base": d.change.base or None, "note": d.change.note or None},
+        "causes": [c.as_dict() for c in d.causes()[0]],
         "stale": {"base": [finding_dict(f) for f in d.stale_base], "head": [finding_dict(f) for f in d.stale_head]},
         "findings": {"introduced": [finding_dict(f) for f in d.introduced],
                      "introducedAndWaived": [finding_dict(f) for f in d.findings.introduced_waived],
                      "waivedByThisChange": [finding_dict(f) for f in d.findings.newly_waived],
                      "fixed": [finding_dict(f) for f in d.fixed]},
         "graph": {
+            "calls": dict(sorted(d.graph.calls().items())),
             "nodes": [{"id": _node_id(n), "cluster": n.cluster or None, "kind": n.kind, "namespace": n.namespace,
                        "name": n.name, "status": s} for n, s in d.graph.nodes.items()],
             "edges": [{"from": _node_id(e.caller), "to": _node_id(e.target), "url": e.url, "status": e.status,
@@ -190,24 +288,30 @@ def as_json(d: Diff) -> str:
 
 @dataclass(frozen=True)
 class Block:
-    """A unit of a comment: heading lines, then either plain lines or the lines of one code fence."""
+    """A unit of a comment: heading lines, then either plain lines or the lines of one code fence; with `fold`, the
+    lines (or the fence) are folded into <details> under that summary (HTML, escaped by the caller)."""
 
     head: str
     lines: tuple[str, ...] = ()
     lang: str | None = None  # set: `lines` are the body of a fence in this language
+    fold: str | None = None
 
     def fence(self) -> str:
         longest = max((len(m) for line in self.lines for m in re.findall(r"`+", line)), default=0)
         return "`" * max(3, longest + 1)
 
-    def render(self, lines: tuple[str, ...] | None = None, head: str | None = None) -> str:
+    def render(self, lines: tuple[str, ...] | None = None, head: str | None = None, continued: bool = False) -> str:
         body = self.lines if lines is None else lines
         head = self.head if head is None else head
-        if self.lang is None:
-            return textsafe.log_lines(head + "".join(line + "\n" for line in body))
-        fence = self.fence()
+        inner = "".join(line + "\n" for line in body)
+        if self.lang is not None:
+            fence = self.fence()
+            inner = f"{fence}{self.lang}\n{inner}{fence}\n"
+        if self.fold is not None:
+            summary = self.fold + (" (continued)" if continued else "")
+            inner = details(summary, inner.rstrip("\n")) + "\n"
         # A comment part printed to a CI log (or the job summary of a fork's run) must start no workflow command.
-        return textsafe.log_lines(f"{head}{fence}{self.lang}\n" + "".join(line + "\n" for line in body) + f"{fence}\n")
+        return textsafe.log_lines(head + inner)
 
 
 def _md(s: str) -> str:
@@ -226,48 +330,59 @@ def _verdict(d: Diff) -> str:
     return f"{n} of {plural(total, 'cluster')} {verb} changes." if total > 1 else f"{plural(n, 'cluster')} {verb} changes."
 
 
-def _same(cluster: str, text: str) -> str:
-    """A cluster's path or diff with its own folder name taken out, so fifty identical changes compare equal."""
-    return text.replace(f"clusters/{cluster}/", "clusters/<cluster>/") if cluster else text
+OBJECTS_SHOWN = 3  # objects named in a row of the summary table; the folded list below has them all
+FOLDED_LINES = 10  # a list longer than this is folded into <details>
 
 
-def _clusters_md(clusters: list[str], total: int) -> str:
-    return cell(cluster_list(clusters, total))
+def _title(d: Diff, causes: list[Cause]) -> str:
+    """"## GitOps diff: 68 introduced, 0 fixed — 1 changed line causes them"."""
+    text = f"## GitOps diff: {d.findings.title()}"
+    if causes:
+        n = sum(len(c.findings) for c in causes)
+        text += (f" — {plural(len(causes), 'changed line')} cause{'s' if len(causes) == 1 else ''} "
+                 f"{'them' if n == len(d.introduced) else f'{n} of them'}")
+    return text
 
 
 def _summary_blocks(d: Diff) -> Iterator[Block]:
-    changed = [c for c in d.clusters if c.changes]
-    quiet = [c.cluster for c in d.clusters if not c.changes]
-    rows = tuple(f"| {cell(c.cluster)} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE) + " |"
-                 for c in changed)
-    if quiet:
-        rows += ("", f"No change {cell(cluster_list(quiet, len(d.clusters)))}." if len(quiet) > 1
-                 else f"No change in {cell(quiet[0])}.")
-    table = "| cluster | added | removed | changed |\n| --- | ---: | ---: | ---: |\n" if changed else ""
-    yield Block(f"## GitOps diff\n\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change.\n")
-    if d.rule_changes is not None:  # first: a rule switched off changes the verdict as much as any finding
+    causes, _ = _causes(d)
+    items = cause_list(causes)
+    # The title and the causes first: the changed line is named within the comment's first five lines.
+    yield Block(_title(d, causes) + "\n", tuple(items))
+    yield Block(f"\nBase {_md(d.base_ref)} ({_md(d.base_commit[:12])}) compared with this change.\n")
+    if d.rule_changes is not None:  # a rule switched off changes the verdict as much as any finding
         yield Block(f"\n{rule_changes(d.rule_changes)}\n")
     for note, found in _stale(d):
         yield Block(f"\n> :warning: {cell(note)}\n\n", tuple(f"- {code(line)}" for line in _stale_lines(found)))
-    yield Block(f"\n{_verdict(d)}\n\n{table}", rows)
+    total = len(d.clusters)
+    groups = same_changes(d)
+    changed = [(clusters, c) for clusters, c in groups if c.changes]
+    quiet = [name for clusters, c in groups if not c.changes for name in clusters]
+    rows = []
+    for clusters, c in changed:
+        shown = [f"{ch.change} {_md(ch.title)}" for ch in c.changes[:OBJECTS_SHOWN]]
+        if len(c.changes) > OBJECTS_SHOWN:
+            shown.append(f"and {len(c.changes) - OBJECTS_SHOWN} more")
+        rows.append(f"| {cell(_who(clusters, total))} | " + " | ".join(str(len(c.of(k))) for k in _KINDS_OF_CHANGE)
+                    + f" | {'<br>'.join(shown)} |")
+    if quiet:
+        rows += ["", f"No change {cell(cluster_list(quiet, total))}." if len(quiet) > 1 else
+                 f"No change in {cell(quiet[0])}."]
+    table = ("| clusters | added | removed | changed | objects |\n| --- | ---: | ---: | ---: | --- |\n"
+             if changed else "")
+    yield Block(f"\n{_verdict(d)}\n\n{table}", tuple(rows))
     if d.waves and d.changed:
         yield Block(f"\n#### Rollout: {cell(first_wave(d))}\n\n", tuple(f"- {cell(line)}" for line in _wave_lines(d)))
-    same: dict[tuple, list[ClusterDiff]] = {}
-    for c in d.clusters:
-        if c.changes:
-            key = tuple((ch.change, ch.title, _same(c.cluster, ch.path)) for ch in c.changes)
-            same.setdefault(key, []).append(c)
-    for members in same.values():
-        c = members[0]
-        who = (cell(c.cluster) if len(members) == 1 else
-               f"same change {_clusters_md([m.cluster for m in members], len(d.clusters))}")
-        yield Block(f"\n#### {who}: {counts(c)}\n\n",
-                    tuple(f"- {ch.change}: {_md(ch.title)}" for ch in c.changes))
+    if any(len(c.changes) > OBJECTS_SHOWN for _, c in changed):  # every object, where a row could not name them all
+        lines = tuple(f"- {cell(_who(clusters, total))}: {ch.change} {_md(ch.title)}"
+                      for clusters, c in changed for ch in c.changes)
+        yield Block("\n", lines, fold=f"Every object added, removed or changed ({len(lines)})")
 
 
-def _finding_lines(findings: list[Finding], total: int, clusters: list[str], fixed: bool) -> list[str]:
+def _finding_lines(findings: list[Finding] | tuple[Finding, ...], total: int, clusters: list[str],
+                   fixed: bool) -> list[str]:
     out = []
-    for g in group(findings, clusters):
+    for g in in_cluster_order(group(findings, clusters), clusters):
         f = g.first
         who = cluster_list(g.clusters, total) or "fleet"
         where = "" if fixed else f" ({_md(g.where())})"
@@ -276,7 +391,7 @@ def _finding_lines(findings: list[Finding], total: int, clusters: list[str], fix
     return out
 
 
-def _fix_lines(findings: list[Finding]) -> list[str]:
+def _fix_lines(findings: list[Finding] | tuple[Finding, ...]) -> list[str]:
     """Each rule's fix hint once, after the list (fifty findings of one rule share one hint)."""
     fixes = {f.rule: f.fix for f in findings if f.fix}
     if not fixes:
@@ -295,15 +410,34 @@ def _waived_lines(findings: list[Finding], total: int, clusters: list[str], says
     return out
 
 
-def _findings_block(d: Diff) -> Block:
+def _folded(head: str, lines: list[str], summary: str) -> Block:
+    """The lines as they are when they are few, else folded under `summary`."""
+    return Block(head, tuple(lines), fold=summary if len(lines) > FOLDED_LINES else None)
+
+
+def _findings_blocks(d: Diff) -> Iterator[Block]:
+    """The findings the change introduces (those of each cause folded under it), waives and fixes."""
     clusters = [c.cluster for c in d.clusters]
-    lines = _finding_lines(d.introduced, len(clusters), clusters, False)
-    lines += _waived_lines(d.findings.introduced_waived, len(clusters), clusters, "introduced and waived by this change")
-    lines += _waived_lines(d.findings.newly_waived, len(clusters), clusters, "waived by this change")
-    lines += _finding_lines(d.fixed, len(clusters), clusters, True)
-    lines += _fix_lines(d.introduced)
-    return Block(f"\n### Findings: {d.findings.title()}\n\n",
-                 tuple(lines) or ("Nothing introduced, nothing fixed.",))
+    total = len(clusters)
+    yield Block(f"\n### Findings: {d.findings.title()}\n")
+    causes, rest = d.causes()
+    for c in causes:
+        lines = _finding_lines(c.findings, total, clusters, False) + _fix_lines(c.findings)
+        n = len(c.findings)
+        yield Block("\n", tuple(lines), fold=f"{plural(n, 'finding')} introduced by "
+                                              f"{html_code(f'{c.line.path}:{c.line.line}')} ({cell(c.line.what())})")
+    if rest:
+        lines = _finding_lines(rest, total, clusters, False) + _fix_lines(rest)
+        label = "other findings introduced" if causes else "findings introduced"
+        yield _folded("\n", lines, f"{len(rest)} {label}")
+    waived = (_waived_lines(d.findings.introduced_waived, total, clusters, "introduced and waived by this change")
+              + _waived_lines(d.findings.newly_waived, total, clusters, "waived by this change"))
+    if waived:
+        yield _folded("\n", waived, f"{len(waived)} findings waived by this change")
+    if d.fixed:
+        yield _folded("\n", _finding_lines(d.fixed, total, clusters, True), f"{len(d.fixed)} findings fixed")
+    if not (d.introduced or waived or d.fixed):
+        yield Block("\n", ("Nothing introduced, nothing fixed.",))
 
 
 _ARROW = {ADDED: "==>", REMOVED: "-.->", BROKEN: "-.-x", UNCHANGED: "-->"}
@@ -328,8 +462,8 @@ class Drawing:
 
     level: str  # "object", "namespace" or "clusterset"
     boxes: dict[tuple, tuple[str, str, str]]  # key -> (subgraph, label, status)
-    edges: list[tuple[tuple, tuple, str, int]]  # (from, to, status, how many edges of the graph it stands for)
-    left_out: int = 0  # edges not drawn to stay under Mermaid's limit
+    edges: list[tuple[tuple, tuple, str, int]]  # (from, to, status, how many calls it stands for: Edge.call)
+    left_out: int = 0  # calls not drawn to stay under Mermaid's limit
 
 
 def drawing(g: Graph) -> Drawing:
@@ -350,11 +484,12 @@ def drawing(g: Graph) -> Drawing:
             """Callers merge per namespace (or clusterset); the Services they call keep their names."""
             return (clusterset(n), f"callers in namespace {n.namespace}" if level == "namespace" else "callers")
 
-        merged: dict[tuple, int] = {}
+        calls: dict[tuple, set[tuple]] = {}  # a drawn edge -> the calls it stands for (25 exporters: one call)
         for e in edges:
             k = (caller(e.caller), (clusterset(e.target), title("Service", e.target.namespace, e.target.name)),
                  e.status)
-            merged[k] = merged.get(k, 0) + 1
+            calls.setdefault(k, set()).add(e.call)
+        merged = {k: len(v) for k, v in calls.items()}
         if len(merged) <= MERMAID_MAX_EDGES or level == "clusterset":
             ordered = sorted(merged.items(), key=lambda kv: (_SEVERITY[kv[0][2]], -kv[1], kv[0]))
             kept = ordered[:MERMAID_MAX_EDGES]
@@ -387,67 +522,59 @@ def mermaid(g: Graph) -> list[str]:
     return lines
 
 
-def _edge_rows(g: Graph, listed: AbstractSet[tuple[str, str]] = frozenset()) -> list[str]:
-    """One row per call that the change adds, removes or breaks: its targets in all exporting clusters together."""
-    rows: dict[tuple, list[Edge]] = {}
-    for e in g.edges:
-        if e.status != UNCHANGED:
-            key = (_SEVERITY[e.status], e.caller, e.target.namespace, e.target.name, e.url, e.status)
-            rows.setdefault(key, []).append(e)
+def _call_table(rows: list[CallRow], listed: AbstractSet[tuple[str, str]]) -> list[str]:
     out = []
-    for (_, caller, ns, name, url, status), edges in sorted(rows.items()):
-        e = edges[0]
-        targets = [t.target.cluster for t in edges if t.target.cluster]
-        target = title("Service", ns, name) + (f" ({len(targets)} clusters)" if len(targets) > 1 else
-                                                 f" in {targets[0]}" if targets else " (not exported)")
-        if e.rule and (e.rule, e.where) in listed:  # its message is in the findings above: name it, do not repeat it
-            why = f"{code(e.rule)} at {code(e.where)}"
-        elif e.rule:
-            why = f"{code(e.rule)}: {cell(e.problem)} ({code(e.where)})"
+    for r in rows:
+        if r.rule and (r.rule, r.where) in listed:  # its message is in the findings above: name it, do not repeat it
+            why = f"{code(r.rule)} at {code(r.where)}"
+        elif r.rule:
+            why = f"{code(r.rule)}: {cell(r.problem)} ({code(r.where)})"
         else:
-            why = cell(e.problem)
-        out.append(f"| {status} | {code(caller.label)} | {cell(target)} | {code(url)} | {why} |")
+            why = cell(r.problem)
+        callers = "<br>".join(code(c.label) for c in r.callers)
+        out.append(f"| {r.status} | {callers} | {cell(r.target)} | {code(r.url)} | {why} |")
     return out
 
 
 def _graph_blocks(g: Graph, budget: int, listed: AbstractSet[tuple[str, str]] = frozenset()) -> Iterator[Block]:
-    unchanged = sum(e.status == UNCHANGED for e in g.edges)
-    head = (f"\n### Call graph across clusters ({plural(len(g.edges), 'edge')}, "
-            f"{unchanged} unchanged)\n\n")
+    head = f"\n### Call graph across clusters ({calls_text(g)})\n\n"
     if not g.nodes:
         yield Block(head, ("No workload calls a `*.svc.clusterset.local` name and nothing is exported.",))
         return
+    rows = call_rows(g)
+    if rows:  # the changed calls first, folded when many: one row per call, its exporting clusters together
+        table = ("| call | caller | target | URL | why |", "| --- | --- | --- | --- | --- |", *_call_table(rows, listed))
+        counted = {s: sum(r.status == s for r in rows) for s in (BROKEN, REMOVED, ADDED)}
+        what = ", ".join(f"{n} {s}" for s, n in counted.items() if n)
+        yield Block(head, table, fold=f"The calls this change breaks, removes or adds ({what})"
+                    if len(rows) > FOLDED_LINES else None)
+        head = "\n"
     d = drawing(g)
-    note = {"object": "", "namespace": "_Collapsed to clusterset and namespace; only changed edges are drawn._\n\n",
-            "clusterset": "_Collapsed to clustersets; only changed edges are drawn._\n\n"}[d.level]
+    note = {"object": "", "namespace": "_Collapsed to clusterset and namespace; only changed calls are drawn._\n\n",
+            "clusterset": "_Collapsed to clustersets; only changed calls are drawn._\n\n"}[d.level]
     if d.left_out:
-        note += f"_{d.left_out} edges not drawn (Mermaid draws at most {MERMAID_MAX_EDGES}); the table lists them._\n\n"
+        note += f"_{d.left_out} calls not drawn (Mermaid draws at most {MERMAID_MAX_EDGES} edges); the table lists them._\n\n"
     chart = Block(head + note, tuple(mermaid(g)), "mermaid")
     if len(chart.render()) <= budget:
         yield chart
-    else:  # a diagram cut in two renders as neither; the table below has every changed edge
-        yield Block(head + note, ("_The diagram is too large for one comment; every changed edge is in the table below._",))
-    rows = tuple(_edge_rows(g, listed))
-    if rows:
-        yield Block("\n| edge | caller | target | URL | why |\n| --- | --- | --- | --- | --- |\n", rows)
-    yield Block("", (f"\n{plural(unchanged, 'unchanged edge')} not listed.",) if unchanged else ())
+    else:  # a diagram cut in two renders as neither; the table has every changed call
+        yield Block(head + note, ("_The diagram is too large for one comment; every changed call is in the table._",))
+    unchanged = g.calls()[UNCHANGED]
+    yield Block("", (f"\n{plural(unchanged, 'unchanged call')} not listed.",) if unchanged else ())
 
 
 def _diff_blocks(d: Diff) -> Iterator[Block]:
-    if d.changed:
+    """The rendered YAML diffs, folded: an identical diff in several clusters once ("same change in 25 of 50")."""
+    same = _same_diffs(d)
+    if same:
         yield Block("\n### Rendered changes\n")
-    same: dict[tuple[str, str, str], list[tuple[str, ObjectChange]]] = {}
-    for c in d.clusters:
-        for ch in c.changes:
-            key = (ch.change, _same(c.cluster, ch.path), _same(c.cluster, ch.diff))
-            same.setdefault(key, []).append((c.cluster, ch))
     for (change, path, text), members in same.items():
         if len(members) == 1:  # one cluster: its own path and diff, as they are
             cluster, ch = members[0]
-            who, path, text = f"**{cell(cluster)}**", ch.path, ch.diff
+            who, path, text = cell(cluster), ch.path, ch.diff
         else:
-            who = f"**same change {_clusters_md([c for c, _ in members], len(d.clusters))}**"
-        yield Block(f"\n{who} {change} {_md(path)}\n\n", tuple(text.splitlines()), "diff")
+            who = f"same change {cell(cluster_list([c for c, _ in members], len(d.clusters)))}"
+        yield Block("\n", tuple(text.splitlines()), "diff", fold=f"{who}: {change} {html_code(path)}")
 
 
 def _cut(line: str, width: int) -> list[str]:
@@ -457,12 +584,13 @@ def _cut(line: str, width: int) -> list[str]:
 def split_block(block: Block, budget: int) -> list[str]:
     """The block as one or more texts of at most `budget` characters, cut between lines.
 
-    A fenced block is closed at every cut and reopened, under a "(continued)" heading."""
+    A fenced block is closed at every cut and reopened, under a "(continued)" heading; a folded one is closed and
+    reopened under its summary and "(continued)"."""
     whole = block.render()
     if len(whole) <= budget:
         return [whole]
-    cont = "_(continued)_\n\n" if block.lang else ""
-    overhead = max(len(block.render((), block.head)), len(block.render((), cont)))
+    cont = "_(continued)_\n\n" if block.lang and block.fold is None else ""
+    overhead = max(len(block.render((), block.head)), len(block.render((), cont, True)))
     width = budget - overhead - 1
     if width < 20:
         raise UsageError(f"--max-comment-chars {budget} is too small for a heading of {len(block.head)} characters")
@@ -471,11 +599,11 @@ def split_block(block: Block, budget: int) -> list[str]:
     size = 0
     for line in (piece for raw in block.lines for piece in _cut(raw, width)):
         if chunk and size + len(line) + 1 > width:
-            pieces.append(block.render(tuple(chunk), block.head if not pieces else cont))
+            pieces.append(block.render(tuple(chunk), block.head if not pieces else cont, bool(pieces)))
             chunk, size = [], 0
         chunk.append(line)
         size += len(line) + 1
-    pieces.append(block.render(tuple(chunk), block.head if not pieces else cont))
+    pieces.append(block.render(tuple(chunk), block.head if not pieces else cont, bool(pieces)))
     return pieces
 
 
@@ -501,7 +629,7 @@ def markdown(d: Diff, max_chars: int = DEFAULT_MAX_CHARS) -> list[str]:
         raise UsageError(f"--max-comment-chars must be at least {MIN_MAX_CHARS}, not {max_chars}")
     budget = max_chars - len(_header(10**6, 10**6))
     listed = {(f.rule, f.where()) for f in d.introduced}
-    blocks = [*_summary_blocks(d), _findings_block(d), *_graph_blocks(d.graph, budget, listed),
+    blocks = [*_summary_blocks(d), *_findings_blocks(d), *_graph_blocks(d.graph, budget, listed),
               *_diff_blocks(d)]
     bodies: list[str] = []
     for piece in (p for b in blocks for p in split_block(b, budget)):

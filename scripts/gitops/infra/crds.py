@@ -92,14 +92,15 @@ def _read_source(source: str, root: Path) -> bytes | None:
     return path.read_bytes()
 
 
-def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
-    """The CRD's bytes, from the cache, the mirror or the URL, always hash-checked (a cached copy too)."""
+def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None, urls: bool = True) -> bytes:
+    """The CRD's bytes, from the cache, the mirror or (when `urls`) the URL, always hash-checked (a cached copy
+    too)."""
     cached = cache / "crds" / f"{crd.sha256}.yaml"
     data = cachefs.read(cached, MAX_CRD_BYTES)
     if data is not None and hashlib.sha256(data).hexdigest() == crd.sha256:
         return data
     tried = []
-    for source in ([mirror.rstrip("/") + "/" + crd.name] if mirror else []) + [crd.url]:
+    for source in ([mirror.rstrip("/") + "/" + crd.name] if mirror else []) + ([crd.url] if urls else []):
         tried.append(source)
         data = _read_source(source, root)
         if data is None:
@@ -110,7 +111,8 @@ def fetch(crd: LockedCRD, root: Path, cache: Path, mirror: str | None) -> bytes:
                              LOCK_FILE, crd.line)
         fsio.write_atomic(cachefs.folder(cache, "crds") / cached.name, data)
         return data
-    raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried)}. Offline, set --crd-mirror or "
+    raise ToolError(f"cannot fetch {crd.name}; tried {', '.join(tried) or 'only the cache (no mirror, no URL)'}. "
+                    "Offline, set --crd-mirror or "
                     "GITOPS_CRD_MIRROR to a directory holding the locked CRD files", LOCK_FILE, crd.line)
 
 
@@ -191,9 +193,10 @@ def plurals(root: Path, cache: Path, mirror: str | None) -> dict[str, str]:
     return json.loads((materialize(root, cache, mirror) / PLURALS_FILE).read_text())
 
 
-def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
+def materialize(root: Path, cache: Path, mirror: str | None, urls: bool = True) -> Path:
     """Convert every locked CRD into a schema folder (cached by the lock's hashes, and verified on every use: a
-    replaced schema there must not hide a schema error); return the folder."""
+    replaced schema there must not hide a schema error); return the folder. The one CRD lookup of commands and
+    tests (`urls=False`: the cache and the mirror only, never the network)."""
     lock = load_lock(root)
     mirror = mirror_of(lock, mirror)
     key = hashlib.sha256((CONVERTER_VERSION + "".join(c.sha256 for c in lock.crds)).encode()).hexdigest()[:16]
@@ -203,7 +206,7 @@ def materialize(root: Path, cache: Path, mirror: str | None) -> Path:
         kinds: dict[str, str] = {}
         names: dict[str, str] = {}
         for crd in lock.crds:
-            docs = _documents(fetch(crd, root, cache, mirror))
+            docs = _documents(fetch(crd, root, cache, mirror, urls))
             kinds.update(crd_scopes(docs))
             names.update(crd_plurals(docs))
             files |= {rel: json.dumps(schema, sort_keys=True) for rel, schema in _schemas(docs, crd.name).items()}

@@ -7,6 +7,7 @@ The repository is only ever read: `served_copy` (the sync run's git server) writ
 from __future__ import annotations
 
 import os
+import re
 import tarfile
 import tempfile
 from contextlib import contextmanager
@@ -153,6 +154,79 @@ def blobs(root: Path, ids: list[str]) -> dict[str, bytes]:
         out[header[0].decode()] = data[end + 1:end + 1 + size]
         at = end + 1 + size + 1
     return out
+
+
+# --- the lines a change made: the working tree against a commit -------------------------------------------
+
+DIFF_MAX_BYTES = 64 * 1024 ** 2  # a change whose diff is larger is not read line by line
+_HUNK = re.compile(r"^@@ -\d+(?:,\d+)? \+(\d+)(?:,(\d+))? @@")
+
+
+@dataclass(frozen=True)
+class Hunk:
+    """Lines of the working tree (from `start`, 1-based) that differ from the base, and the base's lines they
+    replaced (none: added)."""
+
+    path: str
+    start: int
+    now: tuple[str, ...]
+    was: tuple[str, ...]
+
+
+def hunks(root: Path, commit: str) -> list[Hunk]:
+    """Every changed line of the working tree (tracked files, edits not yet committed included) against the
+    verified `commit`, with paths relative to `root`: `git diff -U0`, no external diff or text conversion (what
+    .gitattributes asks for is not run), renames as deletions and additions, at most DIFF_MAX_BYTES (ToolError
+    past it). A path git must quote (a control character, a quote) is left out."""
+    with tempfile.TemporaryDirectory(prefix="gitops-change-") as tmp:
+        sink = Path(tmp) / "diff"
+        done = proc.pipe_to_file(["git", "-C", str(root), "-c", "core.quotepath=off", "diff", "--no-color",
+                                  "--no-ext-diff", "--no-textconv", "--no-renames", "--relative", "-U0",
+                                  "--src-prefix=a/", "--dst-prefix=b/", commit, "--"], sink, what="git diff",
+                                 timeout=TIMEOUT, max_bytes=DIFF_MAX_BYTES)
+        if done.returncode != 0:
+            raise UsageError(f"git diff {commit[:12]} failed: {done.stderr.strip()}")
+        with open(sink, encoding="utf-8", errors="replace", newline="\n") as diff:
+            return _parsed(diff)
+
+
+def _parsed(diff: Iterator[str]) -> list[Hunk]:
+    """The hunks of `git diff -U0` output. A file's header (up to its first @@) is read apart from its hunks, so
+    an added line that starts with "++ " is never taken for a header."""
+    out: list[Hunk] = []
+    path: str | None = None
+    header = False
+    start, now, was = 0, [], []  # type: tuple[int, list[str], list[str]]
+
+    def close() -> None:
+        if path is not None and start and (now or was):
+            out.append(Hunk(path, start, tuple(now), tuple(was)))
+
+    for raw in diff:
+        line = raw.rstrip("\n")
+        if line.startswith("diff --git "):
+            close()
+            path, header, start, now, was = None, True, 0, [], []
+        elif header and line.startswith("+++ "):
+            target = line[4:]
+            path = target[2:] if target.startswith("b/") else None  # /dev/null (deleted) or quoted: left out
+        elif line.startswith("@@"):
+            close()
+            header = False
+            m = _HUNK.match(line)
+            start, now, was = (int(m[1]), [], []) if m else (0, [], [])
+        elif not header and line.startswith("+"):
+            now.append(line[1:])
+        elif not header and line.startswith("-"):
+            was.append(line[1:])
+    close()
+    return out
+
+
+def untracked(root: Path) -> list[str]:
+    """Files under `root` git does not track and does not ignore (a new file of the change), relative to `root`."""
+    out = run(root, "ls-files", "-z", "--others", "--exclude-standard")
+    return sorted(p for p in (out or "").split("\0") if p)
 
 
 # --- a base revision, read-only (diff compares with it, e2e applies it first) ----------------------------

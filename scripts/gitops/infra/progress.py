@@ -27,6 +27,7 @@ class Progress:
         self.delay = delay
         self.color = (color if color is not None else not settings.current().no_color)
         self._lock = threading.Lock()
+        self._draw = threading.Lock()  # one writer of the stream at a time (the redraw thread, note)
         self._stage = ""
         self._done = self._total = 0
         self._start = time.monotonic()
@@ -62,6 +63,12 @@ class Progress:
         count = f" {done}/{total} clusters" if total else ""
         return f"validate: {name}{count} ({time.monotonic() - self._start:.0f} s)"
 
+    def note(self, text: str) -> None:
+        """A line that stays (a tool being built): always shown, even when the redrawn line is not; the redrawn
+        line, if any, is blanked first and drawn again below it."""
+        with self._draw:
+            self._write("\r" + " " * self._width + "\r" + text + "\n" if self._width else text + "\n")
+
     def _write(self, s: str) -> None:
         try:
             self.stream.write(s)
@@ -74,8 +81,9 @@ class Progress:
             return
         while not self._stop.is_set():
             text = self.line()
-            self._write("\r" + text + " " * max(0, self._width - len(text)))
-            self._width = max(self._width, len(text))
+            with self._draw:
+                self._write("\r" + text + " " * max(0, self._width - len(text)))
+                self._width = max(self._width, len(text))
             self._stop.wait(INTERVAL)
 
 

@@ -17,11 +17,13 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from gitops.infra import owned, proc
 from gitops.model.errors import ToolError
@@ -51,6 +53,27 @@ GO_FIX = ("install Go 1.22 or newer (https://go.dev/doc/install) and put `go` on
 
 
 tools_dir = owned.tools_dir
+Log = Callable[[str], None]
+
+
+def to_stderr(line: str) -> None:
+    """The default for a build's two lines (started, done): stderr, so a report on stdout stays whole and a
+    fresh machine's first run is never silent while Go builds."""
+    try:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+
+
+@contextmanager
+def _building(what: str, folder: Path, log: Log) -> Iterator[None]:
+    """"building kustomize v5.8.2 ... (first time only)", then "built ... in 41 s": a build is never silent."""
+    log(f"gitops: building {what} with Go into {folder} (first time only; a minute or more on a cold Go build "
+        "cache) ...")
+    start = time.monotonic()
+    yield
+    log(f"gitops: built {what} in {time.monotonic() - start:.0f} s")
 
 
 def _says(binary: Path, args: tuple[str, ...]) -> str | None:
@@ -106,8 +129,9 @@ def installed_version(binary: Path, tool: Tool) -> str | None:
     return built_version(binary, tool)
 
 
-def ensure(tool: Tool, root: Path) -> Path:
-    """Return the path of the pinned binary, building it first if it is missing or another version."""
+def ensure(tool: Tool, root: Path, log: Log = to_stderr) -> Path:
+    """Return the path of the pinned binary, building it first (saying so through `log`) if it is missing or
+    another version."""
     binary = tools_dir(root) / tool.name
     found = installed_version(binary, tool)
     if found == tool.version:
@@ -119,7 +143,8 @@ def ensure(tool: Tool, root: Path) -> Path:
                         + GO_FIX.format(folder=binary.parent))
     binary.parent.mkdir(parents=True, exist_ok=True)
     # Build into a private folder, then rename: a concurrent run never sees half a binary.
-    with tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
+    with _building(f"{tool.name} {tool.version}", binary.parent, log), \
+            tempfile.TemporaryDirectory(dir=binary.parent) as tmp:
         env = dict(os.environ, GOBIN=tmp, GOFLAGS="-buildvcs=false")
         flags = [f"-ldflags={tool.ldflags}"] if tool.ldflags else []
         done = proc.run(["go", "install", *flags, f"{tool.package}@{tool.version}"], what=f"go install {tool.name}",
@@ -331,11 +356,12 @@ def kbuild_built_from(binary: Path, source: Path) -> bool:
     return built_from(binary, source)
 
 
-def ensure_own(program: Own, root: Path) -> Path | None:
-    """`program` built into the tools folder, rebuilt whenever its sources change: with Go, its build info must
-    match the module (built_from) and it must report the hash of the sources it was built from; without Go, only
-    the hash it reports (as kustomize without Go). None when it cannot be had here (no sources, as in a
-    pip-installed tooling run outside this repository, or no Go to build them): the caller says what that means."""
+def ensure_own(program: Own, root: Path, log: Log = to_stderr) -> Path | None:
+    """`program` built into the tools folder, rebuilt whenever its sources change (saying so through `log`): with
+    Go, its build info must match the module (built_from) and it must report the hash of the sources it was built
+    from; without Go, only the hash it reports (as kustomize without Go). None when it cannot be had here (no
+    sources, as in a pip-installed tooling run outside this repository, or no Go to build them): the caller says
+    what that means."""
     try:
         source = _module_source(program.module_dir, root, program.name)
     except ToolError:
@@ -358,11 +384,12 @@ def ensure_own(program: Own, root: Path) -> Path | None:
                             f"source hash {wanted}")
 
     package = "." if program.package == "." else f"./{program.package}"
-    _go_build(source, package, binary, (f"-X main.sourceHash={wanted}",), check)
+    with _building(f"{program.name} ({own_folder(program)})", binary.parent, log):
+        _go_build(source, package, binary, (f"-X main.sourceHash={wanted}",), check)
     return binary
 
 
-def ensure_kbuild(root: Path) -> Path | None:
+def ensure_kbuild(root: Path, log: Log = to_stderr) -> Path | None:
     """tools/kbuild built into the tools folder (ensure_own); None where it cannot be had: the kustomize CLI then
     builds, with the same output."""
-    return ensure_own(KBUILD, root)
+    return ensure_own(KBUILD, root, log)

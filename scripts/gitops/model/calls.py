@@ -70,6 +70,7 @@ LOCAL, CLUSTERSET, EXTERNAL, UNRESOLVABLE = "local", "clusterset", "external", "
 RULE_CLUSTERSET = "mcs-clusterset-url-resolves"
 RULE_LOCAL = "mcs-local-name-not-served"
 RULE_FORM = "mcs-clusterset-name-form"
+CALL_RULES = (RULE_CLUSTERSET, RULE_LOCAL, RULE_FORM)  # each finding of these is one broken call
 
 _LABEL = r"[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?"
 _NAME = rf"{_LABEL}(?:\.{_LABEL})*\.?"

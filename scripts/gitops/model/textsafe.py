@@ -37,12 +37,12 @@ _ESCAPE_ALL = re.compile(f"[{_INVISIBLE}\n\t]")
 
 # scheme://userinfo@ : the userinfo ends at the last '@' before the host's '/', '?' or '#'.
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]{0,31}://)([^\s/?#@\"'<>]*(?:@[^\s/?#@\"'<>]*)*)@")
+# The words that make a name a secret's: a parameter's, a key's, an environment variable's.
+_SECRET_WORDS = (r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|"
+                 r"credential|signature|sig|auth)")
 # A parameter named like a secret, in a query string (?a=b&c=d), a DSN (a=b c=d, A=b;C=d) or an env line.
-_SECRET_PARAM = re.compile(
-    r"(?i)((?:^|(?<=[?&;\s\"'{,(]))[\w.-]*?"
-    r"(?:password|passwd|pwd|passphrase|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential|"
-    r"signature|sig|auth)"
-    r"\s*=\s*)([^&;\s\"'<>]+)")
+_SECRET_PARAM = re.compile(r"(?i)((?:^|(?<=[?&;\s\"'{,(]))[\w.-]*?" + _SECRET_WORDS + r"\s*=\s*)([^&;\s\"'<>]+)")
+_SECRET_NAME = re.compile(r"(?i)" + _SECRET_WORDS)
 _LONG = re.compile(rf"\S{{{MAX_VALUE + 1},}}")
 # Anything any of the steps would change; most texts have none of it and are returned as they are.
 _TOUCHED = re.compile(rf"://|=|\S{{{MAX_VALUE + 1}}}|[{_INVISIBLE}]")
@@ -64,6 +64,11 @@ def mask(text: str) -> str:
     if "=" in text:
         text = _SECRET_PARAM.sub(lambda m: m.group(1) + MASK, text)
     return text
+
+
+def secret_name(key: str) -> bool:
+    """Whether a key (a YAML key, an env name) says its value is a secret: its value is never shown."""
+    return _SECRET_NAME.search(key) is not None
 
 
 def excerpt(value: str, limit: int = MAX_VALUE) -> str:

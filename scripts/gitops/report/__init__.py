@@ -12,6 +12,7 @@ from typing import Callable, Iterator, Sequence
 
 from gitops.model.findings import Finding
 from gitops.model.rules import Rule
+from gitops.model.causes import Change
 from gitops.model.rulechanges import RuleChanges
 
 
@@ -28,6 +29,8 @@ class ReportContext:
     link_base: str = ""
     # What the change does to the rules (config, waivers, policy code, lock, schemas), shown first; None: not compared.
     rule_changes: RuleChanges | None = None
+    # The lines the change made since the same base: the causes every human-facing format leads with; None: unknown.
+    change: Change | None = None
 
 
 Renderer = Callable[[list[Finding], ReportContext], str]

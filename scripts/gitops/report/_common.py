@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 from gitops.model import textsafe
+from gitops.model.causes import Cause
 from gitops.model.textsafe import plural
 from gitops.model.findings import Finding, ObjectRef, Related, Severity, SourceLocation
 
@@ -184,3 +185,22 @@ def by_clusters(groups: Iterable[Group], clusters: Sequence[str] = ()) -> dict[s
         order[label] = (not g.clusters, len(g.clusters) > 1,
                         rank.get(g.clusters[0], len(rank)) if g.clusters else 0, -len(g.clusters), label)
     return {label: out[label] for label in sorted(out, key=order.__getitem__)}
+
+
+# --- causes first ------------------------------------------------------------------------------------
+
+def beside(g: Group, cause: Cause) -> tuple[Related, ...]:
+    """A group's other ends but the cause itself (its heading already names that line)."""
+    return tuple(r for r in g.related if (r.location.path, r.location.line) != (cause.line.path, cause.line.line))
+
+
+def cause_fixes(cause: Cause) -> dict[str, str]:
+    """Each rule's fix hint once per cause ({rule: fix}), in the order the rules first appear."""
+    return {f.rule: f.fix for f in cause.findings if f.fix}
+
+
+def in_cluster_order(groups: Iterable[Group], clusters: Sequence[str]) -> list[Group]:
+    """Groups by their first cluster's place in the inventory (fleet-wide ones first), then as `group` ordered them:
+    a cause's findings read cluster by cluster."""
+    rank = _rank(clusters)
+    return sorted(groups, key=lambda g: rank.get(g.clusters[0], len(rank)) if g.clusters else -1)

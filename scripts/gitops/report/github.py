@@ -1,8 +1,9 @@
-"""GitHub Actions workflow commands: one annotation per source line, the most severe first.
+"""GitHub Actions workflow commands: one annotation per source line, the change's causes first, then the most severe.
 
 GitHub shows at most 10 error annotations per step and 50 per job, so fifty clusters' copies of one
-broken line must be one annotation, and the lines that fail the run must come before warnings. The
-job summary (`summary`, written by the CLI to $GITHUB_STEP_SUMMARY) lists everything.
+broken line must be one annotation, the line the change made that causes them comes first (its annotation
+says what it breaks), and the lines that fail the run come before warnings. The job summary (`summary`,
+written by the CLI to $GITHUB_STEP_SUMMARY) lists everything.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from gitops.model import textsafe
+from gitops.model.causes import Cause, attribute
 from gitops.model.findings import Finding, Severity, SourceLocation
 from gitops.model.rulechanges import RuleChanges
-from gitops.report._common import Group, cluster_list, group, severity_rank
+from gitops.report._common import Group, cluster_list, group, plural, severity_rank
 
 if TYPE_CHECKING:
     from gitops.report import ReportContext
@@ -39,6 +41,7 @@ class _Line:
     location: SourceLocation | None
     own: list[Group] = field(default_factory=list)
     other_end: list[tuple[Group, str]] = field(default_factory=list)
+    cause: Cause | None = None  # the line is a line the change made that causes findings: it comes first
 
     def groups(self) -> list[Group]:
         return self.own + [g for g, _ in self.other_end]
@@ -52,7 +55,9 @@ class _Line:
         name = _COMMAND[top.severity] if top.counts else "notice"
         rules = list(dict.fromkeys(g.rule if g.counts else f"{g.rule} (waived)" for g in self.groups()))
         title = ", ".join(rules)
-        if not self.own:
+        if self.cause is not None:
+            title = f"this change: {plural(len(self.cause.findings), 'finding')} ({title})"
+        elif not self.own:
             title += f" ({self.other_end[0][1]})"
         paragraphs = []
         for g in self.own:
@@ -73,7 +78,9 @@ class _Line:
             paragraphs.append(f"and {len(rest)} more findings whose other end is this line "
                               f"({', '.join(lines[:5])}{' ...' if len(lines) > 5 else ''}); the job summary lists all")
         count = len(self.own) + len(self.other_end)
-        if count > 1:
+        if self.cause is not None:
+            paragraphs.insert(0, f"{self.cause.line.what()} {self.cause.effect()}:")
+        elif count > 1:
             paragraphs.insert(0, f"{count} problems on this line:")
         props: list[tuple[str, str]] = []
         if self.location:
@@ -84,7 +91,9 @@ class _Line:
                 + f"::{escape_data(chr(10).join(paragraphs))}")
 
 
-def _lines(groups: list[Group]) -> list[_Line]:
+def _lines(groups: list[Group], causes: list[Cause]) -> list[_Line]:
+    """One annotation per source line; the lines the change made that cause findings first (in the causes' order),
+    then errors before warnings and notices."""
     by_line: dict[tuple, _Line] = {}
     for g in groups:
         loc = g.location
@@ -96,8 +105,15 @@ def _lines(groups: list[Group]) -> list[_Line]:
             line = by_line.setdefault(key, _Line(r.location))
             if g not in line.own and all(g is not other for other, _ in line.other_end):
                 line.other_end.append((g, r.note))
-    return sorted(by_line.values(), key=lambda ln: (ln.rank(), not ln.own, ln.location is None,
-                                                    ln.location or SourceLocation("", 0)))
+    first: dict[tuple, int] = {}
+    for i, cause in enumerate(causes):
+        key = (cause.line.path, cause.line.line)
+        line = by_line.setdefault(key, _Line(cause.location))
+        line.cause = cause
+        first[key] = i
+    return sorted(by_line.values(), key=lambda ln: (
+        first.get((ln.location.path, ln.location.line), len(first)) if ln.location else len(first),
+        ln.rank(), not ln.own, ln.location is None, ln.location or SourceLocation("", 0)))
 
 
 def _rule_change_commands(rc: RuleChanges) -> list[str]:
@@ -118,7 +134,8 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
     # Messages are already safe (findings.py); paths and names in properties are escaped by the last pass.
     return textsafe.log_lines(textsafe.escape("".join(line + "\n" for line in first) +
                                               "".join(line.command(len(ctx.clusters)) + "\n"
-                                                      for line in _lines(group(findings, ctx.clusters)))),
+                                                      for line in _lines(group(findings, ctx.clusters),
+                                                                         attribute(findings, ctx.change)[0]))),
                               commands=True)
 
 

@@ -1,4 +1,5 @@
-"""SARIF 2.1.0 for GitHub code scanning: one result per cause and source line, the clusters in its properties."""
+"""SARIF 2.1.0 for GitHub code scanning: one result per rule, source line and message, the clusters in its properties;
+the results a line of the change causes come first, marked (`rank` 100, `properties.causedBy`)."""
 from __future__ import annotations
 
 import hashlib
@@ -6,6 +7,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from gitops.model import textsafe
+from gitops.model.causes import Cause, attribute
 from gitops.model.findings import Finding, Severity, SourceLocation
 from gitops.model.rules import Rule
 from gitops.model.rulechanges import RuleChanges
@@ -61,7 +63,7 @@ def _fingerprint(g: Group) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def _result(g: Group, rule_index: dict[str, int], total: int) -> dict[str, Any]:
+def _result(g: Group, rule_index: dict[str, int], total: int, cause: Cause | None = None) -> dict[str, Any]:
     f = g.first
     result: dict[str, Any] = {"ruleId": f.rule}
     if f.rule in rule_index:
@@ -86,6 +88,9 @@ def _result(g: Group, rule_index: dict[str, int], total: int) -> dict[str, Any]:
         properties["clusters"] = list(g.clusters)
         properties["clusterCount"] = len(g.clusters)
     properties.update(f.extra)
+    if cause is not None:  # marked: the line this change made that causes it (its own line, or its other end)
+        properties["causedBy"] = cause.as_dict()
+        result["rank"] = 100.0
     if properties:
         result["properties"] = properties
     return result
@@ -108,7 +113,15 @@ def _invocation(rc: RuleChanges) -> dict[str, Any]:
     return {"executionSuccessful": True, "toolConfigurationNotifications": notes}
 
 
+def _caused_first(groups: list[Group], causes: list[Cause], of: dict[int, Cause]) -> list[Group]:
+    """The results the change causes first, in the order of their causes (a stable sort keeps the rest's order)."""
+    order = {id(c): i for i, c in enumerate(causes)}
+    return sorted(groups, key=lambda g: order[id(of[id(g.first)])] if id(g.first) in of else len(order))
+
+
 def render(findings: list[Finding], ctx: ReportContext) -> str:
+    causes, _ = attribute(findings, ctx.change)
+    of = {id(f): c for c in causes for f in c.findings}  # each caused finding's cause
     rules = list({r.id: r for r in ctx.rules}.values())
     rule_index = {r.id: i for i, r in enumerate(rules)}
     doc: dict[str, Any] = {
@@ -120,11 +133,16 @@ def render(findings: list[Finding], ctx: ReportContext) -> str:
                 "version": ctx.tool_version,
                 "rules": [_rule(r) for r in rules],
             }},
-            "results": [_result(g, rule_index, len(ctx.clusters)) for g in group(findings, ctx.clusters)],
+            "results": [_result(g, rule_index, len(ctx.clusters), of.get(id(g.first)))
+                        for g in _caused_first(group(findings, ctx.clusters), causes, of)],
         }],
     }
+    if ctx.change is not None and ctx.change.known:
+        doc["runs"][0]["properties"] = {"change": {"base": ctx.change.base},
+                                        "causes": [c.as_dict() for c in causes]}
     if ctx.rule_changes is not None:  # first in the run: what the change does to the rules themselves
-        doc["runs"][0] = {"tool": doc["runs"][0]["tool"], "invocations": [_invocation(ctx.rule_changes)],
-                          **{k: v for k, v in doc["runs"][0].items() if k != "tool"},
-                          "properties": {"ruleChanges": ctx.rule_changes.as_dict()}}
+        run = doc["runs"][0]
+        doc["runs"][0] = {"tool": run["tool"], "invocations": [_invocation(ctx.rule_changes)],
+                          **{k: v for k, v in run.items() if k not in ("tool", "properties")},
+                          "properties": {"ruleChanges": ctx.rule_changes.as_dict(), **run.get("properties", {})}}
     return textsafe.json_document(json.dumps(doc, indent=2, ensure_ascii=False)) + "\n"

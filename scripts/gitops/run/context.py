@@ -95,18 +95,29 @@ class Run:
     def inventory(self) -> Inventory:
         return inventoryfile.load(self.root)
 
-    def prepare(self) -> Inventory:
-        """The inventory, with a schema folder for every cluster's Kubernetes version, and the tools that build:
-        what every run that builds checks first (bad input fails here, before any build)."""
+    def prepare(self, crds_needed: bool = False) -> Inventory:
+        """The inventory, with a schema folder for every cluster's Kubernetes version, the locked CRDs when the
+        run checks schemas (`crds_needed`), and the tools that build: what every run that builds checks first, in
+        that order, so bad input or a CRD that cannot be read fails here, before any tool is built."""
         inv = self.inventory
         schemas.check_versions(inv)
+        if crds_needed:
+            self.crd_schemas()
         self.kustomize  # noqa: B018 - resolved (and built on first use) now, not in the middle of a stage
+        if crds_needed:  # the schema stage's kubeconform, built here too, saying so (it starts in the background)
+            tools.ensure(tools.KUBECONFORM, self.root, self.options.progress.note)
         return inv
+
+    def crd_schemas(self) -> Path:
+        """The locked CRDs converted to schemas: the one CRD lookup (--crd-mirror, GITOPS_CRD_MIRROR, the lock's
+        mirror, then the locked URLs; cached), which the schema stage and the kind scopes read too."""
+        return crds.materialize(self.root, self.cache_dir, self.options.crd_mirror)
 
     @cached_property
     def kustomize(self) -> build.Kustomize:
-        """What builds: the pinned kustomize CLI, and kbuild unless --kustomize-cli or it cannot be had."""
-        return kustomize(self.root, self.options.kustomize_cli)
+        """What builds: the pinned kustomize CLI, and kbuild unless --kustomize-cli or it cannot be had (a build
+        of either says so on stderr, through the progress line)."""
+        return kustomize(self.root, self.options.kustomize_cli, self.options.progress.note)
 
     @cached_property
     def closures(self) -> Closures:
@@ -161,9 +172,10 @@ class Run:
         return registry(self.root)
 
 
-def kustomize(root: Path, cli: bool = False) -> build.Kustomize:
-    """The pinned kustomize CLI, and kbuild unless `cli` (`--kustomize-cli`) or it cannot be had."""
-    return build.Kustomize(tools.ensure(tools.KUSTOMIZE, root), None if cli else tools.ensure_kbuild(root))
+def kustomize(root: Path, cli: bool = False, log: tools.Log = tools.to_stderr) -> build.Kustomize:
+    """The pinned kustomize CLI, and kbuild unless `cli` (`--kustomize-cli`) or it cannot be had; `log` hears of
+    a build."""
+    return build.Kustomize(tools.ensure(tools.KUSTOMIZE, root, log), None if cli else tools.ensure_kbuild(root, log))
 
 
 def source_map(root: Path, inv: Inventory, kz: build.Kustomize, resources: dict[str, list[Resource]] | None = None,

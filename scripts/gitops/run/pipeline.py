@@ -133,7 +133,7 @@ def execute(run: Run, source: Input, plan: Plan) -> Result:
     source.read(run)  # what needs no tool (partial files): checked before any tool starts
     with ExitStack() as stack:
         with timer.stage("build"):
-            inv = run.prepare()
+            inv = run.prepare(crds_needed=plan.schema)
             no_problems: Callable[[], list[schema.SchemaProblem]] = list
             bootstrap_problems = no_problems
             if plan.schema and plan.schema_bootstrap:

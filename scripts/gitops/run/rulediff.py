@@ -2,9 +2,9 @@
 code, crds.lock.yaml and schemas/ against a base revision, as rulechanges.RuleChanges.
 
 The base's files are read from git (`ls-tree`, then `cat-file` of the three that are parsed; code and
-schema files compare by blob id), never checked out. validate and merge compare with `--base REF`,
-by default the merge base of HEAD with main (then origin/main), as diff does; diff uses its own base.
-Without a base the reports say why, rather than showing "no rule changes".
+schema files compare by blob id), never checked out. validate and merge compare with the base of
+run/change.py (`--base REF`, by default the merge base of HEAD with main, then origin/main); diff uses its
+own base. Without a base the reports say why, rather than showing "no rule changes".
 """
 from __future__ import annotations
 

@@ -16,15 +16,18 @@ The output is deterministic (same arguments, byte-identical tree) and validates 
 from __future__ import annotations
 
 import argparse
-import shutil
 from dataclasses import dataclass
+from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 
 from gitops.infra import crds, schemas
 from gitops.model.inventory import EXPORT_API, INVENTORY_FILE
 from gitops.scaffold.templates import deployment
 
-PROJECT = Path(__file__).resolve().parents[3]
+# The repository's crds.lock.yaml and schemas/net.gke.io, shipped inside the package so that an installed
+# `python -m gitops.fleetgen` has them (tests/unit/scaffold/test_pinned.py keeps them equal to the root's).
+PINNED = resources.files("gitops.scaffold") / "pinned"
 REPO_URL = "https://github.com/example-org/gitops-fleet.git"
 KUBERNETES_VERSION = "1.33"
 PORT = 8080
@@ -229,19 +232,25 @@ def _overlay(p: ClusterPlan, cluster_labels: bool) -> dict[str, str]:
     return files
 
 
-def _crds_lock() -> str:
-    """The project's lock, with a relative CRD mirror made absolute so the copy finds it too."""
-    text = (PROJECT / crds.LOCK_FILE).read_text(encoding="utf-8")
-    mirror = crds.load_lock(PROJECT).mirror
-    if mirror and "://" not in mirror and not Path(mirror).is_absolute() and (PROJECT / mirror).is_dir():
-        text = text.replace(f"mirror: {mirror}\n", f"mirror: {(PROJECT / mirror).resolve()}\n", 1)
-    return text
+def _pinned_files(folder: Traversable, rel: str) -> dict[str, str]:
+    """{repository path: text} of every file under a folder of the pinned copies."""
+    out = {}
+    for entry in sorted(folder.iterdir(), key=lambda e: e.name):
+        path = f"{rel}/{entry.name}"
+        out.update(_pinned_files(entry, path) if entry.is_dir() else {path: entry.read_text(encoding="utf-8")})
+    return out
+
+
+def _pinned() -> dict[str, str]:
+    """The CRD lock and the hand-written schemas every generated fleet validates against."""
+    return {crds.LOCK_FILE: (PINNED / crds.LOCK_FILE).read_text(encoding="utf-8"),
+            **_pinned_files(PINNED / schemas.HANDWRITTEN, schemas.HANDWRITTEN)}
 
 
 def files(clusters: int, services: int, clustersets: int = 1, cluster_labels: bool = False) -> dict[str, str]:
-    """{repository path: text} of the generated sources (without the copied schemas/)."""
+    """{repository path: text} of the generated sources, the CRD lock and schemas/ included."""
     plans = plan(clusters, services, clustersets)
-    out = {INVENTORY_FILE: _inventory(plans, clustersets), crds.LOCK_FILE: _crds_lock(), **_namespaces()}
+    out = {INVENTORY_FILE: _inventory(plans, clustersets), **_pinned(), **_namespaces()}
     for svc in sorted({s for p in plans for s in p.services}, key=lambda s: s.index):
         out.update(_base(svc))
     for p in plans:
@@ -260,7 +269,6 @@ def generate(dest: Path, clusters: int, services: int, clustersets: int = 1, clu
         path = dest / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text, encoding="utf-8")
-    shutil.copytree(PROJECT / schemas.HANDWRITTEN, dest / schemas.HANDWRITTEN)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -272,7 +280,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--cluster-labels", action="store_true",
                         help=f"label every object with its cluster ({CLUSTER_LABEL}): no two clusters share a document")
     args = parser.parse_args(argv)
-    generate(args.dest, args.clusters, args.services, args.clustersets, args.cluster_labels)
+    if args.clusters < 1 or args.services < 1 or not 1 <= args.clustersets <= args.clusters:
+        parser.error("--clusters and --services must be at least 1, --clustersets between 1 and --clusters")
+    try:
+        generate(args.dest, args.clusters, args.services, args.clustersets, args.cluster_labels)
+    except (FileExistsError, OSError) as exc:
+        parser.exit(2, f"error: {exc}\n")
     print(f"wrote {args.clusters} clusters x {args.services} services into {args.dest}; "
           f"run `python -m gitops --root {args.dest} render` to fill clusters/")
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -64,6 +66,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--from", dest="caller", required=True, help="the calling service (its Deployment's app label)")
     k.add_argument("--to", dest="service", required=True, help="the called service, exported by some cluster")
     k.add_argument("--cluster", help="the caller's cluster, when the caller runs in several")
+    k.add_argument("--env", metavar="NAME",
+                   help="the environment variable the caller reads the address from; needed when it reads no "
+                        "address of the service yet (added as a key of the ConfigMap it takes whole, else as an env "
+                        "var); an address it already has is patched in place")
 
 
 def run(root: Path, args: argparse.Namespace, render: Callable[[], int]) -> int:
@@ -189,6 +195,10 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
     overlay = f"overlays/{name}"
     if (root / overlay).exists():
         raise _refuse(f"{overlay}/ already exists")
+    others = {c.mcs for c in inv.members(args.clusterset)} - {args.mcs}
+    if others:  # policy mcs-clusterset-one-flavour: the two MCS implementations never import each other's exports
+        raise _refuse(f"clusterset {args.clusterset} runs MCS {', '.join(sorted(others))}; a --mcs {args.mcs} cluster "
+                      "there would neither see its exports nor be seen (choose that flavour or another clusterset)")
     if args.sync == "argocd" and inv.argocd is None:
         raise _refuse(f"--sync argocd needs an 'argocd' section in {INVENTORY_FILE} saying where Argo CD runs")
     version = args.kubernetes_version or max((c.kubernetes_version for c in inv.clusters),
@@ -203,12 +213,12 @@ def _new_cluster(root: Path, args: argparse.Namespace) -> dict[str, str]:
                           ("kubernetesVersion", DoubleQuotedScalarString(version)), ("mcs", args.mcs),
                           ("sync", args.sync), ("overlay", overlay)])
     _seq(doc, "clusters").append(entry)
-    namespace = "  - ../../base/namespace\n" if (root / "base/namespace" / KUSTOMIZATION).is_file() else ""
+    # No namespace yet: `new service` adds the namespace base of what runs here, and `new call` the called
+    # service's (namespace sameness); a namespace nothing runs in is not created in every new cluster.
     kustomization = (
         f"# {name}: {args.location}, clusterset {args.clusterset}, MCS {args.mcs}, synced by {args.sync}.\n"
         f"# Add services with `gitops new service NAME --namespace NS --cluster {name}`.\n"
-        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n"
-        + (f"resources:\n{namespace}" if namespace else "resources: []\n"))
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources: []\n")
     return {INVENTORY_FILE: _dump_rt(doc), f"{overlay}/{KUSTOMIZATION}": kustomization}
 
 
@@ -385,50 +395,165 @@ def _find_caller(resources: dict[str, list[Resource]], caller: str, cluster: str
 
 
 def _find_export(inv: Inventory, resources: dict[str, list[Resource]], cluster: str,
-                 service: str) -> tuple[str, int]:
-    """(namespace, port) of `service` as some cluster of the caller's clusterset exports it."""
+                 service: str) -> tuple[str, list[int]]:
+    """(namespace, ports: the one named http first) of `service` as some cluster of the caller's clusterset
+    exports it."""
     members = {c.name for c in inv.members(inv.cluster(cluster).clusterset)}
     for member in sorted(members):
         items = resources.get(member, [])
         for export in (r for r in items if r.kind == "ServiceExport" and r.name == service):
             svc = next((r for r in items if r.kind == "Service" and r.name == service
                         and r.namespace == export.namespace), None)
-            ports = ((svc.body.get("spec") or {}).get("ports") or []) if svc else []
-            if ports:
-                port = next((p for p in ports if p.get("name") == "http"), ports[0])
-                return str(export.namespace), int(port["port"])
+            ports = [p for p in ((svc.body.get("spec") or {}).get("ports") or []) if isinstance(p, dict)] if svc else []
+            numbers = [int(p["port"]) for p in sorted(ports, key=lambda p: p.get("name") != "http")
+                       if isinstance(p.get("port"), int)]
+            if numbers:
+                return str(export.namespace), numbers
     raise _refuse(f"no cluster of clusterset {inv.cluster(cluster).clusterset} exports a Service {service!r}; "
                   f"add one with `gitops new service {service} --export ...`")
 
 
+# An address: [scheme://]host[:port][/path...]
+_ADDRESS = re.compile(r"^(?P<scheme>[a-z][a-z0-9+.-]*://)?(?P<host>[a-z0-9.-]+)(?::(?P<port>\d{1,5}))?(?P<rest>[/?#].*)?$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+
+
+@dataclass(frozen=True)
+class _Address:
+    """Where the caller reads a value: a ConfigMap key (`configmap` set) or a literal env var of the container."""
+
+    env: str  # the variable the caller's process sees
+    value: str | None  # None: not set yet
+    configmap: Resource | None = None
+    key: str = ""
+
+    def where(self) -> str:
+        if self.configmap is not None:
+            return f"ConfigMap {self.configmap.namespace}/{self.configmap.name} key {self.key}"
+        return f"env {self.env} of the Deployment"
+
+
+def _map(value: Any) -> dict[str, Any]:
+    """A mapping of a built object, or an empty one where the object has something else (it may be malformed)."""
+    return value if isinstance(value, dict) else {}
+
+
+def _configmaps(resources: list[Resource], deployment: Resource) -> dict[str, Resource]:
+    return {r.name: r for r in resources if r.kind == "ConfigMap" and r.namespace == deployment.namespace}
+
+
+def _read_addresses(resources: list[Resource], deployment: Resource, container: dict[str, Any]) -> list[_Address]:
+    """Every variable the container reads: the keys of the ConfigMaps it takes whole (envFrom, with its prefix),
+    its env entries (literal values, or one ConfigMap key each)."""
+    configmaps = _configmaps(resources, deployment)
+    out = []
+    for source in container.get("envFrom") or []:
+        cm = configmaps.get(str(_map(_map(source).get("configMapRef")).get("name")))
+        if cm is not None:
+            for key, value in _map(cm.body.get("data")).items():
+                out.append(_Address(f"{_map(source).get('prefix') or ''}{key}", str(value), cm, str(key)))
+    for entry in container.get("env") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
+            continue
+        ref = _map(_map(entry.get("valueFrom")).get("configMapKeyRef"))
+        cm = configmaps.get(str(ref.get("name")))
+        if cm is not None and isinstance(ref.get("key"), str):
+            value = _map(cm.body.get("data")).get(ref["key"])
+            out.append(_Address(entry["name"], None if value is None else str(value), cm, ref["key"]))
+        elif "valueFrom" not in entry:
+            value = entry.get("value")
+            out.append(_Address(entry["name"], None if value is None else str(value)))
+    return out
+
+
+def _taken_whole(resources: list[Resource], deployment: Resource, container: dict[str, Any]) -> Resource | None:
+    """The first ConfigMap the container takes whole (envFrom without a prefix): where the repository keeps the
+    addresses a workload reads (base/caller's sample-caller-config)."""
+    configmaps = _configmaps(resources, deployment)
+    for source in container.get("envFrom") or []:
+        name = str(_map(_map(source).get("configMapRef")).get("name"))
+        if not _map(source).get("prefix") and name in configmaps:
+            return configmaps[name]
+    return None
+
+
+def _names_service(value: str | None, service: str, namespace: str) -> re.Match[str] | None:
+    """The address in `value` when it names `service` by any of its in-cluster or clusterset names."""
+    m = _ADDRESS.match((value or "").strip())
+    if m is None:
+        return None
+    names = {service, f"{service}.{namespace}", f"{service}.{namespace}.svc", f"{service}.{namespace}.svc.cluster.local",
+             f"{service}.{namespace}.svc.clusterset.local"}
+    return m if m["host"].rstrip(".") in names else None
+
+
+def _scalar(value: str) -> str:
+    """`value` as a YAML scalar: plain when it reads back as the same string, else a double-quoted (JSON) one."""
+    try:
+        plain = yaml.safe_load(value) == value and "\n" not in value
+    except yaml.YAMLError:
+        plain = False
+    return value if plain else json.dumps(value)
+
+
 def _new_call(root: Path, args: argparse.Namespace) -> dict[str, str]:
+    """Where the caller already keeps the service's address (a ConfigMap key, an env var), that value is patched
+    in place to the clusterset.local name; otherwise `--env NAME` says which variable the caller reads, written
+    as a key of the ConfigMap the container takes whole (the repository's convention), else as an env var."""
     from ruamel.yaml.comments import CommentedMap
 
     caller, service = _name(args.caller, "caller", DNS_1035_LABEL), _name(args.service, "service", DNS_1035_LABEL)
+    if args.env is not None and not _ENV_NAME.fullmatch(args.env):
+        raise _refuse(f"--env {args.env!r} is not an environment variable name such as ORDERS_URL")
     inv, resources = pipeline.build(root)
     if args.cluster is not None:
         _cluster(inv, args.cluster)
     cluster_name, deployment = _find_caller(resources, caller, args.cluster)
     cluster = inv.cluster(cluster_name)
-    namespace, port = _find_export(inv, resources, cluster_name, service)
+    namespace, ports = _find_export(inv, resources, cluster_name, service)
     containers = (((deployment.body.get("spec") or {}).get("template") or {}).get("spec") or {}).get("containers")
     if not containers:
         raise _refuse(f"Deployment {deployment.name} in {cluster_name} has no containers")
-    container = containers[0]
-    variable = re.sub(r"[^A-Z0-9]", "_", service.upper()) + "_URL"
-    if any(e.get("name") == variable for e in container.get("env") or []):
-        raise _refuse(f"{deployment.name} in {cluster_name} already sets {variable}")
+    container = _map(containers[0])
+    who = f"{deployment.name} in {cluster_name}"
+    read = _read_addresses(resources.get(cluster_name, []), deployment, container)
+    if args.env is not None:
+        read = [a for a in read if a.env == args.env]
+    found = [(a, m) for a in read if (m := _names_service(a.value, service, namespace)) is not None]
+    target = f"{service}.{namespace}.svc.clusterset.local"
+    done = [a for a, m in found if m["host"].rstrip(".") == target]
+    if done:
+        raise _refuse(f"{who} already calls {service} through its clusterset.local name ({done[0].where()})")
+    if len(found) > 1:
+        raise _refuse(f"{who} keeps {service}'s address in several places ("
+                      + ", ".join(a.where() for a, _ in found) + "); say which variable with --env NAME")
+    if found:  # patched in place: its scheme and path kept, the port kept when the exported Service has it
+        address, m = found[0]
+        port = int(m["port"]) if m["port"] and int(m["port"]) in ports else ports[0]
+        url = f"{m['scheme'] or ''}{target}:{port}{m['rest'] or ''}"
+    elif args.env is None:
+        raise _refuse(f"{who} reads no address of {service} (no ConfigMap key or env var names it); say which "
+                      "environment variable it reads the address from with --env NAME, e.g. "
+                      f"--env {re.sub(r'[^A-Z0-9]', '_', service.upper())}_URL")
+    else:  # the variable named by --env: set in place where the caller has it, else added where it reads config
+        url = f"http://{target}:{ports[0]}"
+        whole = _taken_whole(resources.get(cluster_name, []), deployment, container)
+        address = read[0] if read else _Address(args.env, None, whole, args.env) if whole else _Address(args.env, None)
     patch = f"{cluster.overlay}/{caller}-calls-{service}.yaml"
     if (root / patch).exists():
         raise _refuse(f"{patch} already exists")
-    url = f"http://{service}.{namespace}.svc.clusterset.local:{port}"
-    plan = {patch: (
-        f"# {caller} reaches {service} through its clusterset.local name (MCS), wherever it runs.\n"
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
-        f"  name: {deployment.name}\n  namespace: {deployment.namespace}\n"
-        "spec:\n  template:\n    spec:\n      containers:\n"
-        f"        - name: {container.get('name')}\n          env:\n"
-        f"            - name: {variable}\n              value: {url}\n")}
+    comment = f"# {caller} reaches {service} through its clusterset.local name (MCS), wherever it runs.\n"
+    if address.configmap is not None:
+        cm = address.configmap
+        text = (f"{comment}apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {cm.name}\n  namespace: {cm.namespace}\n"
+                f"data:\n  {_scalar(address.key)}: {_scalar(url)}\n")
+    else:
+        text = (f"{comment}apiVersion: apps/v1\nkind: Deployment\nmetadata:\n"
+                f"  name: {deployment.name}\n  namespace: {deployment.namespace}\n"
+                "spec:\n  template:\n    spec:\n      containers:\n"
+                f"        - name: {container.get('name')}\n          env:\n"
+                f"            - name: {_scalar(address.env)}\n              value: {_scalar(url)}\n")
+    plan = {patch: text}
     targets = []
     if not any(r.kind == "Namespace" and r.name == namespace for r in resources.get(cluster_name, [])):
         ns_base = _namespace_base(root, namespace)  # namespace sameness: the caller's cluster needs it too

@@ -143,8 +143,8 @@ def test_dropping_the_export_breaks_the_callers_edge(history) -> None:
 def test_markdown_has_summary_findings_and_mermaid_graph(history) -> None:
     [part] = diffreport.markdown(_diff(history, "c0", "c3"))
     assert part.startswith("<!-- gitops-diff part 1 -->\n_GitOps diff, part 1/1_\n")
-    assert "| cluster-2 | 0 | 1 | 4 |" in part  # 2 objects and the 2 derived Config Sync roles changed
-    assert "- removed: `ServiceExport istio-apps/sample-producer`" in part
+    assert "| cluster-2 | 0 | 1 | 4 | " in part  # 2 objects and the 2 derived Config Sync roles changed
+    assert "removed `ServiceExport istio-apps/sample-producer`" in part
     assert "### Findings: 1 introduced, 0 fixed" in part
     chart = part.split("```mermaid\n", 1)[1].split("```", 1)[0]
     assert chart.startswith("flowchart LR\n")
@@ -181,10 +181,10 @@ def test_markdown_splits_into_parts_under_the_limit(history) -> None:
         assert part.startswith(f"<!-- gitops-diff part {i} -->\n_GitOps diff, part {i}/{len(parts)}_\n")
         assert _fences_balanced(part), part
     # Cut only between blocks: a file's diff starts its part or follows a whole block.
-    assert sum("\n**cluster-2** removed `clusters/cluster-2/istio-apps/serviceexport-sample-producer.yaml`\n\n```diff\n"
-               in p for p in parts) == 1
+    assert sum("\n<details><summary>cluster-2: removed <code>clusters/cluster-2/istio-apps/serviceexport-sample-producer.yaml"
+               "</code></summary>\n\n```diff\n" in p for p in parts) == 1
     # The big diff is cut between lines, its fence (longer than any ``` inside) closed and reopened.
-    continued = [p for p in parts if "_(continued)_\n\n````diff\n+  key-" in p]
+    continued = [p for p in parts if " (continued)</summary>\n\n````diff\n+  key-" in p]
     assert len(continued) >= 2
     body = [line for p in parts for line in p.splitlines() if line.startswith(("+", "-"))]
     assert body == [line for line in whole.splitlines() if line.startswith(("+", "-"))]
@@ -341,7 +341,7 @@ def test_unchanged_edges_are_a_count_and_findings_are_escaped(history) -> None:
     d = _diff(history, "c0", "c1")
     [part] = diffreport.markdown(d)
     assert "1 of 2 clusters" not in part and "2 of 2 clusters receive changes." in part
-    assert "1 unchanged edge not listed." in part and "| unchanged |" not in part
+    assert "1 unchanged call not listed." in part and "| unchanged |" not in part
     f = history["c3"].findings[0]
     d.findings.introduced = [diff.replace(f, message="calls <svc>.<ns>.svc.clusterset.local | *x* [a](b)")]
     [part] = diffreport.markdown(d)
@@ -376,13 +376,14 @@ def test_mermaid_collapses_above_100_edges_and_never_exceeds_500() -> None:
     g = _big_graph(30, 40, "broken")  # 1,200 broken edges
     d = diffreport.drawing(g)
     assert d.level == "namespace"
-    assert sum(n for *_, n in d.edges) == 1200  # every edge counted in some drawn edge
+    # Calls, not edges: each caller's one call to orders counted once per clusterset it is exported from (3).
+    assert sum(n for *_, n in d.edges) == 30 * 3
     drawn = _mermaid_edges(diffreport.mermaid(g))
     assert 0 < len(drawn) <= 100
-    assert all(re.search(r"\|\d+ broken\|", line) for line in drawn)
+    assert all(re.search(r"\|(\d+ )?broken\|", line) for line in drawn)
     # Unchanged edges are left out of a large diagram; changed ones stay.
     g.edges += [diff.Edge(e.caller, e.target, e.url, "unchanged") for e in _big_graph(30, 40, "x").edges]
-    assert sum(n for *_, n in diffreport.drawing(g).edges) == 1200
+    assert sum(n for *_, n in diffreport.drawing(g).edges) == 30 * 3
     # Even collapsed to clustersets, never more than Mermaid's 500 edges.
     wide = diff.Graph({}, [diff.Edge(diff.Node(f"c{i}", "Deployment", "a", "x"), diff.Node(f"e{i}", "Service", "b", "y"),
                                      "u", "broken") for i in range(700)],
@@ -392,4 +393,4 @@ def test_mermaid_collapses_above_100_edges_and_never_exceeds_500() -> None:
     assert d.level == "clusterset" and len(d.edges) == 500 and d.left_out == 200
     assert len(_mermaid_edges(diffreport.mermaid(wide))) == 500
     parts = diffreport.markdown(diff.Diff("b", "0" * 40, [], diff.Findings(), wide))
-    assert "200 edges not drawn" in parts[0]
+    assert "200 calls not drawn" in parts[0]
