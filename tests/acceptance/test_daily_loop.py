@@ -60,17 +60,21 @@ def test_the_tests_say_a_missing_crd_before_anything_runs(tmp_path: Path) -> Non
     assert "passed" not in out and not (tmp_path / "tools").exists()
 
 
-def test_render_needs_no_crd(tmp_path: Path) -> None:
-    """render checks no schema: an unreadable CRD does not stop it (the check is validate's, before its tools)."""
+def test_render_without_the_crds_says_so_before_building(tmp_path: Path) -> None:
+    """render derives each Config Sync cluster's reconciler roles from the locked CRDs' resource names (issue 23):
+    without them it stops with exit 2 at the lock's line, before any tool is built."""
     repo = copy_sources(tmp_path / "repo", SOURCES)
     _offline_lock(repo)
     empty = tmp_path / "mirror"
     empty.mkdir()
     done = subprocess.run([sys.executable, "-m", "gitops", "--root", str(repo), "render"], capture_output=True,
                           text=True, timeout=300, cwd=repo,
-                          env=_env(GITOPS_TOOLS_DIR=str(PROJECT / ".tools" / "bin"), GITOPS_CACHE_DIR=str(tmp_path / "c"),
+                          env=_env(GITOPS_TOOLS_DIR=str(tmp_path / "no-tools"), GITOPS_CACHE_DIR=str(tmp_path / "c"),
                                    GITOPS_CRD_MIRROR=str(empty)))
-    assert done.returncode == 0, done.stderr
+    assert done.returncode == 2, done.stderr
+    assert "crds.lock.yaml:" in done.stderr and "cannot fetch" in done.stderr
+    assert "building" not in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "no-tools").exists()
 
 
 @pytest.mark.slow

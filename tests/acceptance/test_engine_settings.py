@@ -48,7 +48,9 @@ def test_a_namespaced_kind_the_project_refuses(repo: Path, capsys) -> None:
     assert cli.main(["--root", str(repo), "validate"]) == 1
     out = capsys.readouterr().out
     assert "error argocd-project-fit: " in out
-    assert "AppProject mcs-fleet does not permit the namespaced kind apps/Deployment" in out
+    # Argo CD's own AppProject check (the plan program) gives the verdict, in its words
+    assert "Deployment istio-apps/sample-caller-v1 is refused by Argo CD's AppProject check" in out
+    assert "resource apps:Deployment is not permitted in project mcs-fleet" in out
 
 
 @pytest.mark.parametrize(("options", "policy"), [

@@ -95,7 +95,7 @@ class Run:
     def inventory(self) -> Inventory:
         return inventoryfile.load(self.root)
 
-    def prepare(self, crds_needed: bool = False) -> Inventory:
+    def prepare(self, crds_needed: bool = False, schema: bool | None = None) -> Inventory:
         """The inventory, with a schema folder for every cluster's Kubernetes version, the locked CRDs when the
         run checks schemas (`crds_needed`), and the tools that build: what every run that builds checks first, in
         that order, so bad input or a CRD that cannot be read fails here, before any tool is built."""
@@ -104,7 +104,7 @@ class Run:
         if crds_needed:
             self.crd_schemas()
         self.kustomize  # noqa: B018 - resolved (and built on first use) now, not in the middle of a stage
-        if crds_needed:  # the schema stage's kubeconform, built here too, saying so (it starts in the background)
+        if crds_needed if schema is None else schema:  # the schema stage's kubeconform, built here too, saying so
             tools.ensure(tools.KUBECONFORM, self.root, self.options.progress.note)
         return inv
 

@@ -133,7 +133,11 @@ def execute(run: Run, source: Input, plan: Plan) -> Result:
     source.read(run)  # what needs no tool (partial files): checked before any tool starts
     with ExitStack() as stack:
         with timer.stage("build"):
-            inv = run.prepare(crds_needed=plan.schema)
+            # render and the stale check derive each Config Sync cluster's reconciler roles from the locked CRDs'
+            # resource names: they too read the CRDs before any tool is built
+            inv = run.prepare(crds_needed=plan.schema or ((plan.write or plan.stale)
+                                                         and any(c.sync == "config-sync" for c in run.inventory.clusters)),
+                              schema=plan.schema)
             no_problems: Callable[[], list[schema.SchemaProblem]] = list
             bootstrap_problems = no_problems
             if plan.schema and plan.schema_bootstrap:
