@@ -182,9 +182,12 @@ CLUSTER_3 = """  - name: cluster-3
 """
 
 
-def test_cluster_without_an_application(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """An Argo CD cluster whose overlay renders nothing has no folder in git, so the real ApplicationSet generates
-    no Application for it: sync-applications at its inventory entry; cluster-1 beside it still syncs clean."""
+def test_cluster_without_objects_is_refused_at_its_inventory_entry(tmp_path: Path,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """An Argo CD cluster whose overlay renders nothing has no folder in git. The ApplicationSet lists every Argo CD
+    cluster (a list generator: removal is explicit, issue 23), so the real Argo CD generates its Application and
+    refuses it ("app path does not exist"): sync-refused at the cluster's inventory entry, in Argo CD's words;
+    cluster-1 beside it still syncs clean."""
     repo = project_copy(tmp_path / "repo")
     inventory = (repo / "inventory.yaml").read_text()
     (repo / "inventory.yaml").write_text(inventory.replace("  - name: cluster-2\n", CLUSTER_3 + "  - name: cluster-2\n"))
@@ -194,9 +197,9 @@ def test_cluster_without_an_application(tmp_path: Path, capsys: pytest.CaptureFi
     assert cli.main(["--root", str(repo), "render"]) == 0
     findings, err = _sync_failing(repo, capsys)
     assert [(f["rule"], f["cluster"], f["location"]["path"], f["location"]["line"]) for f in findings] == [
-        ("sync-applications", "cluster-3", "inventory.yaml", snippet_line(repo, "inventory.yaml", "  - name: cluster-3"))
+        ("sync-refused", "cluster-3", "inventory.yaml", snippet_line(repo, "inventory.yaml", "  - name: cluster-3"))
     ], findings
-    assert "generates no Application for clusters/cluster-3" in findings[0]["message"]
+    assert "clusters/cluster-3: app path does not exist" in findings[0]["message"]
     assert "sync: cluster-1: Application cluster-1, " in err
 
 

@@ -168,11 +168,14 @@ def _vm_hwm_mib(pid: int) -> float:
 
 
 class Locator:
-    """Where a finding about a live object points: its source line through the source map, else the committed file."""
+    """Where a finding about a live object points: its source line through the source map, else the committed file;
+    a finding about the Application itself (no object) points at the cluster's inventory entry."""
 
-    def __init__(self, cluster: str, objects: list[Resource], sources: SourceMap) -> None:
+    def __init__(self, cluster: str, objects: list[Resource], sources: SourceMap,
+                 entry: SourceLocation | None = None) -> None:
         self.cluster = cluster
         self.sources = sources
+        self.entry = entry
         self.by_key: dict[tuple[str, str, str, str], Resource] = {}
         self.by_name: dict[tuple[str, str, str], Resource] = {}
         for res in objects:
@@ -186,6 +189,8 @@ class Locator:
         location: SourceLocation | None = None
         if res is not None:
             location = (self.sources.locate(res, path) if path else None) or self.sources.locate(res, ("kind",))
+        else:
+            location = self.entry
         return Finding(rule.id, rule.severity, message, self.cluster, res.ref if res is not None else None,
                        path_text(path) or None, rule.fix, location)
 
@@ -326,7 +331,8 @@ class ArgoSync:
                             and status.application(a, servers).cluster == c.name), None)
                 if app is not None:
                     jobs.append((c, app))
-            locators = {c.name: Locator(c.name, applied[c.name], context.source_map(root, inv, run.kustomize, built))
+            locators = {c.name: Locator(c.name, applied[c.name], context.source_map(root, inv, run.kustomize, built),
+                                        SourceLocation("inventory.yaml", c.line))
                         for c, _ in jobs}
 
             def one(job: tuple[Cluster, dict[str, Any]]) -> tuple[list[Finding], ClusterSync]:
