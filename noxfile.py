@@ -130,8 +130,15 @@ def new(session: nox.Session) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite, against the real kustomize and kubeconform."""
-    _run(session, "python", "-m", "pytest")
+    """The test suite, against the real kustomize and kubeconform. Every pinned tool is built first, one line per
+    tool and a line every 30 s while one builds (scripts/build_tools.py, seconds when they are all there), so a
+    fresh clone's first run is never silent inside a test."""
+    _install(session)
+    try:
+        session.run("python", str(ROOT / "scripts" / "build_tools.py"), env=ENV)
+    except nox.command.CommandFailed as exc:
+        raise SystemExit(exc.return_code or 2) from None
+    _run(session, "python", "-m", "pytest", install=False)
 
 
 @nox.session
