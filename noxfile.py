@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from pathlib import Path
 
 import nox
@@ -18,6 +19,8 @@ import nox.logger
 import nox.virtualenv
 
 ROOT = Path(__file__).parent
+sys.path.insert(0, str(ROOT / "scripts"))
+from heartbeat import heartbeat  # noqa: E402 - standard library only, shared with scripts/build_tools.py
 REQUIREMENTS = ROOT / "requirements.txt"
 nox.options.reuse_existing_virtualenvs = True
 nox.options.sessions = ["validate", "tests"]
@@ -138,7 +141,8 @@ def tests(session: nox.Session) -> None:
         session.run("python", str(ROOT / "scripts" / "build_tools.py"), env=ENV)
     except nox.command.CommandFailed as exc:
         raise SystemExit(exc.return_code or 2) from None
-    _run(session, "python", "-m", "pytest", install=False)
+    with heartbeat("tests", every=60, say="still running"):  # a test that builds a fleet or a control plane is long
+        _run(session, "python", "-m", "pytest", install=False)
 
 
 @nox.session

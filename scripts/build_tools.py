@@ -8,18 +8,16 @@ traceback) when one cannot be built.
 from __future__ import annotations
 
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from gitops.infra import proc, tools
+from heartbeat import heartbeat
 from gitops.model.errors import EXIT_ERROR, EXIT_OK, GitopsError
 
 PROJECT = Path(__file__).resolve().parent.parent
-HEARTBEAT_SECONDS = 30.0
 
 
 def _each(root: Path) -> list[tuple[str, Callable[[], object]]]:
@@ -42,25 +40,6 @@ def _own(program: tools.Own, root: Path) -> Path:
     return binary
 
 
-@contextmanager
-def _heartbeat(what: str, start: float, every: float = HEARTBEAT_SECONDS) -> Iterator[None]:
-    """A line every `every` seconds while a build runs: a cold Argo CD build takes minutes, and CI logs and people
-    alike take a silent minute for a hang."""
-    done = threading.Event()
-
-    def beat() -> None:
-        while not done.wait(every):
-            print(f"{what}: still building ({time.monotonic() - start:.0f} s)", flush=True)
-
-    thread = threading.Thread(target=beat, name="heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
-
-
 def main(root: Path = PROJECT) -> int:
     """Build each tool that is missing or of another version, printing it and the time it took."""
     try:
@@ -68,7 +47,7 @@ def main(root: Path = PROJECT) -> int:
             for what, build in _each(root):
                 print(f"{what} ...", flush=True)
                 start = time.monotonic()
-                with _heartbeat(what, start):
+                with heartbeat(what, start):
                     build()
                 print(f"{what}: ready ({time.monotonic() - start:.0f} s)", flush=True)
     except GitopsError as exc:

@@ -1,4 +1,5 @@
-"""scripts/build_tools.py, the first step of `nox -s tests` and all of `nox -s tools`: never silent for long."""
+"""scripts/heartbeat.py, used by scripts/build_tools.py (the first step of `nox -s tests`, all of `nox -s tools`)
+and by the test session around pytest: never silent for long."""
 from __future__ import annotations
 
 import sys
@@ -8,11 +9,11 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "scripts"))
-import build_tools  # noqa: E402
+from heartbeat import heartbeat  # noqa: E402
 
 
 def test_a_long_build_says_every_interval_that_it_is_still_building(capsys: pytest.CaptureFixture[str]) -> None:
-    with build_tools._heartbeat("etcd v0", time.monotonic(), every=0.05):
+    with heartbeat("etcd v0", time.monotonic(), every=0.05):
         time.sleep(0.4)
     said = capsys.readouterr().out
     assert said.count("etcd v0: still building (") >= 3, said
@@ -22,6 +23,6 @@ def test_a_long_build_says_every_interval_that_it_is_still_building(capsys: pyte
 
 def test_a_quick_build_says_nothing_more() -> None:
     start = time.monotonic()
-    with build_tools._heartbeat("kustomize v0", start, every=5):
+    with heartbeat("kustomize v0", start, every=5):
         pass
     assert time.monotonic() - start < 1  # the heartbeat ends with the build, not at its next beat
