@@ -104,3 +104,13 @@ def test_the_checker_sees_a_wrong_arrow(tmp_path: Path) -> None:
         assert _target("gitops.run.pipeline") not in ALLOWED["model"]
     finally:
         planted.unlink()
+
+
+def test_every_package_of_the_tree_is_installed() -> None:
+    """pyproject.toml lists the packages one by one (the folders stay where they are): a new subpackage missing
+    there imports from the checkout but not from the installed tooling (the pre-commit hooks, pip install)."""
+    import tomllib
+
+    listed = set(tomllib.loads((PROJECT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(TOOLING.parent).parts) for p in TOOLING.rglob("__init__.py")}
+    assert found - listed == set(), "add these to pyproject.toml [tool.setuptools] packages"

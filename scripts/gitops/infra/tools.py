@@ -162,6 +162,12 @@ def ensure(tool: Tool, root: Path, log: Log = to_stderr) -> Path:
 
 # The wrapper modules belong to the tooling, not to the repository it checks (a fleetgen fleet, a test copy).
 TOOLING_ROOT = Path(__file__).resolve().parents[3]
+
+
+def in_checkout() -> bool:
+    """Whether the tooling runs from a checkout of this project (its noxfile beside it), not installed as a
+    package (pip, a pre-commit hook's environment)."""
+    return (TOOLING_ROOT / "noxfile.py").is_file() and (TOOLING_ROOT / "scripts" / "gitops").is_dir()
 BUILD_TIMEOUT = 2400.0  # kube-apiserver from an empty Go build cache: 4-9 min on 2 idle cores, more when shared
 
 

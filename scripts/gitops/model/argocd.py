@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Collection, Iterable
 
+from gitops.model.findings import Severity
 from gitops.model.inventory import Inventory
 from gitops.model.resources import Resource
 from gitops.model.rules import Violation
@@ -62,6 +63,10 @@ class Verdict:
     application_set: Resource | None = None  # the ApplicationSet evaluated (where its findings point)
     app_project: Resource | None = None
     unavailable: str = ""
+    # The tooling runs installed as a package, without the plan program's sources, in a repository that does not
+    # hold them either (a pre-commit hook in a user's repository): "not checked" is then a notice. From a checkout
+    # of this project, as CI's gate runs, an unavailable verdict stays an error.
+    installed: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,4 +135,5 @@ def not_evaluated(objects: Objects, rule: str) -> Violation | None:
     why = verdict.unavailable if verdict is not None else "no Argo CD verdict was made for this run"
     where = verdict.application_set if verdict is not None else None
     return Violation(where, f"{rule} is not checked: {why}", ("kind",) if where else (),
-                     cluster=None if where else inv.argocd.cluster)
+                     cluster=None if where else inv.argocd.cluster,
+                     severity=Severity.NOTICE if verdict is not None and verdict.installed else None)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import edit, run_policy, snippet_line, write
+from conftest import PROJECT, edit, run_policy, snippet_line, write
 from gitops.run import bootstrap
 from gitops import cli
 from gitops.infra import inventoryfile as inventory
@@ -96,3 +96,19 @@ def test_no_default_namespace_reads_a_crd_scope(repo: Path) -> None:
           .replace("  controllerName: example.com/gateway\n", "  gatewayClassName: internal\n  listeners: []\n"))
     [f] = run_policy(repo, no_default_namespace.POLICY)
     assert f.message.startswith("cluster-2 Gateway internal is without a namespace")
+
+
+@pytest.mark.parametrize("installed, severity", [(False, "error"), (True, "notice")])
+def test_an_unavailable_verdict_is_never_a_pass(installed: bool, severity: str) -> None:
+    """Without Argo CD's verdict the rules say "not checked": an error from a checkout of this project (CI's gate),
+    a notice only for the tooling installed as a package in a repository without the plan program's sources (a
+    pre-commit hook), so the hook still runs every other check."""
+    from gitops.model import argocd
+    from gitops.model.objects import Objects
+    from gitops.model.rules import Severity
+
+    inv = inventory.load(PROJECT)
+    verdict = argocd.Verdict(unavailable="the plan program is not at hand", installed=installed)
+    found = argocd.not_evaluated(Objects(inv, {}, argocd=verdict), "argocd-project-fit")
+    assert found is not None and "argocd-project-fit is not checked: the plan program is not at hand" in found.message
+    assert (found.severity or Severity.ERROR).value == severity

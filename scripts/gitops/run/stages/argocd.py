@@ -147,6 +147,7 @@ class Evaluation:
         self.started: proc.Started | None = None
         self.out: Any = None
         self.why = ""
+        self.installed = False  # no sources of the plan program at all, and the tooling is installed (see Verdict)
         self.source = tools.own_source(tools.PLAN, run.root)
 
     def start(self) -> None:
@@ -160,6 +161,7 @@ class Evaluation:
             source = tools.own_module(tools.PLAN, root)
         except GitopsError:
             self.why = _no_go(root)
+            self.installed = not tools.in_checkout()
             return
         if shutil.which("go") is not None and not tools.built_from(binary, source, tools.PLAN.package) or \
                 not binary.is_file():
@@ -186,7 +188,8 @@ class Evaluation:
         appset, project = bootstrap_pair(inv)
 
         def unavailable(why: str) -> argocd.Verdict:
-            return argocd.Verdict(application_set=appset, app_project=project, unavailable=why)
+            return argocd.Verdict(application_set=appset, app_project=project, unavailable=why,
+                                  installed=self.installed)
 
         body, listed = request(inv, resources, run.scopes)
         data = json.dumps(body, sort_keys=True).encode()
