@@ -16,11 +16,8 @@ from gitops.model.rules import Policy, Violation
 
 
 def check(objects: Objects) -> Iterator[Violation]:
-    missing = argocd.not_evaluated(objects, POLICY.id)
-    if missing is not None:
-        yield missing
-        return
-    verdict = objects.argocd
+    verdict, missing = argocd.evaluated(objects, POLICY.id)
+    yield from missing
     if verdict is None:
         return
     for found in argocd.mismatches(objects.inventory, verdict.applications, verdict.generation_error):

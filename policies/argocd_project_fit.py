@@ -19,11 +19,8 @@ KIND, NAMESPACE = ("kind",), ("metadata", "namespace")
 
 
 def check(objects: Objects) -> Iterator[Violation]:
-    missing = argocd.not_evaluated(objects, POLICY.id)
-    if missing is not None:
-        yield missing
-        return
-    verdict = objects.argocd
+    verdict, missing = argocd.evaluated(objects, POLICY.id)
+    yield from missing
     if verdict is None:
         return
     for app in verdict.applications:

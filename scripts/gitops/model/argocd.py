@@ -126,6 +126,13 @@ def mismatches(inv: Inventory, applications: Iterable[Application], generation_e
     return out
 
 
+def evaluated(objects: Objects, rule: str) -> tuple[Verdict | None, list[Violation]]:
+    """(the verdict a rule judges by, []), or (None, [the "not checked" finding]) when Argo CD's code gave none for a
+    fleet that has Argo CD clusters: the one preamble of every rule that reads the verdict."""
+    missing = not_evaluated(objects, rule)
+    return (None, [missing]) if missing is not None else (objects.argocd, [])
+
+
 def not_evaluated(objects: Objects, rule: str) -> Violation | None:
     """What a rule reading the verdict reports when Argo CD's code did not evaluate a fleet that has Argo CD clusters
     (never a silent pass), at the ApplicationSet; None when it did, or when no cluster syncs with Argo CD."""
